@@ -1,0 +1,1 @@
+"""Measure what Django code does to the database, cache and task queue."""

@@ -1,0 +1,69 @@
+"""Start, stop and report the PostgreSQL and Redis servers the course needs."""
+
+from __future__ import annotations
+
+import sys
+
+from checker.services.base import ServiceError, Status
+from checker.services.layout import Layout
+from checker.services.postgres import EmbeddedPostgres
+from checker.services.redis import EmbeddedRedis
+from checker.services.urls import ServiceUrls, service_urls
+
+__all__ = [
+    "ServiceError",
+    "ServiceUrls",
+    "Status",
+    "embedded_services",
+    "ensure_up",
+    "ensure_up_or_exit",
+    "service_urls",
+    "services_down",
+    "services_status",
+]
+
+
+def embedded_services(
+    layout: Layout | None = None,
+) -> list[EmbeddedPostgres | EmbeddedRedis]:
+    """Return the embedded servers needed, skipping those set to external URLs."""
+    layout = layout or Layout.default()
+    urls = service_urls(layout)
+    services: list[EmbeddedPostgres | EmbeddedRedis] = []
+    if not urls.external_database:
+        services.append(EmbeddedPostgres(layout))
+    if not urls.external_redis:
+        services.append(EmbeddedRedis(layout))
+    return services
+
+
+def ensure_up(layout: Layout | None = None) -> list[str]:
+    """Start every embedded server that is not running; return what was done."""
+    messages: list[str] = []
+    for service in embedded_services(layout):
+        messages += service.start()
+    return messages
+
+
+def services_down(layout: Layout | None = None) -> list[str]:
+    """Stop every embedded server; return what was done."""
+    messages: list[str] = []
+    for service in reversed(embedded_services(layout)):
+        messages += service.stop()
+    return messages
+
+
+def services_status(layout: Layout | None = None) -> list[Status]:
+    """Report every embedded server."""
+    return [service.status() for service in embedded_services(layout)]
+
+
+def ensure_up_or_exit(layout: Layout | None = None) -> None:
+    """Start what is needed and say so; on failure print why and exit 1."""
+    try:
+        messages = ensure_up(layout)
+    except ServiceError as error:
+        sys.stderr.write(f"error: {error}\n")
+        raise SystemExit(1) from None
+    for message in messages:
+        sys.stderr.write(f"{message}\n")

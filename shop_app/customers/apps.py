@@ -1,0 +1,7 @@
+"""The customers app."""
+
+from django.apps import AppConfig
+
+
+class CustomersConfig(AppConfig):
+    name = "customers"
