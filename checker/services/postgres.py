@@ -101,7 +101,11 @@ class EmbeddedPostgres:
         if current.running:
             return []
         messages = self._clear_stale(current)
+        self.layout.logs.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(parents=True, exist_ok=True)
         try:
+            if self._as_root:
+                self._grant_system_user()
             messages += self._initdb()
             self._prepare_run_dir()
             self._run([
@@ -117,7 +121,9 @@ class EmbeddedPostgres:
                 NAME,
                 f"{_describe(error)}\n{log_tail(self.log)}",
                 "run `course services down` then `course services up`; if it "
-                "still fails, set DATABASE_URL to a PostgreSQL you run.",
+                f"still fails, move {self.data} aside (the next start creates "
+                "a fresh one; reseed with `course seed`), or set DATABASE_URL "
+                "to a PostgreSQL you run.",
             ) from error
         if not wait_until(self._accepts, timeout=15):
             raise ServiceError(
@@ -140,10 +146,6 @@ class EmbeddedPostgres:
     def _initdb(self) -> list[str]:
         if (self.data / "PG_VERSION").exists():
             return []
-        self.data.mkdir(parents=True, exist_ok=True)
-        self.layout.logs.mkdir(parents=True, exist_ok=True)
-        if self._as_root:
-            self._grant_system_user()
         self._run([
             _bin("initdb"), "-D", str(self.data), "-U", "postgres",
             "--auth=trust", "--encoding=UTF8", "--no-locale",
@@ -161,7 +163,8 @@ class EmbeddedPostgres:
         for folder, _, files in os.walk(_install_dir()):
             for name in [folder, *(os.path.join(folder, f) for f in files)]:
                 os.chmod(name, os.stat(name).st_mode | 0o055)
-        os.chown(self.data, user.pw_uid, user.pw_gid)
+        if not (self.data / "PG_VERSION").exists():
+            os.chown(self.data, user.pw_uid, user.pw_gid)
         self.log.touch()
         os.chown(self.log, user.pw_uid, user.pw_gid)
 
@@ -190,7 +193,8 @@ class EmbeddedPostgres:
                        "stop"])  # fmt: skip
         except subprocess.SubprocessError as error:
             raise ServiceError(
-                NAME, f"pg_ctl stop failed: {_describe(error)}",
+                NAME,
+                f"pg_ctl stop failed: {_describe(error)}",
                 f"stop process {pid} by hand, then run `course services up`.",
             ) from error
         return [f"Stopped {NAME}."]

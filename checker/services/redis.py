@@ -57,8 +57,9 @@ class EmbeddedRedis:
         elif not alive and self.layout.redis_socket.exists():
             note = "stale socket: no server behind it"
         running = alive and self._pings()
-        return Status(NAME, running, pid if alive else None,
-                      str(self.layout.redis_socket), note)
+        return Status(
+            NAME, running, pid if alive else None, str(self.layout.redis_socket), note
+        )
 
     def start(self) -> list[str]:
         """Start the server unless it already runs; return what was done."""

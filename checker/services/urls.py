@@ -35,8 +35,7 @@ def service_urls(layout: Layout | None = None) -> ServiceUrls:
     # (database 0) never drops queued tasks.
     embedded_broker = f"redis+socket://{layout.redis_socket}?virtual_host=1"
     return ServiceUrls(
-        database=database
-        or f"postgres://postgres@/{DATABASE_NAME}?host={layout.run}",
+        database=database or f"postgres://postgres@/{DATABASE_NAME}?host={layout.run}",
         redis=redis or f"unix://{layout.redis_socket}?db=0",
         broker=os.environ.get("CELERY_BROKER_URL") or redis or embedded_broker,
         external_database=bool(database),

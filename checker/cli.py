@@ -1,0 +1,108 @@
+"""The `course` command: one front door for learners and instructors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from checker.services import (
+    ServiceError,
+    ensure_up,
+    service_urls,
+    services_down,
+    services_status,
+)
+
+SCALES = ("tiny", "small", "large")
+
+
+def _services(action: str, console: Console) -> int:
+    if action == "status":
+        table = Table("service", "state", "pid", "address", "note")
+        for status in services_status():
+            state = "[green]running[/]" if status.running else "[red]stopped[/]"
+            table.add_row(status.name, state, str(status.pid or "-"),
+                          status.address, status.note)  # fmt: skip
+        urls = service_urls()
+        if urls.external_database:
+            table.add_row("PostgreSQL", "external", "-", "DATABASE_URL", "")
+        if urls.external_redis:
+            table.add_row("Redis", "external", "-", "REDIS_URL", "")
+        console.print(table)
+        console.print(f"Celery broker: {urls.broker}")
+        return 0
+    messages = ensure_up() if action == "up" else services_down()
+    for message in messages:
+        console.print(message)
+    if not messages:
+        console.print(f"Nothing to do: services already {action}.")
+    return 0
+
+
+def _seed(args: argparse.Namespace, console: Console) -> int:
+    from checker.services.layout import Layout
+    from checker.start import seed
+
+    for message in ensure_up():
+        console.print(message)
+    from checker.django_env import setup_django
+
+    setup_django()
+    seed(scale=args.scale, seed=args.seed, console=console, layout=Layout.default())
+    return 0
+
+
+def _start(args: argparse.Namespace, console: Console) -> int:
+    from checker.start import start
+
+    start(console=console, scale=args.scale, seed_value=args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe every subcommand and its options."""
+    parser = argparse.ArgumentParser(
+        prog="course",
+        description="Django at Scale: set up the shop, then measure and grade it.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    services = commands.add_parser(
+        "services", help="start, stop or report the embedded PostgreSQL and Redis"
+    )
+    services.add_argument("action", choices=["up", "down", "status"])
+    for name, help_text in [
+        ("start", "start services, migrate and seed: everything to begin"),
+        ("seed", "replace the shop's data with a generated data set"),
+    ]:
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--scale", choices=SCALES, default="small")
+        command.add_argument("--seed", type=int, default=0,
+                             help="random seed; the same seed gives the same rows")  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `course` command and return its exit status."""
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=False)
+    try:
+        if args.command == "services":
+            return _services(args.action, console)
+        if args.command == "seed":
+            return _seed(args, console)
+        return _start(args, console)
+    except ServiceError as error:
+        console.print(f"[red]error:[/] {error.service} could not start: {error.why}")
+        console.print(f"[yellow]try:[/] {error.fix}")
+        return 1
+    except KeyboardInterrupt:
+        console.print("Interrupted.")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
