@@ -25,8 +25,9 @@ def _services(action: str, console: Console) -> int:
         table = Table("service", "state", "pid", "address", "note")
         for status in services_status():
             state = "[green]running[/]" if status.running else "[red]stopped[/]"
-            table.add_row(status.name, state, str(status.pid or "-"),
-                          status.address, status.note)  # fmt: skip
+            table.add_row(
+                status.name, state, str(status.pid or "-"), status.address, status.note
+            )
         urls = service_urls()
         if urls.external_database:
             table.add_row("PostgreSQL", "external", "-", "DATABASE_URL", "")
@@ -80,8 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     ]:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--scale", choices=SCALES, default="small")
-        command.add_argument("--seed", type=int, default=0,
-                             help="random seed; the same seed gives the same rows")  # fmt: skip
+        command.add_argument(
+            "--seed",
+            type=int,
+            default=0,
+            help="random seed; the same seed gives the same rows",
+        )
     return parser
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 class ServiceError(Exception):
-    """A service could not start or stop; the message says which, why and what to try."""
+    """A service failed; the message says which, why and what to try."""
 
     def __init__(self, service: str, why: str, fix: str) -> None:
         self.service = service

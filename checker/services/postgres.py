@@ -34,9 +34,10 @@ def _install_dir() -> Path:
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
         raise ServiceError(
-            NAME, "the pgserver package is not installed.",
+            NAME,
+            "the pgserver package is not installed.",
             "run `make start`, or set DATABASE_URL to a PostgreSQL you run.",
-        )  # fmt: skip
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
 
 
@@ -72,9 +73,12 @@ class EmbeddedPostgres:
 
     def _connect(self, dbname: str = "postgres") -> psycopg.Connection[Any]:
         return psycopg.connect(
-            host=str(self.layout.run), user="postgres", dbname=dbname,
-            connect_timeout=2, autocommit=True,
-        )  # fmt: skip
+            host=str(self.layout.run),
+            user="postgres",
+            dbname=dbname,
+            connect_timeout=2,
+            autocommit=True,
+        )
 
     def _accepts(self) -> bool:
         try:
@@ -108,14 +112,23 @@ class EmbeddedPostgres:
                 self._grant_system_user()
             messages += self._initdb()
             self._prepare_run_dir()
-            self._run([
-                _bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
-                "-t", "30",
-                # No TCP listener: only the socket, so the system server on
-                # port 5432 is never in the way.
-                "-o", f"-h '' -k {self.layout.run}",
-                "start",
-            ])  # fmt: skip
+            self._run(
+                [
+                    _bin("pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-w",
+                    "-t",
+                    "30",
+                    # No TCP listener: only the socket, so the system server on
+                    # port 5432 is never in the way.
+                    "-o",
+                    f"-h '' -k {self.layout.run}",
+                    "start",
+                ]
+            )
         except (OSError, subprocess.SubprocessError) as error:
             raise ServiceError(
                 NAME,
@@ -146,18 +159,29 @@ class EmbeddedPostgres:
     def _initdb(self) -> list[str]:
         if (self.data / "PG_VERSION").exists():
             return []
-        self._run([
-            _bin("initdb"), "-D", str(self.data), "-U", "postgres",
-            "--auth=trust", "--encoding=UTF8", "--no-locale",
-        ])  # fmt: skip
+        self._run(
+            [
+                _bin("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-locale",
+            ]
+        )
         return [f"Created a {NAME} cluster in {self.data}."]
 
     def _grant_system_user(self) -> None:
         try:
             user = pwd.getpwnam(_SYSTEM_USER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", _SYSTEM_USER],
-                           check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", _SYSTEM_USER],
+                check=True,
+                capture_output=True,
+            )
             user = pwd.getpwnam(_SYSTEM_USER)
         _open_path_to(self.data)
         for folder, _, files in os.walk(_install_dir()):
@@ -189,8 +213,9 @@ class EmbeddedPostgres:
         if pid is None or not pid_alive(pid):
             return []
         try:
-            self._run([_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", "fast",
-                       "stop"])  # fmt: skip
+            self._run(
+                [_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", "fast", "stop"]
+            )
         except subprocess.SubprocessError as error:
             raise ServiceError(
                 NAME,

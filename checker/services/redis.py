@@ -71,19 +71,29 @@ class EmbeddedRedis:
             folder.mkdir(parents=True, exist_ok=True)
         command = [
             _executable(),
-            "--port", "0",
-            "--unixsocket", str(self.layout.redis_socket),
-            "--unixsocketperm", "700",
-            "--daemonize", "yes",
-            "--pidfile", str(self.layout.redis_pidfile),
-            "--dir", str(self.layout.redis_data),
-            "--logfile", str(self.log),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.layout.redis_socket),
+            "--unixsocketperm",
+            "700",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(self.layout.redis_pidfile),
+            "--dir",
+            str(self.layout.redis_data),
+            "--logfile",
+            str(self.log),
             # The course's data lives in PostgreSQL; Redis holds only cache
             # entries and queued tasks, so skip snapshots.
-            "--save", "",
-            "--appendonly", "no",
-            "--databases", "64",
-        ]  # fmt: skip
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--databases",
+            "64",
+        ]
         try:
             subprocess.run(command, check=True, capture_output=True, timeout=10)
         except (OSError, subprocess.SubprocessError) as error:

@@ -1,11 +1,10 @@
 import os
 import signal
 
-import redis
 import pytest
+import redis
 
 from checker.services.base import ServiceError, pid_alive, wait_until
-from checker.services.redis import EmbeddedRedis
 
 
 def _client(server):
