@@ -10,7 +10,3 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 # Keep test keys apart from a learner's running shop on the same Redis.
 CACHES["default"]["KEY_PREFIX"] = os.environ.get("CACHE_KEY_PREFIX", "test")
-
-# The checker's own test app: small models and views on which every detector
-# is made to fire and not to fire.
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.checker_testapp"]  # noqa: F405
