@@ -1,0 +1,264 @@
+"""Run a real Celery worker process and read back what each task did.
+
+The worker is `celery -A config worker --pool=solo` in a subprocess, on the
+test's settings, test database and broker, consuming a queue named for this
+run only. Imported by that worker (`--include checker.worker`), this module
+also reports each task's outcome to Redis, where the test process reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import redis
+
+from checker.services.layout import Layout, project_root
+
+__all__ = ["CeleryWorker", "DrainReport", "TaskOutcome", "database_url"]
+
+# Set only in the worker's environment: where to report outcomes, and under
+# which key.
+_OUTCOMES_URL = "CHECKER_WORKER_OUTCOMES_URL"
+_OUTCOMES_KEY = "CHECKER_WORKER_OUTCOMES_KEY"
+# Outcomes live in their own Redis database so that `cache.clear()` (which
+# flushes the cache's database) never erases them.
+_OUTCOMES_DB = 2
+_STATES = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}
+_FINAL = {"succeeded", "failed", "unknown"}
+
+
+class WorkerError(Exception):
+    """The worker did not start or did not finish its work in time."""
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """What the worker did with one run of a task."""
+
+    id: str
+    name: str
+    # "succeeded", "failed", "retried" or "unknown" (not registered).
+    state: str
+    result: Any = None
+    error: str | None = None
+    runtime: float = 0.0
+    retries: int = 0
+
+
+@dataclass
+class DrainReport:
+    """The final outcome of each awaited task, and what is left undone."""
+
+    queue: str
+    outcomes: list[TaskOutcome] = field(default_factory=list)
+    # Every run of the awaited tasks, retries included, oldest first.
+    runs: list[TaskOutcome] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    queue_size: int = 0
+
+    @property
+    def drained(self) -> bool:
+        return not self.pending and self.queue_size == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as plain JSON data."""
+        return {**asdict(self), "drained": self.drained}
+
+
+def outcomes_client(url: str) -> redis.Redis:
+    """Return a client on the outcomes database of the Redis at `url`."""
+    options = redis.connection.parse_url(url)
+    options["db"] = _OUTCOMES_DB
+    return redis.Redis(connection_pool=redis.ConnectionPool(**options))
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """Return a DATABASE_URL for a Django connection's settings."""
+    user = quote(str(settings_dict.get("USER") or ""), safe="")
+    password = quote(str(settings_dict.get("PASSWORD") or ""), safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    # dj-database-url puts a socket folder given as `?host=` into OPTIONS.
+    options = settings_dict.get("OPTIONS") or {}
+    host = str(settings_dict.get("HOST") or options.get("host") or "")
+    name = quote(str(settings_dict["NAME"]), safe="")
+    if host.startswith("/"):
+        return f"postgres://{credentials}/{name}?host={quote(host, safe='/')}"
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgres://{credentials}{host}{port}/{name}"
+
+
+class CeleryWorker:
+    """A `celery worker` subprocess consuming one queue of its own."""
+
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        outcomes_url: str,
+        database_url: str,
+        settings_module: str,
+        queue: str | None = None,
+    ) -> None:
+        self.broker_url = broker_url
+        self.database_url = database_url
+        self.settings_module = settings_module
+        self.queue = queue or f"checker-{uuid.uuid4().hex[:12]}"
+        self.key = f"checker:worker:{self.queue}"
+        self.outcomes_redis = outcomes_client(outcomes_url)
+        self._outcomes_url = outcomes_url
+        self.log = Layout.default().logs / f"worker-{self.queue}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _environment(self) -> dict[str, str]:
+        root = project_root()
+        path = os.pathsep.join(
+            [str(root / "shop_app"), str(root), os.environ.get("PYTHONPATH", "")]
+        )
+        return {
+            **os.environ,
+            "PYTHONPATH": path,
+            "DJANGO_SETTINGS_MODULE": self.settings_module,
+            "DATABASE_URL": self.database_url,
+            "CELERY_BROKER_URL": self.broker_url,
+            _OUTCOMES_URL: self._outcomes_url,
+            _OUTCOMES_KEY: self.key,
+        }
+
+    def start(self, *, timeout: float = 60) -> None:
+        """Start the worker and wait until it consumes its queue."""
+        self.outcomes_redis.delete(self.key, f"{self.key}:ready")
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "celery", "-A", "config", "worker",
+            "--pool=solo", "--concurrency=1", "--queues", self.queue,
+            "--include", "checker.worker", "--hostname", f"{self.queue}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--loglevel", "INFO",
+        ]  # fmt: skip
+        with Path(self.log).open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=project_root() / "shop_app",
+                env=self._environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while not self.outcomes_redis.exists(f"{self.key}:ready"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = "\n".join(
+                    self.log.read_text(errors="replace").splitlines()[-15:]
+                )
+                raise WorkerError(
+                    f"The Celery worker for queue {self.queue} did not start "
+                    f"within {timeout:g} s. Its log ({self.log}) ends with:\n{tail}"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the worker: a warm shutdown, then a kill if it lingers."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        self.outcomes_redis.delete(self.key, f"{self.key}:ready")
+
+    def outcomes(self) -> list[TaskOutcome]:
+        """Return every task run the worker reported, oldest first."""
+        rows = self.outcomes_redis.lrange(self.key, 0, -1)
+        return [TaskOutcome(**json.loads(row)) for row in rows]
+
+    def queue_size(self) -> int:
+        """Return how many messages wait in the worker's queue on the broker."""
+        from celery import current_app
+
+        with current_app.connection_for_write(self.broker_url) as connection:
+            try:
+                declared = connection.default_channel.queue_declare(
+                    self.queue, passive=True
+                )
+            except connection.channel_errors:
+                # Redis keeps a queue as a list, and an empty list does not
+                # exist: nothing is waiting.
+                return 0
+        return int(declared.message_count)
+
+    def drain(self, task_ids: list[str], *, timeout: float = 10) -> DrainReport:
+        """Wait until every task has a final outcome; report them in order."""
+        deadline = time.monotonic() + timeout
+        while True:
+            final: dict[str, TaskOutcome] = {}
+            runs = [run for run in self.outcomes() if run.id in task_ids]
+            for outcome in runs:
+                if outcome.state in _FINAL:
+                    final[outcome.id] = outcome
+            pending = [task_id for task_id in task_ids if task_id not in final]
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        return DrainReport(
+            queue=self.queue,
+            outcomes=[final[task_id] for task_id in task_ids if task_id in final],
+            runs=runs,
+            pending=pending,
+            queue_size=self.queue_size(),
+        )
+
+
+def _connect_reporting() -> None:
+    """Report each task run from inside the worker process."""
+    from celery import signals
+
+    client = outcomes_client(os.environ[_OUTCOMES_URL])
+    key = os.environ[_OUTCOMES_KEY]
+    started: dict[str, float] = {}
+
+    def report(**fields: Any) -> None:
+        client.rpush(key, json.dumps(fields, default=repr))
+
+    @signals.worker_ready.connect(weak=False)
+    def ready(**_: Any) -> None:
+        client.set(f"{key}:ready", os.getpid())
+
+    @signals.task_prerun.connect(weak=False)
+    def prerun(task_id: str, **_: Any) -> None:
+        started[task_id] = time.perf_counter()
+
+    @signals.task_postrun.connect(weak=False)
+    def postrun(task_id: str, task: Any, retval: Any, state: str, **_: Any) -> None:
+        runtime = time.perf_counter() - started.pop(task_id, time.perf_counter())
+        failed = isinstance(retval, BaseException)
+        report(
+            id=task_id,
+            name=task.name,
+            state=_STATES.get(state, state.lower()),
+            result=None if failed else retval,
+            error=repr(retval) if failed else None,
+            runtime=runtime,
+            retries=task.request.retries or 0,
+        )
+
+    @signals.task_unknown.connect(weak=False)
+    def unknown(name: str, id: str, exc: BaseException, **_: Any) -> None:
+        report(id=id, name=name, state="unknown", error=repr(exc))
+
+
+if os.environ.get(_OUTCOMES_URL) and os.environ.get(_OUTCOMES_KEY):
+    _connect_reporting()
