@@ -1,0 +1,220 @@
+"""Run the trusted exercise tests on a shop in a child process, with limits."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from checker.manifest import Exercise
+
+TRUSTED = Path(__file__).resolve().parent / "trusted"
+_ERROR_LINE = re.compile(
+    r"^(?:E\s+)?((?:\w+\.)*\w*(?:Error|Exception|Exit)\b.*|(?:ERROR|error): .*)$",
+    re.MULTILINE,
+)
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)|^([^\s:]+\.py):(\d+)', re.MULTILINE)
+_OUTPUT_TAIL = 64_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Wall time in seconds and address space in MiB for one run."""
+
+    seconds: float = 600.0
+    memory_mib: int = 3072
+
+
+@dataclass
+class BudgetOutcome:
+    """One budget of one exercise: met or not, and what the learner reads."""
+
+    budget: str
+    passed: bool
+    points: int
+    max_points: int
+    message: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExerciseOutcome:
+    """An exercise's budgets, its points, and why it could not be graded."""
+
+    id: str
+    budgets: list[BudgetOutcome]
+    max_points: int
+    reason: str = ""
+
+    @property
+    def points(self) -> int:
+        return sum(b.points for b in self.budgets)
+
+    @property
+    def status(self) -> str:
+        if self.reason:
+            return "error"
+        if self.budgets and all(b.passed for b in self.budgets):
+            return "passed"
+        return "failed"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The shop under test and the services its run may use."""
+
+    root: Path
+    env: dict[str, str]
+
+
+def _limit_memory(mib: int) -> None:
+    limit = mib * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _command(exercises: Iterable[Exercise], results: Path, trusted: Path) -> list[str]:
+    command = [
+        sys.executable, "-m", "pytest",
+        "-c", str(trusted / "pytest.ini"),
+        "--rootdir", str(trusted),
+        # A submission's conftest.py files must not run, nor change the tests.
+        "--noconftest",
+        "-p", "no:cacheprovider",
+        "-p", "checker.results",
+        "--course-results", str(results),
+        "-q", "--no-header", "-rN", "--tb=short",
+    ]  # fmt: skip
+    modules: list[str] = []
+    for exercise in exercises:
+        command += ["--course-exercise", exercise.id]
+        module = str(trusted / exercise.tests)
+        if module not in modules:
+            modules.append(module)
+    return command + modules
+
+
+def _where(output: str, end: int, root: Path) -> str:
+    """Return ` (file:line)` of the last frame in the submission before `end`."""
+    place = ""
+    for match in _FRAME.finditer(output, 0, end):
+        path, line = match.group(1) or match.group(3), match.group(2) or match.group(4)
+        resolved = Path(path) if Path(path).is_absolute() else root / path
+        if resolved.is_relative_to(root):
+            place = f" ({resolved.relative_to(root)}:{line})"
+    return place
+
+
+def _reason(returncode: int | None, output: str, limits: Limits, root: Path) -> str:
+    if returncode is None:
+        return (
+            f"timed out after {limits.seconds:g} s: look for an endless loop or "
+            "a page that does far too much work"
+        )
+    if returncode in {-signal.SIGKILL, -signal.SIGSEGV} or "MemoryError" in output:
+        return f"ran out of memory (limit {limits.memory_mib} MiB)"
+    found = list(_ERROR_LINE.finditer(output))
+    if found:
+        last = found[-1]
+        return last.group(1).strip()[:300] + _where(output, last.start(), root)
+    lines = [line for line in output.splitlines() if line.strip()]
+    return (lines[-1] if lines else f"the test run exited with {returncode}")[:300]
+
+
+def run_exercises(
+    exercises: list[Exercise],
+    target: Target,
+    *,
+    limits: Limits = Limits(),
+    trusted: Path = TRUSTED,
+    extra_args: Iterable[str] = (),
+) -> list[ExerciseOutcome]:
+    """Grade `exercises` on the shop in `target.root` and return each outcome."""
+    with tempfile.TemporaryDirectory(prefix="course-run-") as scratch:
+        results = Path(scratch) / "results.json"
+        log = Path(scratch) / "output.log"
+        env = {
+            **os.environ,
+            **target.env,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "PYTHONPATH": str(target.root / "shop_app"),
+            "COURSE_ROOT": str(target.root),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [*_command(exercises, results, trusted), *extra_args],
+                cwd=target.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=lambda: _limit_memory(limits.memory_mib),
+            )
+            try:
+                returncode: int | None = process.wait(timeout=limits.seconds)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                returncode = None
+        text = _tail(log)
+        try:
+            raw = json.loads(results.read_text())
+        except (OSError, ValueError):
+            raw = []
+    return _collect(
+        exercises,
+        raw,
+        "" if raw else _reason(returncode, text, limits, target.root.resolve()),
+    )
+
+
+def _tail(path: Path) -> str:
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - _OUTPUT_TAIL))
+        return handle.read().decode(errors="replace")
+
+
+def _collect(
+    exercises: list[Exercise], raw: list[dict[str, Any]], reason: str
+) -> list[ExerciseOutcome]:
+    outcomes = []
+    for exercise in exercises:
+        budgets = []
+        for budget, points in exercise.points.items():
+            found = [
+                r for r in raw if (r["exercise"], r["budget"]) == (exercise.id, budget)
+            ]
+            passed = bool(found) and all(r["passed"] for r in found)
+            budgets.append(
+                BudgetOutcome(
+                    budget=budget,
+                    passed=passed,
+                    points=points if passed else 0,
+                    max_points=points,
+                    message="\n".join(r["message"] for r in found if r["message"])
+                    or ("" if found else reason or "no trusted test graded it"),
+                    properties={
+                        k: v for r in found for k, v in r["properties"].items()
+                    },
+                )
+            )
+        graded = any(r["exercise"] == exercise.id for r in raw)
+        outcomes.append(
+            ExerciseOutcome(
+                id=exercise.id,
+                budgets=budgets,
+                max_points=exercise.total_points,
+                reason="" if graded else reason or "no trusted test graded it",
+            )
+        )
+    return outcomes
