@@ -1,3 +1,23 @@
+"""URLs of the catalog pages."""
+
 from django.urls import path
 
-urlpatterns: list = []
+from catalog import views
+
+app_name = "catalog"
+
+urlpatterns = [
+    path("products/", views.product_list, name="product_list"),
+    path("products/<slug:slug>/", views.product_detail, name="product_detail"),
+    path(
+        "products/<slug:slug>/shipping/",
+        views.product_shipping,
+        name="product_shipping",
+    ),
+    path(
+        "products/<slug:slug>/images/upload/",
+        views.product_image_upload,
+        name="product_image_upload",
+    ),
+    path("categories/<slug:slug>/", views.category_detail, name="category_detail"),
+]

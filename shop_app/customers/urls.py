@@ -1,3 +1,11 @@
+"""URLs of the customer pages."""
+
 from django.urls import path
 
-urlpatterns: list = []
+from customers import views
+
+app_name = "customers"
+
+urlpatterns = [
+    path("signup/", views.signup, name="signup"),
+]

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "catalog",
     "customers",
     "orders",
+    "seeding",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Deterministic seed data for the shop, loaded with PostgreSQL COPY."""

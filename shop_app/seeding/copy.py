@@ -1,0 +1,56 @@
+"""Bulk-load rows into PostgreSQL with COPY, through psycopg 3."""
+
+from collections.abc import Callable, Iterable, Sequence
+
+from psycopg import Cursor, sql
+
+from seeding.rows import Row
+
+# Reporting progress per row would cost more than writing the row.
+PROGRESS_EVERY = 5_000
+
+
+def tables_truncate(cursor: Cursor[object], *, tables: Sequence[str]) -> None:
+    """Empty `tables` and restart their id sequences, cascading to dependents."""
+    names = sql.SQL(", ").join(sql.Identifier(table) for table in tables)
+    cursor.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(names))
+
+
+def rows_copy(
+    cursor: Cursor[object],
+    *,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Row],
+    on_progress: Callable[[int], None],
+) -> int:
+    """COPY `rows` into `table`, calling `on_progress(n)` every few thousand rows."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(sql.Identifier(column) for column in columns),
+    )
+    written = 0
+    with cursor.copy(statement) as copy:
+        for written, row in enumerate(rows, start=1):
+            copy.write_row(row)
+            if written % PROGRESS_EVERY == 0:
+                on_progress(PROGRESS_EVERY)
+    on_progress(written % PROGRESS_EVERY)
+    return written
+
+
+def sequence_reset(cursor: Cursor[object], *, table: str) -> None:
+    """Move the id sequence of `table` past the ids that COPY wrote explicitly."""
+    cursor.execute(
+        sql.SQL(
+            "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+            "coalesce(max(id), 1), max(id) IS NOT NULL) FROM {}"
+        ).format(sql.Identifier(table)),
+        [table],
+    )
+
+
+def tables_analyze(cursor: Cursor[object], *, tables: Sequence[str]) -> None:
+    """Refresh the planner statistics of `tables` after a bulk load."""
+    names = sql.SQL(", ").join(sql.Identifier(table) for table in tables)
+    cursor.execute(sql.SQL("ANALYZE {}").format(names))

@@ -1,0 +1,221 @@
+"""Lazy, deterministic row generators for every table `seed_shop` loads.
+
+Each table draws from its own `random.Random`, seeded from the run's seed and
+the table name, so the rows of one table do not depend on how many random
+numbers another table used. Ids are explicit: the same seed gives the same ids.
+"""
+
+from __future__ import annotations
+
+import random
+from array import array
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from django.utils.text import slugify
+
+from seeding import vocabulary as words
+from seeding.scales import Scale
+
+Row = tuple[object, ...]
+
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+YEAR_SECONDS = 365 * 24 * 3600
+ADMIN_USERNAME = "admin"
+PARAGRAPHS = 48
+PARAGRAPH_WORDS = 90
+DESCRIPTION_PARAGRAPHS = 7
+RATINGS = (1, 2, 3, 4, 5)
+RATING_WEIGHTS = (7, 8, 15, 30, 40)
+STATUSES = ("pending", "paid", "shipped", "cancelled")
+STATUS_WEIGHTS = (10, 30, 50, 10)
+QUANTITIES = (1, 2, 3, 4)
+QUANTITY_WEIGHTS = (60, 25, 10, 5)
+
+
+def _cents_text(cents: int) -> str:
+    """Format an amount in cents the way PostgreSQL reads a numeric."""
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+class ShopRows:
+    """Generate the rows of one seeded shop, table by table."""
+
+    def __init__(self, *, scale: Scale, seed: int, password_hash: str) -> None:
+        self.scale = scale
+        self.seed = seed
+        self.password_hash = password_hash
+        prices = self._rng("prices")
+        # Products and order items both need the prices, so draw them once.
+        self.product_cents = array(
+            "q", (prices.randrange(199, 50_000) for _ in range(scale.products))
+        )
+
+    def _rng(self, table: str) -> random.Random:
+        return random.Random(f"{self.seed}:{table}")
+
+    def _moment(self, rng: random.Random) -> datetime:
+        return EPOCH + timedelta(seconds=rng.randrange(YEAR_SECONDS))
+
+    def _joined_at(self, customer_id: int) -> datetime:
+        # Customers join evenly through the year, in id order.
+        step = YEAR_SECONDS // (self.scale.customers + 1)
+        return EPOCH + timedelta(seconds=customer_id * step)
+
+    def _pick(self, rng: random.Random, count: int) -> int:
+        # Squaring skews the choice toward low ids, so some products sell far
+        # more than others and the bestseller list is meaningful.
+        return 1 + min(int(count * rng.random() ** 2), count - 1)
+
+    def users(self) -> Iterator[Row]:
+        """Yield the staff user `admin` (id 1), then one user per customer."""
+        yield (
+            1, self.password_hash, None, True, ADMIN_USERNAME, "Shop", "Admin",
+            "admin@example.com", True, True, EPOCH,
+        )  # fmt: skip
+        rng = self._rng("users")
+        for customer_id in range(1, self.scale.customers + 1):
+            first = rng.choice(words.FIRST_NAMES)
+            last = rng.choice(words.LAST_NAMES)
+            username = f"{first}.{last}{customer_id}".lower()
+            yield (
+                customer_id + 1, self.password_hash, None, False, username, first,
+                last, f"{username}@example.com", False, True,
+                self._joined_at(customer_id),
+            )  # fmt: skip
+
+    def customers(self) -> Iterator[Row]:
+        """Yield one customer per non-staff user."""
+        rng = self._rng("customers")
+        for customer_id in range(1, self.scale.customers + 1):
+            phone = f"+351 9{rng.randrange(10**8):08d}"
+            city = rng.choice(words.CITIES)
+            yield (
+                customer_id, customer_id + 1, phone, city,
+                self._joined_at(customer_id),
+            )  # fmt: skip
+
+    def _named(self, names: tuple[str, ...], count: int) -> Iterator[Row]:
+        for index in range(count):
+            name = names[index % len(names)].title()
+            if index >= len(names):
+                name = f"{name} {index // len(names) + 1}"
+            yield (index + 1, name, slugify(name))
+
+    def categories(self) -> Iterator[Row]:
+        """Yield the categories, named from the vocabulary."""
+        return self._named(words.CATEGORIES, self.scale.categories)
+
+    def brands(self) -> Iterator[Row]:
+        """Yield the brands, named by joining two syllables."""
+        starts, ends = words.BRAND_STARTS, words.BRAND_ENDS
+        names = tuple(start + end for end in ends for start in starts)
+        return self._named(names, self.scale.brands)
+
+    def tags(self) -> Iterator[Row]:
+        """Yield the tags, named from the adjectives."""
+        return self._named(words.ADJECTIVES, self.scale.tags)
+
+    def _paragraphs(self) -> list[str]:
+        rng = self._rng("paragraphs")
+        return [
+            " ".join(rng.choices(words.LOREM, k=PARAGRAPH_WORDS)).capitalize() + "."
+            for _ in range(PARAGRAPHS)
+        ]
+
+    def products(self) -> Iterator[Row]:
+        """Yield the products, each with a description of several KB."""
+        rng = self._rng("products")
+        paragraphs = self._paragraphs()
+        for product_id in range(1, self.scale.products + 1):
+            adjective = rng.choice(words.ADJECTIVES)
+            noun = rng.choice(words.NOUNS)
+            name = f"{adjective.capitalize()} {noun} {rng.randrange(100, 1000)}"
+            created = self._moment(rng)
+            yield (
+                product_id,
+                name,
+                f"{slugify(name)}-{product_id}",
+                f"SKU-{product_id:07d}",
+                rng.randrange(self.scale.categories) + 1,
+                rng.randrange(self.scale.brands) + 1,
+                _cents_text(self.product_cents[product_id - 1]),
+                rng.randrange(500),
+                rng.random() < 0.95,
+                "\n\n".join(rng.choices(paragraphs, k=DESCRIPTION_PARAGRAPHS)),
+                created,
+                created + timedelta(days=rng.randrange(60)),
+            )
+
+    def product_tags(self) -> Iterator[Row]:
+        """Yield `tags_per_product` distinct tags for every product."""
+        rng = self._rng("product_tags")
+        tag_ids = range(1, self.scale.tags + 1)
+        row_id = 0
+        for product_id in range(1, self.scale.products + 1):
+            for tag_id in sorted(rng.sample(tag_ids, self.scale.tags_per_product)):
+                row_id += 1
+                yield (row_id, product_id, tag_id)
+
+    def product_images(self) -> Iterator[Row]:
+        """Yield `images_per_product` image paths per product, no thumbnails yet."""
+        row_id = 0
+        for product_id in range(1, self.scale.products + 1):
+            for position in range(self.scale.images_per_product):
+                row_id += 1
+                path = f"products/{product_id:06d}-{position}.jpg"
+                yield (row_id, product_id, path, "", position)
+
+    def reviews(self) -> Iterator[Row]:
+        """Yield the reviews, mostly positive, most of them approved."""
+        rng = self._rng("reviews")
+        for review_id in range(1, self.scale.reviews + 1):
+            rating = rng.choices(RATINGS, RATING_WEIGHTS)[0]
+            yield (
+                review_id,
+                self._pick(rng, self.scale.products),
+                rng.randrange(self.scale.customers) + 1,
+                rating,
+                rng.choice(words.REVIEW_TITLES[rating]),
+                " ".join(rng.choices(words.LOREM, k=30)).capitalize() + ".",
+                rng.random() < 0.85,
+                self._moment(rng),
+            )
+
+    def _items_per_order(self) -> array[int]:
+        rng = self._rng("items_per_order")
+        counts = array("I", [1]) * self.scale.orders
+        for _ in range(self.scale.order_items - self.scale.orders):
+            counts[rng.randrange(self.scale.orders)] += 1
+        return counts
+
+    def order_items(self, totals: array[int]) -> Iterator[Row]:
+        """Yield the order items, adding each line's cents to `totals[order]`."""
+        rng = self._rng("order_items")
+        row_id = 0
+        for order_index, count in enumerate(self._items_per_order()):
+            for _ in range(count):
+                row_id += 1
+                product_id = self._pick(rng, self.scale.products)
+                quantity = rng.choices(QUANTITIES, QUANTITY_WEIGHTS)[0]
+                cents = self.product_cents[product_id - 1]
+                totals[order_index] += quantity * cents
+                yield (
+                    row_id,
+                    order_index + 1,
+                    product_id,
+                    quantity,
+                    _cents_text(cents),
+                )
+
+    def orders(self, totals: array[int]) -> Iterator[Row]:
+        """Yield the orders, their totals taken from the items already generated."""
+        rng = self._rng("orders")
+        for order_index in range(self.scale.orders):
+            yield (
+                order_index + 1,
+                rng.randrange(self.scale.customers) + 1,
+                rng.choices(STATUSES, STATUS_WEIGHTS)[0],
+                self._moment(rng),
+                _cents_text(totals[order_index]),
+            )

@@ -1,0 +1,170 @@
+"""Replace the shop's data with a deterministic dataset of a chosen scale."""
+
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import connection, transaction
+from django.db.models import Model
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from catalog.models import Brand, Category, Product, ProductImage, Review, Tag
+from customers.models import Customer
+from orders.models import Order, OrderItem
+from seeding.copy import rows_copy, sequence_reset, tables_analyze, tables_truncate
+from seeding.report import SeedReport, TableReport
+from seeding.rows import Row, ShopRows
+from seeding.scales import scale_get
+
+# Every seeded user, `admin` included, logs in with this password. Hashing it
+# once, with a fixed salt, keeps the load fast and the rows identical per seed.
+SEED_PASSWORD = "shop-password"
+SEED_SALT = "seedshopsalt"
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """One table to load: its model, the columns in row order, and the rows."""
+
+    model: type[Model]
+    columns: tuple[str, ...]
+    rows: Callable[[], Iterable[Row]]
+    count: int
+
+    @property
+    def table(self) -> str:
+        """Return the database table name of the model."""
+        return self.model._meta.db_table
+
+
+class RateColumn(ProgressColumn):
+    """Show a task's speed in rows per second."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:>12,.0f} rows/s", style="progress.data.speed")
+
+
+def _loads(rows: ShopRows) -> list[TableLoad]:
+    scale = rows.scale
+    totals = array("q", [0]) * scale.orders
+    user_columns = (
+        "id", "password", "last_login", "is_superuser", "username", "first_name",
+        "last_name", "email", "is_staff", "is_active", "date_joined",
+    )  # fmt: skip
+    product_columns = (
+        "id", "name", "slug", "sku", "category_id", "brand_id", "price", "stock",
+        "is_active", "description", "created_at", "updated_at",
+    )  # fmt: skip
+    review_columns = (
+        "id", "product_id", "customer_id", "rating", "title", "body",
+        "is_approved", "created_at",
+    )  # fmt: skip
+    named = ("id", "name", "slug")
+    # Order items go before orders: each order's total is the sum of its
+    # items, and the foreign key from items to orders is checked at commit.
+    return [
+        TableLoad(get_user_model(), user_columns, rows.users, scale.customers + 1),
+        TableLoad(
+            Customer,
+            ("id", "user_id", "phone", "city", "created_at"),
+            rows.customers,
+            scale.customers,
+        ),
+        TableLoad(Category, named, rows.categories, scale.categories),
+        TableLoad(Brand, named, rows.brands, scale.brands),
+        TableLoad(Tag, named, rows.tags, scale.tags),
+        TableLoad(Product, product_columns, rows.products, scale.products),
+        TableLoad(
+            Product.tags.through,
+            ("id", "product_id", "tag_id"),
+            rows.product_tags,
+            scale.products * scale.tags_per_product,
+        ),
+        TableLoad(
+            ProductImage,
+            ("id", "product_id", "image", "thumbnail", "position"),
+            rows.product_images,
+            scale.products * scale.images_per_product,
+        ),
+        TableLoad(Review, review_columns, rows.reviews, scale.reviews),
+        TableLoad(
+            OrderItem,
+            ("id", "order_id", "product_id", "quantity", "unit_price"),
+            lambda: rows.order_items(totals),
+            scale.order_items,
+        ),
+        TableLoad(
+            Order,
+            ("id", "customer_id", "status", "created_at", "total"),
+            lambda: rows.orders(totals),
+            scale.orders,
+        ),
+    ]
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns) as bar:
+        yield bar
+
+
+def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport:
+    """Replace every shop table, users included, with the dataset for `seed`."""
+    rows = ShopRows(
+        scale=scale_get(name=scale),
+        seed=seed,
+        password_hash=make_password(SEED_PASSWORD, salt=SEED_SALT),
+    )
+    loads = _loads(rows)
+    tables = [load.table for load in loads]
+    report = SeedReport(scale=scale, seed=seed)
+    started = time.perf_counter()
+    with (
+        transaction.atomic(),
+        connection.cursor() as wrapper,
+        _progress(progress) as bar,
+    ):
+        cursor = wrapper.cursor
+        tables_truncate(cursor, tables=tables)
+        for load in loads:
+            on_progress: Callable[[int], object] = lambda _: None  # noqa: E731
+            if bar is not None:
+                task = bar.add_task(load.table, total=load.count)
+                on_progress = lambda n, task=task: bar.advance(task, n)  # noqa: E731
+            load_started = time.perf_counter()
+            written = rows_copy(
+                cursor,
+                table=load.table,
+                columns=load.columns,
+                rows=load.rows(),
+                on_progress=on_progress,
+            )
+            sequence_reset(cursor, table=load.table)
+            seconds = time.perf_counter() - load_started
+            report.tables.append(TableReport(load.table, written, seconds))
+        tables_analyze(cursor, tables=tables)
+    report.seconds = time.perf_counter() - started
+    return report
