@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from checker.manifest import ManifestError
 from checker.services import (
     ServiceError,
     ensure_up,
@@ -20,13 +21,17 @@ from checker.services import (
 SCALES = ("tiny", "small", "large")
 
 
-def _services(action: str, console: Console) -> int:
-    if action == "status":
+def _services(args: argparse.Namespace, console: Console) -> int:
+    if args.action == "status":
         table = Table("service", "state", "pid", "address", "note")
         for status in services_status():
             state = "[green]running[/]" if status.running else "[red]stopped[/]"
             table.add_row(
-                status.name, state, str(status.pid or "-"), status.address, status.note
+                status.name,
+                state,
+                str(status.pid or "-"),
+                status.address,
+                status.note,
             )
         urls = service_urls()
         if urls.external_database:
@@ -36,22 +41,21 @@ def _services(action: str, console: Console) -> int:
         console.print(table)
         console.print(f"Celery broker: {urls.broker}")
         return 0
-    messages = ensure_up() if action == "up" else services_down()
+    messages = ensure_up() if args.action == "up" else services_down()
     for message in messages:
         console.print(message)
     if not messages:
-        console.print(f"Nothing to do: services already {action}.")
+        console.print(f"Nothing to do: services already {args.action}.")
     return 0
 
 
 def _seed(args: argparse.Namespace, console: Console) -> int:
+    from checker.django_env import setup_django
     from checker.services.layout import Layout
     from checker.start import seed
 
     for message in ensure_up():
         console.print(message)
-    from checker.django_env import setup_django
-
     setup_django()
     seed(scale=args.scale, seed=args.seed, console=console, layout=Layout.default())
     return 0
@@ -64,20 +68,15 @@ def _start(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Describe every subcommand and its options."""
-    parser = argparse.ArgumentParser(
-        prog="course",
-        description="Django at Scale: set up the shop, then measure and grade it.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+def _register_setup(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     services = commands.add_parser(
         "services", help="start, stop or report the embedded PostgreSQL and Redis"
     )
     services.add_argument("action", choices=["up", "down", "status"])
-    for name, help_text in [
-        ("start", "start services, migrate and seed: everything to begin"),
-        ("seed", "replace the shop's data with a generated data set"),
+    services.set_defaults(handler=_services)
+    for name, handler, help_text in [
+        ("start", _start, "start services, migrate and seed: everything to begin"),
+        ("seed", _seed, "replace the shop's data with a generated data set"),
     ]:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--scale", choices=SCALES, default="small")
@@ -87,23 +86,38 @@ def build_parser() -> argparse.ArgumentParser:
             default=0,
             help="random seed; the same seed gives the same rows",
         )
+        command.set_defaults(handler=handler)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe every subcommand and its options."""
+    from checker import grading, learner
+
+    parser = argparse.ArgumentParser(
+        prog="course",
+        description="Django at Scale: set up the shop, then measure and grade it.",
+    )
+    parser.set_defaults(handler=learner.overview)
+    commands = parser.add_subparsers(dest="command")
+    _register_setup(commands)
+    learner.register(commands)
+    grading.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `course` command and return its exit status."""
     args = build_parser().parse_args(argv)
-    console = Console(stderr=False)
+    console = Console()
     try:
-        if args.command == "services":
-            return _services(args.action, console)
-        if args.command == "seed":
-            return _seed(args, console)
-        return _start(args, console)
+        return int(args.handler(args, console))
     except ServiceError as error:
         console.print(f"[red]error:[/] {error.service} could not start: {error.why}")
         console.print(f"[yellow]try:[/] {error.fix}")
         return 1
+    except ManifestError as error:
+        console.print(f"[red]error:[/] {error}")
+        return 2
     except KeyboardInterrupt:
         console.print("Interrupted.")
         return 130
