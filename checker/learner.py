@@ -1,17 +1,230 @@
-"""The learner's loop: progress, check, hint, solution, reset, watch."""
+"""The learner's loop: progress, check, hint, solution and reset."""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+from checker.manifest import Course, Exercise, load_course
+from checker.progress import Progress
+from checker.runner import ExerciseOutcome, Target, run_exercises
+from checker.services import ensure_up, service_urls
+from checker.services.layout import Layout
+
+_STATUS = {
+    "passed": "[green]passed[/]",
+    "failed": "[red]failed[/]",
+    "error": "[red]error[/]",
+    "not checked": "[dim]not checked[/]",
+}
+
+
+def _progress(course: Course) -> Progress:
+    return Progress.load(Layout.default().home / "progress.json")
+
+
+def check_target(course: Course) -> Target:
+    """Return the learner's shop with its own test database and cache prefix."""
+    layout = Layout.default()
+    urls = service_urls(layout)
+    # A database of its own, kept between checks (`--reuse-db`) so a re-check
+    # skips creating it; `make test` keeps using the shop's test database.
+    database = urlsplit(urls.database)._replace(path="/check").geturl()
+    return Target(
+        course.root,
+        {
+            "DATABASE_URL": database,
+            "REDIS_URL": urls.redis,
+            "CELERY_BROKER_URL": urls.broker,
+            "CACHE_KEY_PREFIX": "check",
+        },
+    )
+
+
+def run_checks(
+    course: Course, exercises: list[Exercise], console: Console
+) -> list[ExerciseOutcome]:
+    """Start services, grade `exercises` on the learner's shop, save progress."""
+    for message in ensure_up():
+        console.print(f"[dim]{message}[/]")
+    outcomes = run_exercises(exercises, check_target(course), extra_args=["--reuse-db"])
+    progress = _progress(course)
+    for outcome in outcomes:
+        progress.record(outcome)
+    progress.save()
+    return outcomes
+
+
+def progress_table(course: Course, progress: Progress) -> Table:
+    """Build the table of every exercise: status, points, measured vs budget."""
+    table = Table("lesson", "exercise", "status", "points", "measured", "budget")
+    for exercise in course.exercises:
+        entry = progress.entries.get(exercise.id)
+        status = entry.status if entry else "not checked"
+        points = f"{entry.points}/{exercise.total_points}" if entry else "-"
+        table.add_row(
+            exercise.lesson,
+            exercise.id,
+            _STATUS.get(status, status),
+            points,
+            entry.measured if entry else "",
+            entry.budget if entry else "",
+        )
+    return table
+
+
+def _diagnosis(exercise: Exercise, text: str) -> Panel:
+    # Diagnoses quote SQL and code, whose brackets are not rich markup.
+    body = (
+        f"{escape(text)}\n\n[dim]Edit: {', '.join(exercise.files)}"
+        f" · Hint: course hint {exercise.id}[/]"
+    )
+    return Panel(body, title=f"{exercise.id}: {exercise.title}", border_style="red")
 
 
 def overview(args: argparse.Namespace, console: Console) -> int:
     """Show the progress table and the next exercise."""
-    console.print("No exercises yet.")
+    course = load_course()
+    progress = _progress(course)
+    console.print(progress_table(course, progress))
+    for exercise in course.exercises:
+        entry = progress.entries.get(exercise.id)
+        if entry is None or entry.status != "passed":
+            console.print(f"\nNext: [bold]{exercise.id}[/] — {exercise.title}")
+            if entry and entry.diagnosis:
+                console.print(_diagnosis(exercise, entry.diagnosis))
+            console.print(f"Check it with: course check {exercise.id}")
+            return 0
+    console.print("\nEvery exercise passes. Well done.")
+    return 0
+
+
+def check(args: argparse.Namespace, console: Console) -> int:
+    """Grade the chosen exercises, and re-check those already passed."""
+    course = load_course()
+    chosen = list(course.select(None if args.all else args.target))
+    progress = _progress(course)
+    # Re-check passed exercises too: a later change can bring an N+1 back.
+    for exercise in course.exercises:
+        entry = progress.entries.get(exercise.id)
+        if entry and entry.ever_passed and exercise not in chosen:
+            chosen.append(exercise)
+    chosen.sort(key=course.exercises.index)
+    outcomes = run_checks(course, chosen, console)
+    console.print(progress_table(course, _progress(course)))
+    for outcome in outcomes:
+        if outcome.status != "passed":
+            entry = _progress(course).entry(outcome.id)
+            console.print(_diagnosis(course.exercise(outcome.id), entry.diagnosis))
+    return 0 if all(o.status == "passed" for o in outcomes) else 1
+
+
+def hint(args: argparse.Namespace, console: Console) -> int:
+    """Show the next hint of an exercise, from gentle to specific."""
+    course = load_course()
+    exercise = course.exercise(args.exercise)
+    if not exercise.hints:
+        console.print(f"{exercise.id} has no hints.")
+        return 0
+    progress = _progress(course)
+    entry = progress.entry(exercise.id)
+    number = min(entry.hints_seen, len(exercise.hints) - 1)
+    console.print(f"Hint {number + 1}/{len(exercise.hints)}: {exercise.hints[number]}")
+    if number == len(exercise.hints) - 1:
+        console.print(
+            f"[dim]That is the last hint. `course solution {exercise.id}` shows the"
+            " reference once the exercise passes.[/]"
+        )
+    entry.hints_seen = number + 1
+    progress.save()
+    return 0
+
+
+def solution(args: argparse.Namespace, console: Console) -> int:
+    """Show the reference diff once the exercise passes, or after confirming."""
+    course = load_course()
+    exercise = course.exercise(args.exercise)
+    entry = _progress(course).entries.get(exercise.id)
+    if not (entry and entry.ever_passed) and not args.yes:
+        if not sys.stdin.isatty():
+            console.print(
+                f"{exercise.id} has not passed yet. Pass it first, or add --yes to"
+                " see the reference solution anyway."
+            )
+            return 1
+        answer = console.input(
+            f"{exercise.id} has not passed yet. Show it anyway? [y/N] "
+        )
+        if answer.strip().lower() not in {"y", "yes"}:
+            return 1
+    patch = course.root / exercise.solution
+    console.print(Syntax(patch.read_text(), "diff", word_wrap=True))
+    notes = patch.with_suffix(".md")
+    if notes.exists():
+        console.print(notes.read_text())
+    return 0
+
+
+def _lesson_source(root: Path, lesson: str, path: str) -> tuple[str, bytes] | None:
+    for ref in (f"lesson-{lesson}", "HEAD"):
+        shown = subprocess.run(
+            ["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True
+        )
+        if shown.returncode == 0:
+            return ref, shown.stdout
+    return None
+
+
+def reset(args: argparse.Namespace, console: Console) -> int:
+    """Put an exercise's files back, after saving the learner's version."""
+    course = load_course()
+    exercise = course.exercise(args.exercise)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    backup = Layout.default().home / "backups" / f"{stamp}-{exercise.id}"
+    for path in exercise.files:
+        current = course.root / path
+        source = _lesson_source(course.root, exercise.lesson, path)
+        if source is None:
+            console.print(f"[red]Cannot reset {path}:[/] git knows no version of it.")
+            return 1
+        ref, content = source
+        if current.exists():
+            if current.read_bytes() == content:
+                continue
+            saved = backup / path
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_bytes(current.read_bytes())
+            console.print(f"Saved your {path} to {saved.relative_to(course.root)}")
+        current.write_bytes(content)
+        console.print(f"Reset {path} to {ref}.")
     return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the learner's subcommands to the command line."""
+    command = commands.add_parser("check", help="grade exercises on your shop")
+    command.add_argument("target", nargs="?", help="an exercise or a lesson id")
+    command.add_argument("--all", action="store_true", help="every exercise")
+    command.set_defaults(handler=check)
+    command = commands.add_parser("list", help="show your progress")
+    command.set_defaults(handler=overview)
+    for name, handler, help_text in [
+        ("hint", hint, "show the next hint of an exercise"),
+        ("solution", solution, "show the reference solution of an exercise"),
+        ("reset", reset, "put an exercise's files back (your version is saved)"),
+    ]:
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("exercise")
+        if name == "solution":
+            command.add_argument("--yes", action="store_true", help="show it anyway")
+        command.set_defaults(handler=handler)
