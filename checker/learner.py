@@ -216,6 +216,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     command.add_argument("target", nargs="?", help="an exercise or a lesson id")
     command.add_argument("--all", action="store_true", help="every exercise")
     command.set_defaults(handler=check)
+    command = commands.add_parser("notebook", help="open a lesson's notebook")
+    command.add_argument("lesson", nargs="?", help="a lesson id, e.g. 01")
+    command.set_defaults(handler=notebook)
     command = commands.add_parser("list", help="show your progress")
     command.set_defaults(handler=overview)
     for name, handler, help_text in [
@@ -228,3 +231,25 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         if name == "solution":
             command.add_argument("--yes", action="store_true", help="show it anyway")
         command.set_defaults(handler=handler)
+
+
+def notebook(args: argparse.Namespace, console: Console) -> int:
+    """Open Jupyter Lab in the shell_plus kernel at a lesson's notebook."""
+    import os
+
+    from checker.notebooks import install_kernelspec, jupyter_path
+
+    course = load_course()
+    lessons = [lesson for lesson in course.lessons if lesson.id == args.lesson]
+    if args.lesson and not lessons:
+        known = ", ".join(lesson.id for lesson in course.lessons)
+        console.print(f"No lesson {args.lesson!r}. Known lessons: {known}.")
+        return 2
+    for message in ensure_up():
+        console.print(message)
+    install_kernelspec()
+    target = lessons[0].notebook if lessons else "notebooks"
+    env = {**os.environ, "JUPYTER_PATH": str(jupyter_path())}
+    return subprocess.call(
+        [sys.executable, "-m", "jupyter", "lab", target], cwd=course.root, env=env
+    )
