@@ -1,0 +1,339 @@
+"""Attribute lazy loads to `Model.field` and group similar queries (N+1).
+
+While a recorder is active, the related-object descriptors, related managers
+and deferred-field loads are wrapped so that any query they run carries an
+`Access`: which relation was followed, how, and so which fix applies.
+Similar queries (same normalised SQL) form groups; a group of N from one
+relation is the N+1 that `select_related`, `prefetch_related`, `annotate`,
+`Prefetch(queryset=...)` or dropping a `defer()` removes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, replace
+from functools import partial, wraps
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.db.models import Model, query
+from django.db.models.fields.related_descriptors import (
+    ForwardManyToOneDescriptor,
+    ForwardOneToOneDescriptor,
+    ManyToManyDescriptor,
+    ReverseManyToOneDescriptor,
+    ReverseOneToOneDescriptor,
+)
+from django.db.models.query_utils import DeferredAttribute
+
+if TYPE_CHECKING:
+    from checker.queries import CapturedQuery, Location
+
+__all__ = [
+    "Access",
+    "QueryGroup",
+    "current_access",
+    "duplicate_groups",
+    "install",
+    "similar_groups",
+    "uninstall",
+]
+
+Relation = Literal["forward", "reverse_one", "reverse_many", "many_to_many", "deferred"]
+Action = Literal["load", "count", "filter"]
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """A relation or deferred field followed on one model instance."""
+
+    model: str
+    field: str
+    relation: Relation
+    action: Action = "load"
+    query_name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.model}.{self.field}"
+
+    def fix(self, *, admin: bool = False) -> str:
+        """Name the change that removes the per-row query."""
+        name = self.field
+        if self.relation == "deferred":
+            return (
+                f'Fetch "{name}" with the rows: drop it from defer() '
+                "or add it to only()."
+            )
+        if self.action == "count":
+            lookup = self.query_name or name
+            return f'Try annotate({lookup}_count=Count("{lookup}")) on the queryset.'
+        if self.action == "filter":
+            return (
+                f'Try prefetch_related(Prefetch("{name}", queryset=..., '
+                f'to_attr="...")) and read the attribute; filtering a related '
+                "manager queries again even when prefetched."
+            )
+        if self.relation in ("forward", "reverse_one"):
+            if admin:
+                return f'Try list_select_related = ["{name}"] on the ModelAdmin.'
+            return f'Try select_related("{name}").'
+        return f'Try prefetch_related("{name}").'
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the access as plain JSON data."""
+        return asdict(self)
+
+
+_access: ContextVar[Access | None] = ContextVar("checker_access", default=None)
+
+
+def current_access() -> Access | None:
+    """Return the relation being followed right now, if any."""
+    return _access.get()
+
+
+@contextmanager
+def _following(access: Access) -> Iterator[None]:
+    token = _access.set(access)
+    try:
+        yield
+    finally:
+        _access.reset(token)
+
+
+def _forward_get_object(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def get_object(self: ForwardManyToOneDescriptor, instance: Model) -> Any:
+        model = type(instance)._meta.object_name or ""
+        with _following(Access(model, self.field.name, "forward")):
+            return original(self, instance)
+
+    return get_object
+
+
+def _reverse_one_get(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def __get__(self: ReverseOneToOneDescriptor, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return original(self, instance, cls)
+        name = self.related.accessor_name or ""
+        model = type(instance)._meta.object_name or ""
+        with _following(Access(model, name, "reverse_one")):
+            return original(self, instance, cls)
+
+    return __get__
+
+
+def _marked_get_queryset(
+    original: Callable[[], query.QuerySet[Any]], access: Access
+) -> query.QuerySet[Any]:
+    queryset = original()
+    queryset._checker_access = access  # type: ignore[attr-defined]
+    return queryset
+
+
+def _related_manager_get(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def __get__(
+        self: ReverseManyToOneDescriptor, instance: Any, cls: Any = None
+    ) -> Any:
+        manager = original(self, instance, cls)
+        if instance is None:
+            return manager
+        if isinstance(self, ManyToManyDescriptor):
+            relation: Relation = "many_to_many"
+            if self.reverse:
+                name = self.rel.accessor_name or ""
+                query_name = self.rel.field.related_query_name()
+            else:
+                name = query_name = self.field.name
+        else:
+            relation = "reverse_many"
+            name = self.rel.accessor_name or ""
+            query_name = self.field.related_query_name()
+        model = type(instance)._meta.object_name or ""
+        access = Access(model, name, relation, "load", query_name)
+        manager.get_queryset = partial(
+            _marked_get_queryset, manager.get_queryset, access
+        )
+        return manager
+
+    return __get__
+
+
+def _deferred_get(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def __get__(self: DeferredAttribute, instance: Any, cls: Any = None) -> Any:
+        if instance is None or self.field.attname in instance.__dict__:
+            return original(self, instance, cls)
+        model = type(instance)._meta.object_name or ""
+        with _following(Access(model, self.field.attname, "deferred")):
+            return original(self, instance, cls)
+
+    return __get__
+
+
+def _clone(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def _clone(self: query.QuerySet[Any]) -> query.QuerySet[Any]:
+        clone = original(self)
+        access = self.__dict__.get("_checker_access")
+        if access is not None:
+            clone._checker_access = replace(access, action="filter")
+        return clone
+
+    return _clone
+
+
+def _evaluate(
+    original: Callable[..., Any], action: Action | None
+) -> Callable[..., Any]:
+    @wraps(original)
+    def evaluate(self: query.QuerySet[Any], *args: Any, **kwargs: Any) -> Any:
+        access = self.__dict__.get("_checker_access")
+        if access is None or self._result_cache is not None:
+            return original(self, *args, **kwargs)
+        if action is not None and access.action == "load":
+            access = replace(access, action=action)
+        with _following(access):
+            return original(self, *args, **kwargs)
+
+    return evaluate
+
+
+_PATCHES: list[tuple[type, str, Callable[[Callable[..., Any]], Callable[..., Any]]]] = [
+    (ForwardManyToOneDescriptor, "get_object", _forward_get_object),
+    (ForwardOneToOneDescriptor, "get_object", _forward_get_object),
+    (ReverseOneToOneDescriptor, "__get__", _reverse_one_get),
+    (ReverseManyToOneDescriptor, "__get__", _related_manager_get),
+    (DeferredAttribute, "__get__", _deferred_get),
+    (query.QuerySet, "_clone", _clone),
+    (query.QuerySet, "_fetch_all", partial(_evaluate, action=None)),
+    (query.QuerySet, "count", partial(_evaluate, action="count")),
+    (query.QuerySet, "exists", partial(_evaluate, action="count")),
+    (query.QuerySet, "aggregate", partial(_evaluate, action="count")),
+]
+_lock = threading.Lock()
+_installed = 0
+_originals: list[tuple[type, str, Any]] = []
+
+
+def install() -> None:
+    """Wrap the descriptors and queryset methods; nestable, undone by uninstall."""
+    global _installed
+    with _lock:
+        _installed += 1
+        if _installed > 1:
+            return
+        for owner, name, wrapper in _PATCHES:
+            original = owner.__dict__[name]
+            _originals.append((owner, name, original))
+            setattr(owner, name, wrapper(original))
+
+
+def uninstall() -> None:
+    """Restore the originals once the last recorder has finished."""
+    global _installed
+    with _lock:
+        _installed -= 1
+        if _installed > 0:
+            return
+        while _originals:
+            owner, name, original = _originals.pop()
+            setattr(owner, name, original)
+
+
+@dataclass
+class QueryGroup:
+    """Queries sharing one normalised SQL (similar) or also params (duplicates)."""
+
+    alias: str
+    normalised: str
+    queries: list[CapturedQuery]
+
+    @property
+    def count(self) -> int:
+        """Return how many queries the group holds."""
+        return len(self.queries)
+
+    @property
+    def short(self) -> str:
+        """Return the group's SQL digest."""
+        return self.queries[0].short
+
+    @property
+    def access(self) -> Access | None:
+        """Return the relation most of the group's queries followed, if any."""
+        found = Counter(q.access for q in self.queries if q.access is not None)
+        return found.most_common(1)[0][0] if found else None
+
+    @property
+    def origin(self) -> Location | None:
+        """Return the place most of the group's queries came from."""
+        found = Counter(q.origin for q in self.queries if q.origin is not None)
+        return found.most_common(1)[0][0] if found else None
+
+    @property
+    def admin(self) -> bool:
+        """Tell whether the queries came from the Django admin.
+
+        Either an admin template rendered the relation, or a ModelAdmin
+        method did (the project frame is then in an `admin.py`).
+        """
+        first = self.queries[0]
+        if first.template is not None and first.template.path.startswith("admin/"):
+            return True
+        return first.frame is not None and first.frame.path.endswith("admin.py")
+
+    def fix(self) -> str | None:
+        """Name the fix family for the group, when a relation explains it."""
+        access = self.access
+        return access.fix(admin=self.admin) if access else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the group as plain JSON data."""
+        access = self.access
+        origin = self.origin
+        return {
+            "alias": self.alias,
+            "count": self.count,
+            "normalised": self.normalised,
+            "short": self.short,
+            "origin": str(origin) if origin else None,
+            "via": str(access) if access else None,
+            "access": access.to_dict() if access else None,
+            "fix": self.fix(),
+        }
+
+
+def _group(
+    queries: list[CapturedQuery], key: Callable[[CapturedQuery], tuple[str, ...]]
+) -> list[QueryGroup]:
+    groups: dict[tuple[str, ...], QueryGroup] = {}
+    for captured in queries:
+        if captured.transaction:
+            continue
+        found = groups.get(key(captured))
+        if found is None:
+            found = groups[key(captured)] = QueryGroup(
+                captured.alias, captured.normalised, []
+            )
+        found.queries.append(captured)
+    return sorted(groups.values(), key=lambda group: -group.count)
+
+
+def similar_groups(
+    queries: list[CapturedQuery], *, at_least: int = 2
+) -> list[QueryGroup]:
+    """Group queries by alias and normalised SQL; keep groups of `at_least`."""
+    groups = _group(queries, lambda q: (q.alias, q.normalised))
+    return [group for group in groups if group.count >= at_least]
+
+
+def duplicate_groups(queries: list[CapturedQuery]) -> list[QueryGroup]:
+    """Group queries run more than once with the same SQL and parameters."""
+    groups = _group(queries, lambda q: (q.alias, q.sql, repr(q.params)))
+    return [group for group in groups if group.count >= 2]

@@ -1,0 +1,261 @@
+"""Record every query Django runs, with where in the project it came from.
+
+The recorder installs `connection.execute_wrapper` on every database alias, so
+it needs neither DEBUG nor a cap on the number of queries. Execute wrappers
+apply to the connections of the thread that entered the recorder only: code
+under test must run in that thread, as Django's test `Client` does; queries
+from other threads (a live server, a thread pool) are not seen.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter
+from types import CodeType, FrameType, TracebackType
+from typing import Any, Self
+
+from django.db import connections
+from django.template.base import Node
+
+from checker import nplusone, sql
+
+__all__ = [
+    "CapturedQuery",
+    "Location",
+    "ProjectCode",
+    "QueryRecorder",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ROOTS = ("shop_app",)
+
+_OTHER, _PROJECT, _TEMPLATE = 0, 1, 2
+_RENDER_ANNOTATED = Node.render_annotated.__code__
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in the project: a Python line or a template line."""
+
+    path: str
+    line: int
+    in_project: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class ProjectCode:
+    """Which source files count as the project's own code.
+
+    `roots` are directories (relative to `base` or absolute); the first frame
+    under one of them is where a query "comes from". Read from the setting
+    `CHECKER_PROJECT_ROOTS` when present, else the shop (`shop_app/`).
+    """
+
+    roots: tuple[str, ...] = DEFAULT_ROOTS
+    base: Path = REPO_ROOT
+    _kinds: dict[CodeType, int] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_settings(cls) -> ProjectCode:
+        """Build from `settings.CHECKER_PROJECT_ROOTS`, defaulting to the shop."""
+        from django.conf import settings
+
+        roots = getattr(settings, "CHECKER_PROJECT_ROOTS", DEFAULT_ROOTS)
+        return cls(roots=tuple(str(root) for root in roots))
+
+    def __post_init__(self) -> None:
+        prefixes = tuple(
+            str((self.base / root).resolve()).rstrip("/") + "/" for root in self.roots
+        )
+        object.__setattr__(self, "_prefixes", prefixes)
+
+    def contains(self, filename: str) -> bool:
+        """Tell whether a source file lies under one of the roots."""
+        prefixes: tuple[str, ...] = self._prefixes  # type: ignore[attr-defined]
+        return filename.startswith(prefixes) and "/site-packages/" not in filename
+
+    def relative(self, filename: str) -> str:
+        """Return the path relative to the base when below it, else unchanged."""
+        base = str(self.base).rstrip("/") + "/"
+        return filename[len(base) :] if filename.startswith(base) else filename
+
+    def kind(self, code: CodeType) -> int:
+        """Classify a code object as project code, a template node, or other."""
+        kind = self._kinds.get(code)
+        if kind is None:
+            if code is _RENDER_ANNOTATED:
+                kind = _TEMPLATE
+            elif self.contains(code.co_filename):
+                kind = _PROJECT
+            else:
+                kind = _OTHER
+            self._kinds[code] = kind
+        return kind
+
+    def template_location(self, frame: FrameType) -> Location | None:
+        """Return the template name and line a `render_annotated` frame renders."""
+        node = frame.f_locals.get("self")
+        origin = getattr(node, "origin", None)
+        token = getattr(node, "token", None)
+        if origin is None or token is None:
+            return None
+        name = str(origin.name)
+        in_project = self.contains(name)
+        path = self.relative(name) if in_project else str(origin.template_name or name)
+        return Location(path, int(token.lineno), in_project)
+
+    def locate(
+        self, frame: FrameType | None
+    ) -> tuple[Location | None, Location | None]:
+        """Walk out from `frame`; return the first project line and template line."""
+        template: Location | None = None
+        while frame is not None:
+            kind = self.kind(frame.f_code)
+            if kind == _PROJECT:
+                path = self.relative(frame.f_code.co_filename)
+                return Location(path, frame.f_lineno), template
+            if kind == _TEMPLATE and template is None:
+                template = self.template_location(frame)
+            frame = frame.f_back
+        return None, template
+
+
+@dataclass(slots=True)
+class CapturedQuery:
+    """One statement sent to a database, and what led to it."""
+
+    alias: str
+    sql: str
+    params: Any
+    many: bool
+    duration: float
+    transaction: bool
+    frame: Location | None = None
+    template: Location | None = None
+    access: nplusone.Access | None = None
+    error: str | None = None
+
+    @property
+    def normalised(self) -> str:
+        """Return the SQL with values as `#`, for grouping similar queries."""
+        return sql.normalise(self.sql)
+
+    @property
+    def short(self) -> str:
+        """Return a one-line digest of the SQL."""
+        return sql.shorten(self.sql)
+
+    @property
+    def origin(self) -> Location | None:
+        """Return the best place to point at: a project template, else Python."""
+        if self.template is not None and self.template.in_project:
+            return self.template
+        return self.frame or self.template
+
+    @property
+    def columns(self) -> list[str]:
+        """Return the SELECT list items, e.g. `checker_testapp_book.title`."""
+        return sql.fetched_columns(self.sql)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the query as plain JSON data."""
+        return {
+            "alias": self.alias,
+            "sql": self.sql,
+            "normalised": self.normalised,
+            "params": _plain(self.params),
+            "many": self.many,
+            "duration_ms": round(self.duration * 1000, 3),
+            "transaction": self.transaction,
+            "frame": str(self.frame) if self.frame else None,
+            "template": str(self.template) if self.template else None,
+            "origin": str(self.origin) if self.origin else None,
+            "access": self.access.to_dict() if self.access else None,
+            "error": self.error,
+        }
+
+
+def _plain(params: Any) -> Any:
+    if params is None or isinstance(params, str | int | float | bool):
+        return params
+    if isinstance(params, dict):
+        return {str(key): _plain(value) for key, value in params.items()}
+    if isinstance(params, list | tuple):
+        return [_plain(value) for value in params]
+    return repr(params)
+
+
+class QueryRecorder:
+    """Record the queries run on every database alias inside a `with` block."""
+
+    def __init__(
+        self,
+        *,
+        project: ProjectCode | None = None,
+        aliases: Iterable[str] | None = None,
+        attribute: bool = True,
+    ) -> None:
+        self.project = project
+        self.aliases = aliases
+        self.attribute = attribute
+        self.queries: list[CapturedQuery] = []
+        self._stack = ExitStack()
+
+    def __enter__(self) -> Self:
+        project = self.project = self.project or ProjectCode.from_settings()
+        self._locate = project.locate
+        aliases = list(self.aliases) if self.aliases is not None else list(connections)
+        for alias in aliases:
+            self._stack.enter_context(connections[alias].execute_wrapper(self))
+        if self.attribute:
+            nplusone.install()
+            self._stack.callback(nplusone.uninstall)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+    def __call__(
+        self,
+        execute: Callable[..., Any],
+        sql_text: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+    ) -> Any:
+        frame, template = self._locate(sys._getframe(1))
+        access = nplusone.current_access()
+        error = None
+        start = perf_counter()
+        try:
+            return execute(sql_text, params, many, context)
+        except Exception as exception:
+            error = f"{type(exception).__name__}: {exception}"
+            raise
+        finally:
+            self.queries.append(
+                CapturedQuery(
+                    alias=context["connection"].alias,
+                    sql=sql_text,
+                    params=params,
+                    many=many,
+                    duration=perf_counter() - start,
+                    transaction=sql.is_transaction_statement(sql_text),
+                    frame=frame,
+                    template=template,
+                    access=access,
+                    error=error,
+                )
+            )
