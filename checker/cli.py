@@ -91,7 +91,7 @@ def _register_setup(commands: argparse._SubParsersAction) -> None:  # type: igno
 
 def build_parser() -> argparse.ArgumentParser:
     """Describe every subcommand and its options."""
-    from checker import grading, learner
+    from checker import grading, learner, watch
 
     parser = argparse.ArgumentParser(
         prog="course",
@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     _register_setup(commands)
     learner.register(commands)
+    watch.register(commands)
     grading.register(commands)
     return parser
 
