@@ -54,3 +54,14 @@ def tables_analyze(cursor: Cursor[object], *, tables: Sequence[str]) -> None:
     """Refresh the planner statistics of `tables` after a bulk load."""
     names = sql.SQL(", ").join(sql.Identifier(table) for table in tables)
     cursor.execute(sql.SQL("ANALYZE {}").format(names))
+
+
+def constraints_check(cursor: Cursor[object]) -> None:
+    """Run the deferred foreign key checks now, then defer them again.
+
+    Django creates foreign keys DEFERRABLE INITIALLY DEFERRED, and TRUNCATE
+    refuses a table with checks still pending, as they are after a load inside
+    a transaction that has not committed yet (a test, or a second seeding).
+    """
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")

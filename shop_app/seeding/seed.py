@@ -24,7 +24,13 @@ from rich.text import Text
 from catalog.models import Brand, Category, Product, ProductImage, Review, Tag
 from customers.models import Customer
 from orders.models import Order, OrderItem
-from seeding.copy import rows_copy, sequence_reset, tables_analyze, tables_truncate
+from seeding.copy import (
+    constraints_check,
+    rows_copy,
+    sequence_reset,
+    tables_analyze,
+    tables_truncate,
+)
 from seeding.report import SeedReport, TableReport
 from seeding.rows import Row, ShopRows
 from seeding.scales import scale_get
@@ -148,6 +154,7 @@ def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport
         _progress(progress) as bar,
     ):
         cursor = wrapper.cursor
+        constraints_check(cursor)
         tables_truncate(cursor, tables=tables)
         for load in loads:
             on_progress: Callable[[int], object] = lambda _: None  # noqa: E731
@@ -165,6 +172,7 @@ def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport
             sequence_reset(cursor, table=load.table)
             seconds = time.perf_counter() - load_started
             report.tables.append(TableReport(load.table, written, seconds))
+        constraints_check(cursor)
         tables_analyze(cursor, tables=tables)
     report.seconds = time.perf_counter() - started
     return report
