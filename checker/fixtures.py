@@ -48,3 +48,54 @@ def measure_request(
         return response, measurement
 
     return measure_one
+
+
+# --- Celery worker fixtures (checker.worker) ---------------------------------
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from checker.worker import CeleryWorker
+
+__all__ += ["course_worker", "course_worker_process"]
+
+
+@pytest.fixture(scope="session")
+def course_worker_process(
+    django_db_setup: None,
+) -> Iterator[CeleryWorker]:
+    """Run one real Celery worker for the session, on the test database."""
+    from celery import current_app
+    from django.conf import settings
+    from django.db import connection
+
+    from checker.services import service_urls
+    from checker.worker import CeleryWorker, database_url
+
+    worker = CeleryWorker(
+        broker_url=current_app.conf.broker_url,
+        outcomes_url=service_urls().redis,
+        database_url=database_url(connection.settings_dict),
+        settings_module=settings.SETTINGS_MODULE,
+    )
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def course_worker(course_worker_process: CeleryWorker) -> Iterator[CeleryWorker]:
+    """Route tasks published without a queue to the session's worker."""
+    from celery import current_app
+
+    # The worker consumes a queue named for this run only, so messages left
+    # on the broker by earlier runs never reach it.
+    previous = current_app.conf.task_default_queue
+    current_app.conf.task_default_queue = course_worker_process.queue
+    try:
+        yield course_worker_process
+    finally:
+        current_app.conf.task_default_queue = previous
+
+
+# --- end of the Celery worker fixtures ----------------------------------------

@@ -1,14 +1,22 @@
-"""Tasks of the checker's test app: one that works, one that fails, one that retries."""
+"""Tasks of the test app, and the code that runs or publishes them in each way."""
 
 from celery import shared_task
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.mail import send_mail
+from django.db import transaction
 
 
 @shared_task
 def add(x: int, y: int) -> int:
     """Return the sum, so a worker's result can be checked."""
     return x + y
+
+
+@shared_task
+def double(x: int) -> int:
+    """Add a number to itself by calling another task's body."""
+    return add(x, x)
 
 
 @shared_task
@@ -31,3 +39,26 @@ def send_welcome_email(user_id: int) -> str:
     user = get_user_model().objects.get(pk=user_id)
     send_mail("Welcome", "Thanks for joining.", None, [user.email])
     return user.email
+
+
+def welcome_inline(user_id: int) -> str:
+    """Send the welcome email in the caller's process."""
+    return send_welcome_email(user_id)
+
+
+def welcome_published(user_id: int) -> None:
+    """Publish the welcome email at once, transaction or not."""
+    send_welcome_email.delay(user_id)
+
+
+def user_signup(*, username: str, on_commit: bool) -> AbstractBaseUser:
+    """Create a user and publish their welcome email, on commit or at once."""
+    with transaction.atomic():
+        user = get_user_model().objects.create(
+            username=username, email=f"{username}@example.com"
+        )
+        if on_commit:
+            send_welcome_email.delay_on_commit(user.pk)
+        else:
+            send_welcome_email.delay(user.pk)
+    return user
