@@ -57,7 +57,12 @@ def run_checks(
     """Start services, grade `exercises` on the learner's shop, save progress."""
     for message in ensure_up():
         console.print(f"[dim]{message}[/]")
-    outcomes = run_exercises(exercises, check_target(course), extra_args=["--reuse-db"])
+    outcomes = run_exercises(
+        exercises,
+        check_target(course),
+        trusted=course.trusted,
+        extra_args=["--reuse-db"],
+    )
     progress = _progress(course)
     for outcome in outcomes:
         progress.record(outcome)

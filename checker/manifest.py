@@ -50,6 +50,7 @@ class Course:
 
     root: Path
     lessons: tuple[Lesson, ...]
+    trusted: Path
 
     @property
     def exercises(self) -> tuple[Exercise, ...]:
@@ -140,4 +141,6 @@ def load_course(root: Path | None = None) -> Course:
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
     if duplicated:
         raise ManifestError(f"{MANIFEST}: duplicated exercise ids {duplicated}.")
-    return Course(root, tuple(lessons))
+    settings = data.get("course", {})
+    trusted = root / str(settings.get("trusted", "checker/trusted"))
+    return Course(root, tuple(lessons), trusted)

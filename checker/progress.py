@@ -31,6 +31,13 @@ class Entry:
     ever_passed: bool = False
 
 
+def _first_verdict(properties: dict[str, Any]) -> dict[str, Any]:
+    """Return the first unmet budget verdict the checker's plugin recorded."""
+    verdicts = properties.get("checker_verdicts") or [{}]
+    unmet = [v for v in verdicts if not v.get("met", True)]
+    return dict((unmet or verdicts)[0])
+
+
 @dataclass
 class Progress:
     """Every exercise's entry, saved atomically."""
@@ -56,12 +63,12 @@ class Progress:
         entry = self.entry(outcome.id)
         unmet = [b for b in outcome.budgets if not b.passed]
         shown = unmet[0] if unmet else (outcome.budgets[0] if outcome.budgets else None)
-        properties = shown.properties if shown else {}
+        verdict = _first_verdict(shown.properties if shown else {})
         entry.status = outcome.status
         entry.points = outcome.points
         entry.max_points = outcome.max_points
-        entry.measured = str(properties.get("measured", ""))
-        entry.budget = str(properties.get("budget", ""))
+        entry.measured = str(verdict.get("measured", ""))
+        entry.budget = str(verdict.get("budget", ""))
         entry.diagnosis = outcome.reason or (unmet[0].message if unmet else "")
         entry.checked_at = datetime.now(UTC).isoformat(timespec="seconds")
         entry.ever_passed = entry.ever_passed or outcome.status == "passed"

@@ -7,7 +7,7 @@ import pytest
 from checker.manifest import Exercise
 from checker.runner import Limits, Target, run_exercises
 
-TRUSTED_TESTS = '''
+TRUSTED_TESTS = """
 import pytest
 
 import shop
@@ -26,7 +26,7 @@ def test_fast():
 @pytest.mark.exercise("ex-b", budget="hog")
 def test_hog():
     shop.hog()
-'''
+"""
 
 
 def _exercise(exercise_id, *budgets):

@@ -1,0 +1,103 @@
+import json
+
+
+def _solve(course_root, answer="42", greeting="hi"):
+    (course_root / "shop_app" / "answer.py").write_text(
+        f'ANSWER = {answer}\nGREETING = "{greeting}"\n'
+    )
+
+
+def test_check_fails_with_the_diagnosis_and_saves_progress(course, course_root):
+    result = course("check", "00-answer")
+
+    assert result.returncode == 1
+    assert "ANSWER is 41 (budget: exactly 42)" in result.stdout
+    assert "Hint: course hint 00-answer" in result.stdout
+    progress = json.loads((course_root / ".course" / "progress.json").read_text())
+    entry = progress["exercises"]["00-answer"]
+    assert (entry["status"], entry["points"], entry["max_points"]) == ("failed", 0, 2)
+
+
+def test_check_passes_once_the_shop_is_fixed(course, course_root):
+    _solve(course_root)
+
+    result = course("check", "00-answer")
+
+    assert result.returncode == 0, result.stdout
+    assert "passed" in result.stdout
+
+
+def test_a_passed_exercise_is_checked_again_with_later_ones(course, course_root):
+    _solve(course_root)
+    assert course("check", "00-answer").returncode == 0
+    _solve(course_root, answer="43", greeting="hello")
+
+    result = course("check", "00-greeting")
+
+    assert result.returncode == 1
+    assert "ANSWER is 43 (budget: exactly 42)" in result.stdout
+
+
+def test_the_overview_shows_progress_and_the_next_exercise(course, course_root):
+    _solve(course_root)
+    course("check", "00-answer")
+
+    result = course()
+
+    assert result.returncode == 0
+    assert "Next: 00-greeting — Say hello" in result.stdout
+    assert "2/2" in result.stdout
+
+
+def test_hints_go_from_gentle_to_specific_then_stop(course):
+    shown = [course("hint", "00-answer").stdout for _ in range(4)]
+
+    assert shown[0].startswith("Hint 1/3: Read the question again.")
+    assert shown[1].startswith("Hint 2/3: It is six times seven.")
+    assert shown[2].startswith("Hint 3/3: Set ANSWER = 42.")
+    assert "That is the last hint." in shown[2]
+    assert shown[3].startswith("Hint 3/3: Set ANSWER = 42.")
+
+
+def test_the_solution_waits_until_the_exercise_passes(course, course_root):
+    refused = course("solution", "00-answer")
+    _solve(course_root)
+    course("check", "00-answer")
+    shown = course("solution", "00-answer")
+
+    assert refused.returncode == 1
+    assert "00-answer has not passed yet." in refused.stdout
+    assert shown.returncode == 0
+    assert "+ANSWER = 42" in shown.stdout
+
+
+def test_the_solution_shows_early_when_asked_explicitly(course):
+    result = course("solution", "00-answer", "--yes")
+
+    assert result.returncode == 0
+    assert "+ANSWER = 42" in result.stdout
+
+
+def test_reset_restores_the_files_and_backs_up_the_learners_version(
+    course, course_root
+):
+    _solve(course_root, answer="7")
+
+    result = course("reset", "00-answer")
+
+    assert result.returncode == 0
+    assert "Reset shop_app/answer.py to HEAD." in result.stdout
+    assert (
+        (course_root / "shop_app" / "answer.py").read_text().startswith("ANSWER = 41")
+    )
+    [backup] = (course_root / ".course" / "backups").glob("*/shop_app/answer.py")
+    assert backup.read_text().startswith("ANSWER = 7")
+
+
+def test_an_unknown_exercise_names_the_known_ones(course):
+    result = course("check", "nope")
+
+    assert result.returncode == 2
+    assert "No exercise 'nope'. Known exercises: 00-answer, 00-greeting." in (
+        result.stdout
+    )

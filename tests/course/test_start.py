@@ -1,0 +1,44 @@
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from checker.services import service_urls
+
+DATABASE = "course_start_test"
+
+
+@pytest.fixture
+def fresh_database(course_env):
+    """Point the miniature course at an empty database, dropped afterwards."""
+    url = urlsplit(service_urls().database)
+    course_env["DATABASE_URL"] = url._replace(path=f"/{DATABASE}").geturl()
+    admin = (
+        url._replace(path="/postgres").geturl().replace("postgres://", "postgresql://")
+    )
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{DATABASE}"')
+    yield
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+
+
+def test_start_migrates_and_seeds_once_then_changes_nothing(fresh_database, course):
+    first = course("start", "--scale", "tiny")
+    second = course("start", "--scale", "tiny")
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "✓ Database schema is up to date." in first.stdout
+    assert "✓ Seeded the tiny data set." in first.stdout
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "✓ The shop already holds the tiny data set." in second.stdout
+    assert "Ready." in second.stdout
+
+
+def test_start_seeds_again_when_another_scale_is_asked_for(fresh_database, course):
+    course("start", "--scale", "tiny")
+
+    result = course("start", "--scale", "tiny", "--seed", "7")
+
+    assert "✓ Seeded the tiny data set." in result.stdout
