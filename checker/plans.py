@@ -34,7 +34,8 @@ class ScanNode:
             text += f" using {self.index}"
         if self.relation:
             text += f" on {self.relation}"
-        rows = f"est. {self.estimated_rows:g} rows"
+        rows = f"est. {self.estimated_rows:g} row"
+        rows += "" if self.estimated_rows == 1 else "s"
         if self.actual_rows is not None:
             rows += f", actual {self.actual_rows:g}"
         return f"{text} ({rows})"

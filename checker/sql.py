@@ -146,6 +146,12 @@ def tables(sql: str) -> list[str]:
     return list(seen)
 
 
+def _is_short_list(select_list: str) -> bool:
+    return (
+        len(select_list.strip()) <= _SHORT_LIST and len(_split_commas(select_list)) == 1
+    )
+
+
 @lru_cache(maxsize=4096)
 def shorten(sql: str, width: int = 120) -> str:
     """Return a one-line digest: SELECT list as `...`, columns unqualified.
@@ -156,7 +162,7 @@ def shorten(sql: str, width: int = 120) -> str:
     text = normalise(sql)
     split = _split_top_level(text)
     # A short SELECT list such as `COUNT(*) AS __count` says more than `...`.
-    if split is not None and split[2] and len(split[1].strip()) > _SHORT_LIST:
+    if split is not None and split[2] and not _is_short_list(split[1]):
         text = f"{split[0]} ... {split[2]}"
     if " JOIN " not in text:
         head, _, rest = text.partition(" FROM ")

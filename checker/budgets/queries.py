@@ -33,8 +33,15 @@ def _plural(count: int, singular: str, plural: str) -> str:
     return f"{count} {singular if count == 1 else plural}"
 
 
-def describe_group(group: QueryGroup, *, kind: str = "similar") -> str:
-    """Say where a group of queries comes from and what would remove it."""
+def describe_group(group: QueryGroup, *, kind: str | None = None) -> str:
+    """Say where a group of queries comes from and what would remove it.
+
+    A group whose queries all share their parameters is "identical" unless
+    `kind` says otherwise; the fix then is to run the query once.
+    """
+    if kind is None:
+        same = len({repr(query.params) for query in group.queries}) == 1
+        kind = "identical" if same else "similar"
     text = f"{group.count} {kind}: {group.short}"
     origin = group.origin
     if origin is not None:
@@ -73,14 +80,14 @@ class QueryCount(Budget):
 
     def describe(self) -> str:
         """Return the budget in words."""
-        words = (
-            f"exactly {self.exactly}"
-            if self.exactly is not None
-            else f"at most {self.at_most}"
-        )
+        words = []
+        if self.exactly is not None:
+            words.append(f"exactly {self.exactly}")
+        elif self.at_most is not None:
+            words.append(f"at most {self.at_most}")
         if self.constant_in:
-            words += f", constant in the number of {self.constant_in}"
-        return words
+            words.append(f"constant in the number of {self.constant_in}")
+        return ", ".join(words)
 
     def _within(self, count: int) -> bool:
         if self.exactly is not None:
@@ -105,16 +112,15 @@ class QueryCount(Budget):
                 diagnosis = groups[0].to_dict()
             else:
                 message += " " + _listing(subject)
-        return Verdict(
-            self.describe(), met, f"{count} queries", message, diagnosis, self.points
-        )
+        return Verdict(self.describe(), met, made, message, diagnosis, self.points)
 
     def _check_growth(self, growth: Growth) -> Verdict:
         small, large = growth.counts
         noun = self.constant_in or growth.noun
         met = self._within(large) and not (self.constant_in and growth.grows)
         message = (
-            f"{label_of(growth)} made {large} queries with {growth.sizes[1]} {noun}"
+            f"{label_of(growth)} made {_plural(large, 'query', 'queries')} with "
+            f"{growth.sizes[1]} {noun}"
             f" and {small} with {growth.sizes[0]} {noun} (budget: {self.describe()})."
         )
         diagnosis: dict[str, Any] = {}
@@ -127,7 +133,8 @@ class QueryCount(Budget):
                 diagnosis = group.to_dict()
             else:
                 message += " " + _listing(growth.large)
-        measured = f"{large} queries ({small} at {growth.sizes[0]} {noun})"
+        made = _plural(large, "query", "queries")
+        measured = f"{made} ({small} at {growth.sizes[0]} {noun})"
         return Verdict(self.describe(), met, measured, message, diagnosis, self.points)
 
 

@@ -1,6 +1,7 @@
 """Views that make the checker's detectors fire (naive) or stay quiet (fixed)."""
 
 from django.db.models import Count, Prefetch
+from django.db.models.functions import Length
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from rest_framework.request import Request
@@ -160,5 +161,5 @@ def export_naive(request: HttpRequest) -> HttpResponse:
 
 
 def export_fixed(request: HttpRequest) -> HttpResponse:
-    sizes = Book.objects.order_by("pk").values_list("body", flat=True).iterator()
-    return HttpResponse(str(sum(len(body) for body in sizes)))
+    sizes = Book.objects.annotate(size=Length("body")).values_list("size", flat=True)
+    return HttpResponse(str(sum(sizes)))
