@@ -3,7 +3,130 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from checker.manifest import Course, ManifestError, load_course
+from checker.runner import TRUSTED, Limits
+from checker.services import ensure_up
+
+
+def _course(args: argparse.Namespace) -> Course:
+    course = load_course(args.course)
+    if not course.exercises:
+        raise ManifestError(f"{course.root / 'course.toml'} lists no exercises.")
+    return course
+
+
+def _grade(args: argparse.Namespace, console: Console) -> int:
+    from checker.grading.feedback import feedback_write
+    from checker.grading.grade import GradingPlan, grade_class
+    from checker.grading.gradebook import gradebook_write
+
+    if args.jobs < 1:
+        console.print("[red]error:[/] -j needs at least 1 job.")
+        return 2
+    course = _course(args)
+    for message in ensure_up():
+        console.print(message)
+    plan = GradingPlan(
+        course=course,
+        trusted=args.trusted.resolve(),
+        limits=Limits(seconds=args.timeout, memory_mib=args.memory),
+    )
+    grades = grade_class(
+        args.submissions, plan=plan, jobs=args.jobs, ref=args.ref, console=console
+    )
+    out: Path = args.out
+    table_path, json_path = gradebook_write(grades, course=course, out=out)
+    pages = feedback_write(grades, course=course, out=out, trusted=plan.trusted)
+    table = Table("student", "points", "note")
+    for grade in grades:
+        table.add_row(grade.name, f"{grade.points}/{grade.max_points}", grade.note)
+    console.print(table)
+    console.print(
+        f"Graded {len(grades)} submissions: {table_path}, {json_path} and "
+        f"{len(pages) // 2} feedback pages in {out / 'feedback'}."
+    )
+    return 0
+
+
+def _dev_check(args: argparse.Namespace, console: Console) -> int:
+    from checker.grading.authoring import course_check
+
+    course = _course(args)
+    for message in ensure_up():
+        console.print(message)
+    checks = course_check(
+        course=course,
+        trusted=args.trusted.resolve(),
+        limits=Limits(seconds=args.timeout, memory_mib=args.memory),
+    )
+    table = Table("exercise", "naive shop", "with its solution")
+    for check in checks:
+        table.add_row(
+            check.exercise,
+            f"[red]{check.naive}[/]" if check.naive else "[green]fails as expected[/]",
+            f"[red]{check.solved}[/]" if check.solved else "[green]passes[/]",
+        )
+    console.print(table)
+    broken = [check.exercise for check in checks if not check.ok]
+    if broken:
+        console.print(
+            f"[red]{len(broken)} exercise(s) need work:[/] {', '.join(broken)}"
+        )
+        return 1
+    console.print(f"All {len(checks)} exercises fail unsolved and pass solved.")
+    return 0
+
+
+def _course_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--course",
+        type=Path,
+        default=None,
+        help="folder holding course.toml and solutions/ (default: this checkout)",
+    )
+    parser.add_argument(
+        "--trusted",
+        type=Path,
+        default=TRUSTED,
+        help="folder of the trusted exercise tests (default: checker/trusted)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds per submission"
+    )
+    parser.add_argument(
+        "--memory", type=int, default=3072, help="memory limit per submission, MiB"
+    )
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add `course grade` to the command line."""
+    """Add `course grade` and `course dev check` to the command line."""
+    grade = commands.add_parser(
+        "grade",
+        help="grade submissions against the trusted tests; write grades and feedback",
+    )
+    grade.add_argument(
+        "submissions",
+        metavar="SUBMISSION",
+        nargs="+",
+        help="a directory, a git repository (repo.git@tag), or a .zip/.tar.gz",
+    )
+    grade.add_argument("--out", type=Path, required=True, help="folder for the results")
+    grade.add_argument(
+        "-j", "--jobs", type=int, default=1, help="submissions graded at once"
+    )
+    grade.add_argument("--ref", help="git tag or branch for repositories without @ref")
+    _course_options(grade)
+    grade.set_defaults(handler=_grade)
+
+    dev = commands.add_parser("dev", help="commands for course authors")
+    actions = dev.add_subparsers(dest="dev_command", required=True)
+    check = actions.add_parser(
+        "check", help="every exercise fails on the naive shop and passes solved"
+    )
+    _course_options(check)
+    check.set_defaults(handler=_dev_check)

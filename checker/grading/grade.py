@@ -1,0 +1,215 @@
+"""Grade many submissions in parallel, each isolated and limited."""
+
+from __future__ import annotations
+
+import queue
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from checker.grading.isolation import Isolation, isolation_for, isolation_reset
+from checker.grading.submissions import (
+    Caps,
+    Submission,
+    SubmissionError,
+    submission_parse,
+    submission_unpack,
+)
+from checker.manifest import Course, Exercise
+from checker.runner import (
+    TRUSTED,
+    BudgetOutcome,
+    ExerciseOutcome,
+    Limits,
+    Target,
+    run_exercises,
+)
+
+_EXCEPTION = re.compile(r"^(?:\w+\.)*\w*(?:Error|Exception|Exit)\b.*$", re.MULTILINE)
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+@dataclass
+class StudentGrade:
+    """One student's outcomes, or the reason their submission was not graded."""
+
+    name: str
+    source: str
+    exercises: list[ExerciseOutcome]
+    reason: str = ""
+    seconds: float = 0.0
+
+    @property
+    def points(self) -> int:
+        return sum(e.points for e in self.exercises)
+
+    @property
+    def max_points(self) -> int:
+        return sum(e.max_points for e in self.exercises)
+
+    @property
+    def note(self) -> str:
+        """Return one line saying why points were lost, or "" with full marks."""
+        if self.reason:
+            return self.reason
+        for exercise in self.exercises:
+            if exercise.reason:
+                return f"{exercise.id}: {exercise.reason}"
+        for exercise in self.exercises:
+            for budget in exercise.budgets:
+                if not budget.passed:
+                    return f"{exercise.id} {budget.budget}: {summary(budget.message)}"
+        return ""
+
+
+def summary(message: str) -> str:
+    """Return one line of a message: its exception and where, or its first line."""
+    errors = list(_EXCEPTION.finditer(message))
+    if not errors:
+        return (message.strip().splitlines() or ["not met"])[0]
+    frames = _FRAME.findall(message, 0, errors[-1].start())
+    where = f" ({frames[-1][0]}:{frames[-1][1]})" if frames else ""
+    return errors[-1].group(0).strip() + where
+
+
+def _relative(outcomes: list[ExerciseOutcome], root: Path) -> None:
+    """Show paths in the scratch copy as the student's own `shop_app/...`."""
+    prefix = f"{root}/"
+    for outcome in outcomes:
+        outcome.reason = outcome.reason.replace(prefix, "")
+        for budget in outcome.budgets:
+            budget.message = budget.message.replace(prefix, "")
+
+
+@dataclass(frozen=True)
+class GradingPlan:
+    """What to grade against and with which limits."""
+
+    course: Course
+    trusted: Path = TRUSTED
+    limits: Limits = field(default_factory=Limits)
+    caps: Caps = field(default_factory=Caps)
+    extra_args: tuple[str, ...] = ()
+
+
+def ungraded(exercises: Iterable[Exercise], reason: str) -> list[ExerciseOutcome]:
+    """Return zero-point outcomes that all carry `reason`."""
+    return [
+        ExerciseOutcome(
+            id=exercise.id,
+            budgets=[
+                BudgetOutcome(budget, False, 0, points, message=reason)
+                for budget, points in exercise.points.items()
+            ],
+            max_points=exercise.total_points,
+            reason=reason,
+        )
+        for exercise in exercises
+    ]
+
+
+def _unique(submissions: list[Submission]) -> list[Submission]:
+    seen: dict[str, int] = {}
+    unique = []
+    for submission in submissions:
+        count = seen[submission.name] = seen.get(submission.name, 0) + 1
+        name = submission.name if count == 1 else f"{submission.name}-{count}"
+        unique.append(Submission(submission.source, submission.ref, name))
+    return unique
+
+
+def _run(root: Path, isolation: Isolation, plan: GradingPlan) -> list[ExerciseOutcome]:
+    isolation_reset(isolation)
+    try:
+        return run_exercises(
+            list(plan.course.exercises),
+            Target(root, isolation.env(root)),
+            limits=plan.limits,
+            trusted=plan.trusted,
+            extra_args=plan.extra_args,
+        )
+    finally:
+        isolation_reset(isolation)
+
+
+def submission_grade(
+    submission: Submission, *, number: int, plan: GradingPlan, slots: queue.Queue[int]
+) -> StudentGrade:
+    """Unpack, isolate and grade one submission; never raise for a bad one."""
+    started = time.monotonic()
+    grade = StudentGrade(submission.name, submission.label, [])
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
+        try:
+            root = submission_unpack(submission, scratch=Path(scratch), caps=plan.caps)
+            slot = slots.get()
+            try:
+                isolation = isolation_for(
+                    name=submission.name, number=number, slot=slot
+                )
+                grade.exercises = _run(root, isolation, plan)
+                _relative(grade.exercises, root)
+            finally:
+                slots.put(slot)
+        except SubmissionError as error:
+            grade.reason = str(error)
+        except Exception as error:
+            # One run failing in an unforeseen way must not stop the class.
+            grade.reason = f"could not grade: {type(error).__name__}: {error}"[:300]
+    if grade.reason:
+        grade.exercises = ungraded(plan.course.exercises, grade.reason)
+    grade.seconds = round(time.monotonic() - started, 2)
+    return grade
+
+
+def grade_class(
+    specs: Sequence[str],
+    *,
+    plan: GradingPlan,
+    jobs: int = 1,
+    ref: str | None = None,
+    console: Console | None = None,
+) -> list[StudentGrade]:
+    """Grade every submission in `specs`, `jobs` at a time, in the given order."""
+    submissions = _unique([submission_parse(spec, ref=ref) for spec in specs])
+    slots: queue.Queue[int] = queue.Queue()
+    for slot in range(jobs):
+        slots.put(slot)
+    grades: dict[int, StudentGrade] = {}
+    progress = Progress(
+        TextColumn("[bold]grading[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=False,
+    )
+    with progress, ThreadPoolExecutor(max_workers=jobs) as pool:
+        task = progress.add_task("", total=len(submissions))
+        futures = {
+            pool.submit(
+                submission_grade, submission, number=number, plan=plan, slots=slots
+            ): number
+            for number, submission in enumerate(submissions, start=1)
+        }
+        for future in as_completed(futures):
+            grade = grades[futures[future]] = future.result()
+            progress.update(
+                task,
+                advance=1,
+                description=f"{grade.name}: {grade.points}/{grade.max_points}",
+            )
+    return [grades[number] for number in sorted(grades)]
