@@ -79,7 +79,7 @@ class Measurement:
         ]
 
     def plans(self, *, analyze: bool = False) -> list[Plan]:
-        """Explain each distinct SELECT on PostgreSQL (computed once, on demand)."""
+        """Explain one SELECT of each shape on PostgreSQL (once, on demand)."""
         if analyze not in self._plans:
             self._plans[analyze] = explain_all(self.statements, analyze=analyze)
         return self._plans[analyze]

@@ -136,11 +136,16 @@ def explain(captured: CapturedQuery, *, analyze: bool = False) -> Plan | None:
 def explain_all(
     queries: Iterable[CapturedQuery], *, analyze: bool = False
 ) -> list[Plan]:
-    """Explain each distinct captured SELECT once (same SQL and parameters)."""
-    seen: set[tuple[str, str, str]] = set()
+    """Explain one SELECT of each shape (same normalised SQL), the first run.
+
+    An N+1 of 200 similar queries costs one EXPLAIN, not 200; queries of one
+    shape with very different parameters could be planned differently, which
+    a plan budget on the first of them does not see.
+    """
+    seen: set[tuple[str, str]] = set()
     plans: list[Plan] = []
     for captured in queries:
-        key = (captured.alias, captured.sql, repr(captured.params))
+        key = (captured.alias, captured.normalised)
         if key in seen:
             continue
         seen.add(key)

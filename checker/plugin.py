@@ -45,7 +45,8 @@ def _score(item: pytest.Item, verdicts: list[Verdict], passed: bool) -> dict[str
     if weighted:
         possible = sum(verdict.points or 0.0 for verdict in weighted)
         earned = sum(verdict.points or 0.0 for verdict in weighted if verdict.met)
-        return {"possible": possible, "earned": earned if passed or earned else 0.0}
+        # Each budget met earns its points, whatever happened to the others.
+        return {"possible": possible, "earned": earned}
     marker = item.get_closest_marker("budget") or item.get_closest_marker("exercise")
     points = marker.kwargs.get("points") if marker else None
     if points is None:

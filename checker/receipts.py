@@ -77,14 +77,32 @@ def _recorded(section: dict[str, Any] | None) -> bool:
     )
 
 
+def _flat(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_flat(item)}" for key, item in value.items())
+    return str(value)
+
+
+def _names(records: list[Any]) -> str:
+    names = [str(r.get("name")) for r in records if isinstance(r, dict) and "name" in r]
+    return (
+        f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else ""
+    )
+
+
 def _summary(section: dict[str, Any]) -> list[tuple[str, str]]:
-    # Sections from other recorders are shown by their scalar figures and
-    # the size of their lists, whatever their exact shape.
+    # Sections from the cache and task recorders are shown by their figures,
+    # the size of their lists and the names in them, whatever their shape.
     rows = []
     for key, value in section.items():
         if isinstance(value, list):
-            rows.append((key, f"{len(value)} recorded"))
-        elif not isinstance(value, dict):
+            rows.append((key, f"{len(value)}{_names(value)}"))
+        elif isinstance(value, dict):
+            if value:
+                rows.append(
+                    (key, "; ".join(f"{k}: {_flat(v)}" for k, v in value.items()))
+                )
+        else:
             rows.append((key, str(value)))
     return rows
 
