@@ -8,6 +8,7 @@ also reports each task's outcome to Redis, where the test process reads it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -166,19 +167,34 @@ class CeleryWorker:
                 )
             time.sleep(0.05)
 
-    def stop(self) -> None:
+    def stop(self, *, grace: float = 3) -> None:
         """Stop the worker: a warm shutdown, then a kill if it lingers."""
         if self.process is None:
             return
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+            # Over AMQP a warm shutdown idles about 10 s before it exits; the
+            # queue is this run's alone and drained, so nothing is lost by
+            # not waiting that long.
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
         self.process = None
         self.outcomes_redis.delete(self.key, f"{self.key}:ready")
+        self._delete_queue()
+
+    def _delete_queue(self) -> None:
+        # The queue is named for one run; left behind, it would only pile up
+        # on the broker.
+        from celery import current_app
+
+        with (
+            current_app.connection_for_write(self.broker_url) as connection,
+            contextlib.suppress(connection.channel_errors),
+        ):
+            connection.default_channel.queue_delete(self.queue)
 
     def outcomes(self) -> list[TaskOutcome]:
         """Return every task run the worker reported, oldest first."""

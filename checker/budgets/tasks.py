@@ -30,6 +30,10 @@ _TRANSACTION_WORDS = {
 }
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun if count == 1 else noun + 's'}"
+
+
 def task_data(subject: Any) -> dict[str, Any]:
     """Return the task recording of a subject as plain data."""
     if isinstance(subject, dict):
@@ -145,12 +149,12 @@ def _describe_outcome(outcome: dict[str, Any]) -> str:
     short = _short(str(outcome["name"]))
     if outcome["state"] == "unknown":
         return (
-            f"{short} is not registered in the worker: define it with @shared_task "
-            "in an app's tasks.py so that autodiscovery finds it"
+            f"Not registered in the worker: {short}; define it with @shared_task "
+            "in an app's tasks.py so that autodiscovery finds it."
         )
-    text = f"{short} failed in the worker: {outcome['error']}"
+    text = f"Failed in the worker: {short} raised {outcome['error']}."
     if "DoesNotExist" in str(outcome["error"]):
-        text += "; publish it on commit so that the worker sees the committed rows"
+        text += " Publish it on commit so that the worker sees the committed rows."
     return text
 
 
@@ -177,16 +181,15 @@ class DrainedByWorker(Budget):
         problems = [_describe_outcome(o) for o in outcomes if o["state"] != "succeeded"]
         if data["pending"]:
             problems.append(
-                f"{len(data['pending'])} never finished: is the worker consuming "
-                f"queue {data['queue']!r}, and does the task end in time?"
+                f"Never finished: {_plural(len(data['pending']), 'task')}; is a "
+                f"worker consuming queue {data['queue']!r}, and does the task end "
+                "in time?"
             )
         if data["queue_size"]:
-            problems.append(f"{data['queue_size']} messages still wait in the queue")
+            problems.append(f"Still queued: {_plural(data['queue_size'], 'message')}.")
         if total == 0:
-            problems.append("no task was awaited: publish one first")
-        if problems:
-            text = "; ".join(problems)
-            message += f" {text[0].upper()}{text[1:]}."
+            problems.append("No task was awaited: publish one first.")
+        message = " ".join([message, *problems])
         return Verdict(
             self.describe(),
             met,
