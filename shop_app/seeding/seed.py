@@ -26,6 +26,8 @@ from customers.models import Customer
 from orders.models import Order, OrderItem
 from seeding.copy import (
     constraints_check,
+    foreign_keys_add,
+    foreign_keys_drop,
     rows_copy,
     sequence_reset,
     tables_analyze,
@@ -156,6 +158,7 @@ def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport
         cursor = wrapper.cursor
         constraints_check(cursor)
         tables_truncate(cursor, tables=tables)
+        keys = foreign_keys_drop(cursor, tables=tables)
         for load in loads:
             on_progress: Callable[[int], object] = lambda _: None  # noqa: E731
             if bar is not None:
@@ -172,7 +175,7 @@ def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport
             sequence_reset(cursor, table=load.table)
             seconds = time.perf_counter() - load_started
             report.tables.append(TableReport(load.table, written, seconds))
-        constraints_check(cursor)
+        foreign_keys_add(cursor, keys=keys)
         tables_analyze(cursor, tables=tables)
     report.seconds = time.perf_counter() - started
     return report
