@@ -1,6 +1,9 @@
 """A private `.course/` per test, so the learner's own servers are never touched."""
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,9 +20,16 @@ def _embedded_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
-    """Return a layout under a short temporary folder."""
-    return Layout(tmp_path_factory.mktemp("course"))
+def layout() -> Iterator[Layout]:
+    """Yield a layout under a fresh folder of /tmp, removed afterwards.
+
+    Not under pytest's own temporary folder: every pytest run (the checks this
+    suite starts included) resets that folder to mode 0700, which would lock
+    out the PostgreSQL server's system user halfway through a test.
+    """
+    home = Path(tempfile.mkdtemp(prefix="course-services-"))
+    yield Layout(home)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
