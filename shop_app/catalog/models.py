@@ -62,7 +62,8 @@ class Product(models.Model):
     def average_rating(self) -> float | None:
         """Return the mean rating of the approved reviews, or None without any."""
         average = self.reviews.filter(is_approved=True).aggregate(Avg("rating"))
-        return average["rating__avg"]
+        rating: float | None = average["rating__avg"]
+        return rating
 
     def approved_reviews(self) -> models.QuerySet["Review"]:
         """Return the approved reviews, newest first."""
@@ -98,4 +99,4 @@ class ProductImage(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
-        return self.image.name
+        return self.image.name or ""

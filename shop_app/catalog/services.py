@@ -1,5 +1,7 @@
 """Writes to the catalog: reviews and product images."""
 
+from __future__ import annotations
+
 from django.core.files import File
 
 from catalog.models import Product, ProductImage, Review
@@ -19,7 +21,7 @@ def review_create(
     return review
 
 
-def product_image_create(*, product: Product, image: File) -> ProductImage:
+def product_image_create(*, product: Product, image: File[bytes]) -> ProductImage:
     """Store an uploaded image of `product` and make its thumbnail."""
     product_image = ProductImage.objects.create(
         product=product, image=image, position=product.images.count()

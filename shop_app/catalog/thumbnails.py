@@ -18,5 +18,5 @@ def thumbnail_make(*, product_image: ProductImage) -> None:
     picture.thumbnail(THUMBNAIL_SIZE)
     buffer = BytesIO()
     picture.save(buffer, format="JPEG", quality=85)
-    name = f"{PurePosixPath(product_image.image.name).stem}-thumb.jpg"
+    name = f"{PurePosixPath(product_image.image.name or '').stem}-thumb.jpg"
     product_image.thumbnail.save(name, ContentFile(buffer.getvalue()), save=True)

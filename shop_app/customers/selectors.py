@@ -9,7 +9,7 @@ def customer_for_user(*, user: AbstractBaseUser | AnonymousUser) -> Customer | N
     """Return the customer profile of `user`, or None for staff and anonymous users."""
     if not user.is_authenticated:
         return None
-    return Customer.objects.filter(user=user).first()
+    return Customer.objects.filter(user_id=user.pk).first()
 
 
 def customer_get(*, customer_id: int) -> Customer:

@@ -1,6 +1,6 @@
 """Read queries about orders: history, the sales dashboard and the export."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import DecimalField, F, QuerySet, Sum
 from django.db.models.functions import Coalesce
@@ -57,7 +57,7 @@ def sales_bestsellers(*, limit: int | None = 10) -> list[dict[str, Any]]:
         .annotate(units=Sum("quantity"), revenue=LINE_REVENUE)
         .order_by("-units", "product_id")
     )
-    return list(sales if limit is None else sales[:limit])
+    return cast(list[dict[str, Any]], list(sales if limit is None else sales[:limit]))
 
 
 def sales_by_category() -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def sales_by_category() -> list[dict[str, Any]]:
         .annotate(units=Sum("quantity"), revenue=LINE_REVENUE)
         .order_by("-revenue", "product__category__name")
     )
-    return list(sales)
+    return cast(list[dict[str, Any]], list(sales))
 
 
 def recent_orders(*, limit: int = 20) -> QuerySet[Order]:

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg import Cursor, sql
 
@@ -11,14 +12,14 @@ from seeding.rows import Row
 PROGRESS_EVERY = 5_000
 
 
-def tables_truncate(cursor: Cursor[object], *, tables: Sequence[str]) -> None:
+def tables_truncate(cursor: Cursor[Any], *, tables: Sequence[str]) -> None:
     """Empty `tables` and restart their id sequences, cascading to dependents."""
     names = sql.SQL(", ").join(sql.Identifier(table) for table in tables)
     cursor.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(names))
 
 
 def rows_copy(
-    cursor: Cursor[object],
+    cursor: Cursor[Any],
     *,
     table: str,
     columns: Sequence[str],
@@ -40,7 +41,7 @@ def rows_copy(
     return written
 
 
-def sequence_reset(cursor: Cursor[object], *, table: str) -> None:
+def sequence_reset(cursor: Cursor[Any], *, table: str) -> None:
     """Move the id sequence of `table` past the ids that COPY wrote explicitly."""
     cursor.execute(
         sql.SQL(
@@ -51,13 +52,13 @@ def sequence_reset(cursor: Cursor[object], *, table: str) -> None:
     )
 
 
-def tables_analyze(cursor: Cursor[object], *, tables: Sequence[str]) -> None:
+def tables_analyze(cursor: Cursor[Any], *, tables: Sequence[str]) -> None:
     """Refresh the planner statistics of `tables` after a bulk load."""
     names = sql.SQL(", ").join(sql.Identifier(table) for table in tables)
     cursor.execute(sql.SQL("ANALYZE {}").format(names))
 
 
-def constraints_check(cursor: Cursor[object]) -> None:
+def constraints_check(cursor: Cursor[Any]) -> None:
     """Run the deferred foreign key checks now, then defer them again.
 
     Django creates foreign keys DEFERRABLE INITIALLY DEFERRED, and TRUNCATE and
@@ -78,7 +79,7 @@ class ForeignKey:
 
 
 def foreign_keys_drop(
-    cursor: Cursor[object], *, tables: Sequence[str]
+    cursor: Cursor[Any], *, tables: Sequence[str]
 ) -> list[ForeignKey]:
     """Drop the foreign keys of `tables` and return them for foreign_keys_add.
 
@@ -91,7 +92,7 @@ def foreign_keys_drop(
         " AND conrelid = ANY(%s::text[]::regclass[]) ORDER BY conrelid, conname",
         [list(tables)],
     )
-    keys = [ForeignKey(*row) for row in cursor.fetchall()]  # type: ignore[misc]
+    keys = [ForeignKey(*row) for row in cursor.fetchall()]
     for key in keys:
         cursor.execute(
             sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
@@ -101,13 +102,13 @@ def foreign_keys_drop(
     return keys
 
 
-def foreign_keys_add(cursor: Cursor[object], *, keys: Sequence[ForeignKey]) -> None:
+def foreign_keys_add(cursor: Cursor[Any], *, keys: Sequence[ForeignKey]) -> None:
     """Recreate the foreign keys `keys`, checking every existing row against them."""
     for key in keys:
         cursor.execute(
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
                 sql.Identifier(key.table),
                 sql.Identifier(key.name),
-                sql.SQL(key.definition),  # type: ignore[arg-type]
+                sql.SQL(key.definition),
             )
         )

@@ -139,6 +139,15 @@ def _progress(enabled: bool) -> Iterator[Progress | None]:
         yield bar
 
 
+def _progress_callback(
+    bar: Progress | None, *, table: str, total: int
+) -> Callable[[int], None]:
+    if bar is None:
+        return lambda rows: None
+    task = bar.add_task(table, total=total)
+    return lambda rows: bar.advance(task, rows)
+
+
 def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport:
     """Replace every shop table, users included, with the dataset for `seed`."""
     rows = ShopRows(
@@ -160,10 +169,7 @@ def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport
         tables_truncate(cursor, tables=tables)
         keys = foreign_keys_drop(cursor, tables=tables)
         for load in loads:
-            on_progress: Callable[[int], object] = lambda _: None  # noqa: E731
-            if bar is not None:
-                task = bar.add_task(load.table, total=load.count)
-                on_progress = lambda n, task=task: bar.advance(task, n)  # noqa: E731
+            on_progress = _progress_callback(bar, table=load.table, total=load.count)
             load_started = time.perf_counter()
             written = rows_copy(
                 cursor,
