@@ -83,7 +83,8 @@ class Review(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField()
     is_approved = models.BooleanField(default=False)
-    # TODO(lesson 7): reviews are shown newest first, and created_at has no index.
+    # TODO(lesson 7): a product page shows its reviews newest first, and no index
+    # covers (product, created_at).
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

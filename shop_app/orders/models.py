@@ -16,11 +16,13 @@ class Order(models.Model):
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.PROTECT, related_name="orders"
     )
-    # TODO(lesson 7): the dashboard filters on status, which has no index.
+    # TODO(lesson 7): the dashboard counts and filters orders by status, which has
+    # no index.
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PENDING
     )
-    # TODO(lesson 7): orders are listed newest first, and created_at has no index.
+    # TODO(lesson 7): the dashboard lists the latest orders, and created_at has no
+    # index.
     created_at = models.DateTimeField(default=timezone.now)
     total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal(0))
 
