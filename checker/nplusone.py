@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from functools import partial, wraps
@@ -95,34 +94,37 @@ def current_access() -> Access | None:
     return _access.get()
 
 
-@contextmanager
-def _following(access: Access) -> Iterator[None]:
+def _following(access: Access, call: Callable[..., Any], *args: Any) -> Any:
+    # Runs on every lazy load while recording: a plain try/finally is
+    # cheaper than a context manager here.
     token = _access.set(access)
     try:
-        yield
+        return call(*args)
     finally:
         _access.reset(token)
 
 
 def _forward_get_object(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
-    def get_object(self: ForwardManyToOneDescriptor, instance: Model) -> Any:
+    def get_object(self: ForwardManyToOneDescriptor[Any], instance: Model) -> Any:
         model = type(instance)._meta.object_name or ""
-        with _following(Access(model, self.field.name, "forward")):
-            return original(self, instance)
+        access = Access(model, self.field.name, "forward")
+        return _following(access, original, self, instance)
 
     return get_object
 
 
 def _reverse_one_get(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
-    def __get__(self: ReverseOneToOneDescriptor, instance: Any, cls: Any = None) -> Any:
+    def __get__(
+        self: ReverseOneToOneDescriptor[Any, Any], instance: Any, cls: Any = None
+    ) -> Any:
         if instance is None:
             return original(self, instance, cls)
         name = self.related.accessor_name or ""
         model = type(instance)._meta.object_name or ""
-        with _following(Access(model, name, "reverse_one")):
-            return original(self, instance, cls)
+        access = Access(model, name, "reverse_one")
+        return _following(access, original, self, instance, cls)
 
     return __get__
 
@@ -138,7 +140,7 @@ def _marked_get_queryset(
 def _related_manager_get(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def __get__(
-        self: ReverseManyToOneDescriptor, instance: Any, cls: Any = None
+        self: ReverseManyToOneDescriptor[Any], instance: Any, cls: Any = None
     ) -> Any:
         manager = original(self, instance, cls)
         if instance is None:
@@ -170,8 +172,8 @@ def _deferred_get(original: Callable[..., Any]) -> Callable[..., Any]:
         if instance is None or self.field.attname in instance.__dict__:
             return original(self, instance, cls)
         model = type(instance)._meta.object_name or ""
-        with _following(Access(model, self.field.attname, "deferred")):
-            return original(self, instance, cls)
+        access = Access(model, self.field.attname, "deferred")
+        return _following(access, original, self, instance, cls)
 
     return __get__
 
@@ -179,10 +181,12 @@ def _deferred_get(original: Callable[..., Any]) -> Callable[..., Any]:
 def _clone(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def _clone(self: query.QuerySet[Any]) -> query.QuerySet[Any]:
-        clone = original(self)
+        clone: query.QuerySet[Any] = original(self)
         access = self.__dict__.get("_checker_access")
         if access is not None:
-            clone._checker_access = replace(access, action="filter")
+            clone._checker_access = replace(  # type: ignore[attr-defined]
+                access, action="filter"
+            )
         return clone
 
     return _clone
@@ -198,8 +202,7 @@ def _evaluate(
             return original(self, *args, **kwargs)
         if action is not None and access.action == "load":
             access = replace(access, action=action)
-        with _following(access):
-            return original(self, *args, **kwargs)
+        return _following(access, partial(original, self, **kwargs), *args)
 
     return evaluate
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from time import perf_counter
 from types import CodeType, FrameType, TracebackType
@@ -68,7 +69,7 @@ class ProjectCode:
         from django.conf import settings
 
         roots = getattr(settings, "CHECKER_PROJECT_ROOTS", DEFAULT_ROOTS)
-        return cls(roots=tuple(str(root) for root in roots))
+        return _project_code(tuple(str(root) for root in roots))
 
     def __post_init__(self) -> None:
         prefixes = tuple(
@@ -125,6 +126,12 @@ class ProjectCode:
                 template = self.template_location(frame)
             frame = frame.f_back
         return None, template
+
+
+@lru_cache(maxsize=16)
+def _project_code(roots: tuple[str, ...]) -> ProjectCode:
+    # One instance per set of roots keeps its cache of classified code.
+    return ProjectCode(roots=roots)
 
 
 @dataclass(slots=True)

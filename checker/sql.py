@@ -72,7 +72,7 @@ def normalise(sql: str) -> str:
     differing only in their values or list lengths compare equal.
     """
     parts: list[str] = []
-    for ttype, value in lexer.tokenize(sql):
+    for ttype, value in lexer.tokenize(sql):  # type: ignore[no-untyped-call]
         if ttype in T.Whitespace or ttype in T.Newline or ttype in T.Comment:
             if parts and parts[-1] != " ":
                 parts.append(" ")
