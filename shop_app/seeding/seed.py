@@ -82,7 +82,7 @@ def _loads(rows: ShopRows) -> list[TableLoad]:
     )  # fmt: skip
     named = ("id", "name", "slug")
     # Order items go before orders: each order's total is the sum of its
-    # items, and the foreign key from items to orders is checked at commit.
+    # items, and the foreign keys are only added back once every table is full.
     return [
         TableLoad(get_user_model(), user_columns, rows.users, scale.customers + 1),
         TableLoad(
