@@ -172,7 +172,8 @@ def _stack() -> list[_Call]:
 def alias_of(cache: BaseCache) -> str:
     """Return the alias under which this thread's `caches` holds `cache`."""
     for alias in caches.settings:
-        if getattr(caches._connections, alias, None) is cache:
+        # Look in the thread's connections without creating a missing one.
+        if getattr(caches._connections, alias, None) is cache:  # type: ignore[attr-defined]
             return str(alias)
     return "(unnamed)"
 
@@ -180,7 +181,7 @@ def alias_of(cache: BaseCache) -> str:
 def _timeout(cache: BaseCache, arguments: dict[str, Any]) -> float | None:
     timeout = arguments.get("timeout", DEFAULT_TIMEOUT)
     if timeout is DEFAULT_TIMEOUT:
-        return cache.default_timeout  # type: ignore[no-any-return]
+        return cache.default_timeout
     return timeout  # type: ignore[no-any-return]
 
 

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from celery.app.task import Task
@@ -71,7 +71,7 @@ _originals: dict[tuple[type, str], Any] = {}
 
 
 def _in_commit_hook() -> bool:
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         if frame.f_code.co_name in _COMMIT_HOOK_FRAMES:
             return True

@@ -78,7 +78,7 @@ class DrainReport:
 
 def outcomes_client(url: str) -> redis.Redis:
     """Return a client on the outcomes database of the Redis at `url`."""
-    options = redis.connection.parse_url(url)
+    options = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
     options["db"] = _OUTCOMES_DB
     return redis.Redis(connection_pool=redis.ConnectionPool(**options))
 
@@ -192,9 +192,10 @@ class CeleryWorker:
 
         with (
             current_app.connection_for_write(self.broker_url) as connection,
-            contextlib.suppress(connection.channel_errors),
+            contextlib.suppress(*connection.channel_errors),
         ):
-            connection.default_channel.queue_delete(self.queue)
+            channel: Any = connection.default_channel
+            channel.queue_delete(self.queue)
 
     def outcomes(self) -> list[TaskOutcome]:
         """Return every task run the worker reported, oldest first."""
@@ -206,10 +207,9 @@ class CeleryWorker:
         from celery import current_app
 
         with current_app.connection_for_write(self.broker_url) as connection:
+            channel: Any = connection.default_channel
             try:
-                declared = connection.default_channel.queue_declare(
-                    self.queue, passive=True
-                )
+                declared = channel.queue_declare(self.queue, passive=True)
             except connection.channel_errors:
                 # Redis keeps a queue as a list, and an empty list does not
                 # exist: nothing is waiting.
