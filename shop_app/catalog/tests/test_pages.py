@@ -174,3 +174,11 @@ def test_non_staff_cannot_upload_images(client):
 
     assert response.status_code == 302
     assert response.url.startswith("/admin/login/")
+
+
+@pytest.mark.django_db
+def test_the_home_page_redirects_to_the_product_list(client):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response.url == "/products/"
