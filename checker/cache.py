@@ -14,7 +14,7 @@ import inspect
 import sys
 import threading
 import time
-from collections import Counter
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -160,6 +160,7 @@ _state = threading.local()
 _lock = threading.Lock()
 _active: list[CacheRecorder] = []
 _originals: dict[tuple[type, str], Any] = {}
+_aliases: weakref.WeakKeyDictionary[BaseCache, str] = weakref.WeakKeyDictionary()
 
 
 def _stack() -> list[_Call]:
@@ -171,9 +172,13 @@ def _stack() -> list[_Call]:
 
 def alias_of(cache: BaseCache) -> str:
     """Return the alias under which this thread's `caches` holds `cache`."""
+    known = _aliases.get(cache)
+    if known is not None:
+        return known
     for alias in caches.settings:
         # Look in the thread's connections without creating a missing one.
         if getattr(caches._connections, alias, None) is cache:  # type: ignore[attr-defined]
+            _aliases[cache] = str(alias)
             return str(alias)
     return "(unnamed)"
 
@@ -211,15 +216,16 @@ class _SwallowLogger:
 
 
 def _invoke(
-    original: Callable[..., Any], cache: BaseCache, call: _Call, bound: Any
+    original: Callable[..., Any],
+    cache: BaseCache,
+    call: _Call,
+    arguments: dict[str, Any],
 ) -> Any:
     """Call the original method, reading hits and misses as it returns."""
-    arguments = bound.arguments
     method = call.method
     if method == "get":
         default = arguments.get("default")
-        arguments["default"] = _MISSING
-        value = original(*bound.args, **bound.kwargs)
+        value = original(cache, **{**arguments, "default": _MISSING})
         if value is _MISSING:
             call.misses += 1
             return default
@@ -227,19 +233,19 @@ def _invoke(
         return value
     if method == "get_many":
         arguments["keys"] = keys = list(arguments["keys"])
-        found = original(*bound.args, **bound.kwargs)
+        found = original(cache, **arguments)
         call.hits += len(found)
         call.misses += len(keys) - len(found)
         return found
     if method in ("incr", "decr"):
         try:
-            value = original(*bound.args, **bound.kwargs)
+            value = original(cache, **arguments)
         except ValueError:
             call.misses += 1
             raise
         call.hits += 1
         return value
-    value = original(*bound.args, **bound.kwargs)
+    value = original(cache, **arguments)
     if method == "has_key":
         if value:
             call.hits += 1
@@ -248,26 +254,37 @@ def _invoke(
     return value
 
 
-def _wrap(original: Callable[..., Any], method: str) -> Callable[..., Any]:
+def _parameter_names(original: Callable[..., Any], method: str) -> list[str]:
     signature = inspect.signature(original)
     if any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values()):
         # django-redis forwards `*args, **kwargs`; read them as Django's API.
         signature = inspect.signature(getattr(BaseCache, method))
+    return [
+        name
+        for name, parameter in list(signature.parameters.items())[1:]
+        if parameter.kind is parameter.POSITIONAL_OR_KEYWORD
+    ]
+
+
+def _wrap(original: Callable[..., Any], method: str) -> Callable[..., Any]:
+    names = _parameter_names(original, method)
 
     @functools.wraps(original)
     def recorded(cache: BaseCache, *args: Any, **kwargs: Any) -> Any:
-        if not _active:
+        if not _active or len(args) > len(names):
             return original(cache, *args, **kwargs)
+        # Binding by hand: inspect.Signature.bind costs more than the call.
+        arguments = dict(zip(names, args, strict=False))
+        arguments.update(kwargs)
         stack = _stack()
         call = _Call(method)
         if stack:
             stack[-1].children.append(call)
-        bound = signature.bind(cache, *args, **kwargs)
         saved = _swallow(cache, call)
         stack.append(call)
         start = time.perf_counter()
         try:
-            return _invoke(original, cache, call, bound)
+            return _invoke(original, cache, call, arguments)
         except Exception as error:
             call.errors.append((error, False))
             raise
@@ -275,7 +292,7 @@ def _wrap(original: Callable[..., Any], method: str) -> Callable[..., Any]:
             duration = time.perf_counter() - start
             stack.pop()
             _unswallow(cache, saved)
-            _finish(cache, call, bound.arguments, duration, outermost=not stack)
+            _finish(cache, call, arguments, duration, outermost=not stack)
 
     return recorded
 
@@ -328,7 +345,8 @@ def _finish(
         families=[key_family(key) for key in keys],
         hits=hits,
         misses=misses,
-        write=call.method in WRITES,
+        # get_or_set writes only when its lookup missed.
+        write=call.method in WRITES and not (call.method == "get_or_set" and hits),
         timeout=_timeout(cache, arguments) if call.method in WRITES else None,
         duration=duration,
         call_site=site,
@@ -336,7 +354,9 @@ def _finish(
     )
     with _lock:
         for recorder in _active:
-            recorder._lookups[alias] += Counter(hits=lookups[0], misses=lookups[1])
+            counts = recorder._lookups[alias]
+            counts[0] += lookups[0]
+            counts[1] += lookups[1]
             if outermost:
                 recorder._add(operation, errors)
 
@@ -377,23 +397,24 @@ class _RedisCounters:
     """Read each Redis server's `INFO stats` keyspace counters around a block."""
 
     def __init__(self) -> None:
-        self._before: dict[str, tuple[str, int, int]] = {}
+        self._before: dict[str, tuple[str, int, int, int]] = {}
 
     @staticmethod
-    def _read(alias: str) -> tuple[str, int, int] | None:
+    def _read(alias: str) -> tuple[str, int, int, int] | None:
         cache = caches[alias]
         if not type(cache).__module__.startswith("django_redis"):
             return None
         try:
             client = cache.client.get_client(write=True)  # type: ignore[attr-defined]
             stats = client.info("stats")
+            clients = client.info("clients")["connected_clients"]
         except Exception:
             # A server that cannot be reached has no counters; its errors are
             # recorded on the operations themselves.
             return None
         kwargs = client.connection_pool.connection_kwargs
         server = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
-        return str(server), stats["keyspace_hits"], stats["keyspace_misses"]
+        return str(server), stats["keyspace_hits"], stats["keyspace_misses"], clients
 
     def start(self) -> None:
         for alias in caches.settings:
@@ -401,17 +422,17 @@ class _RedisCounters:
             if reading is not None:
                 self._before[alias] = reading
 
-    def stop(self, lookups: dict[str, Counter[str]]) -> dict[str, dict[str, Any]]:
+    def stop(self, lookups: dict[str, list[int]]) -> dict[str, dict[str, Any]]:
         """Return, per Redis alias, the server's deltas next to the expected ones."""
         report: dict[str, dict[str, Any]] = {}
-        for alias, (server, hits, misses) in self._before.items():
+        for alias, (server, hits, misses, _) in self._before.items():
             after = self._read(alias) if alias in caches.settings else None
             if after is None or after[0] != server:
                 continue
             # INFO counts per server, so every alias on that server adds up.
             sharing = [a for a, before in self._before.items() if before[0] == server]
-            expected_hits = sum(lookups[a]["hits"] for a in sharing)
-            expected_misses = sum(lookups[a]["misses"] for a in sharing)
+            expected_hits = sum(lookups[a][0] for a in sharing)
+            expected_misses = sum(lookups[a][1] for a in sharing)
             report[alias] = {
                 "server": server,
                 "keyspace_hits": after[1] - hits,
@@ -420,6 +441,9 @@ class _RedisCounters:
                 "expected_misses": expected_misses,
                 "agrees": (after[1] - hits, after[2] - misses)
                 == (expected_hits, expected_misses),
+                # INFO counts every client's lookups: with other clients
+                # reading the same server, disagreement proves nothing.
+                "connected_clients": after[3],
             }
         return report
 
@@ -431,7 +455,7 @@ class CacheRecorder:
         self.operations: list[CacheOperation] = []
         self.errors: list[CacheError] = []
         self.redis_info: dict[str, dict[str, Any]] = {}
-        self._lookups: dict[str, Counter[str]] = _LookupCounts()
+        self._lookups: dict[str, list[int]] = _LookupCounts()
         self._counters = _RedisCounters() if cross_check else None
 
     @property
@@ -509,9 +533,9 @@ class CacheRecorder:
         }
 
 
-class _LookupCounts(dict[str, Counter[str]]):
+class _LookupCounts(dict[str, list[int]]):
     """Keyspace lookups per alias, as the Redis server should have counted."""
 
-    def __missing__(self, alias: str) -> Counter[str]:
-        self[alias] = Counter()
-        return self[alias]
+    def __missing__(self, alias: str) -> list[int]:
+        self[alias] = counts = [0, 0]
+        return counts
