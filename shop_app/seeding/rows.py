@@ -25,12 +25,15 @@ ADMIN_USERNAME = "admin"
 PARAGRAPHS = 48
 PARAGRAPH_WORDS = 90
 DESCRIPTION_PARAGRAPHS = 7
+REVIEW_BODIES = 64
+REVIEW_WORDS = 30
+# Cumulative weights, so that random.choices does not add them up on every row.
 RATINGS = (1, 2, 3, 4, 5)
-RATING_WEIGHTS = (7, 8, 15, 30, 40)
+RATING_WEIGHTS = (7, 15, 30, 60, 100)
 STATUSES = ("pending", "paid", "shipped", "cancelled")
-STATUS_WEIGHTS = (10, 30, 50, 10)
-QUANTITIES = (1, 2, 3, 4)
-QUANTITY_WEIGHTS = (60, 25, 10, 5)
+STATUS_WEIGHTS = (10, 40, 90, 100)
+# 60% of lines order one unit, 25% two, 10% three, 5% four.
+QUANTITY_BY_PERCENT = (1,) * 60 + (2,) * 25 + (3,) * 10 + (4,) * 5
 
 
 def _cents_text(cents: int) -> str:
@@ -65,7 +68,7 @@ class ShopRows:
     def _pick(self, rng: random.Random, count: int) -> int:
         # Squaring skews the choice toward low ids, so some products sell far
         # more than others and the bestseller list is meaningful.
-        return 1 + min(int(count * rng.random() ** 2), count - 1)
+        return 1 + int(count * rng.random() ** 2)
 
     def users(self) -> Iterator[Row]:
         """Yield the staff user `admin` (id 1), then one user per customer."""
@@ -116,17 +119,21 @@ class ShopRows:
         """Yield the tags, named from the adjectives."""
         return self._named(words.ADJECTIVES, self.scale.tags)
 
-    def _paragraphs(self) -> list[str]:
-        rng = self._rng("paragraphs")
+    def _sentences(self, *, kind: str, count: int, length: int) -> list[str]:
+        # A small pool of texts to pick from: joining words per row would cost
+        # more than writing the row.
+        rng = self._rng(kind)
         return [
-            " ".join(rng.choices(words.LOREM, k=PARAGRAPH_WORDS)).capitalize() + "."
-            for _ in range(PARAGRAPHS)
+            " ".join(rng.choices(words.LOREM, k=length)).capitalize() + "."
+            for _ in range(count)
         ]
 
     def products(self) -> Iterator[Row]:
         """Yield the products, each with a description of several KB."""
         rng = self._rng("products")
-        paragraphs = self._paragraphs()
+        paragraphs = self._sentences(
+            kind="paragraphs", count=PARAGRAPHS, length=PARAGRAPH_WORDS
+        )
         for product_id in range(1, self.scale.products + 1):
             adjective = rng.choice(words.ADJECTIVES)
             noun = rng.choice(words.NOUNS)
@@ -169,15 +176,18 @@ class ShopRows:
     def reviews(self) -> Iterator[Row]:
         """Yield the reviews, mostly positive, most of them approved."""
         rng = self._rng("reviews")
+        bodies = self._sentences(
+            kind="review_bodies", count=REVIEW_BODIES, length=REVIEW_WORDS
+        )
         for review_id in range(1, self.scale.reviews + 1):
-            rating = rng.choices(RATINGS, RATING_WEIGHTS)[0]
+            rating = rng.choices(RATINGS, cum_weights=RATING_WEIGHTS)[0]
             yield (
                 review_id,
                 self._pick(rng, self.scale.products),
                 rng.randrange(self.scale.customers) + 1,
                 rating,
                 rng.choice(words.REVIEW_TITLES[rating]),
-                " ".join(rng.choices(words.LOREM, k=30)).capitalize() + ".",
+                rng.choice(bodies),
                 rng.random() < 0.85,
                 self._moment(rng),
             )
@@ -190,23 +200,25 @@ class ShopRows:
         return counts
 
     def order_items(self, totals: array[int]) -> Iterator[Row]:
-        """Yield the order items, adding each line's cents to `totals[order]`."""
+        """Yield the order items, setting `totals[order]` to the sum of its lines."""
         rng = self._rng("order_items")
+        # The hottest loop of a large load: a million rows and more, so the
+        # lookups are hoisted out of it and the prices formatted once.
+        draw = rng.random
+        products = self.scale.products
+        cents = self.product_cents
+        prices = [_cents_text(amount) for amount in cents]
         row_id = 0
         for order_index, count in enumerate(self._items_per_order()):
+            total = 0
             for _ in range(count):
                 row_id += 1
-                product_id = self._pick(rng, self.scale.products)
-                quantity = rng.choices(QUANTITIES, QUANTITY_WEIGHTS)[0]
-                cents = self.product_cents[product_id - 1]
-                totals[order_index] += quantity * cents
-                yield (
-                    row_id,
-                    order_index + 1,
-                    product_id,
-                    quantity,
-                    _cents_text(cents),
-                )
+                # Squaring skews sales toward low ids, as in _pick.
+                index = int(products * draw() ** 2)
+                quantity = QUANTITY_BY_PERCENT[int(draw() * 100)]
+                total += quantity * cents[index]
+                yield (row_id, order_index + 1, index + 1, quantity, prices[index])
+            totals[order_index] = total
 
     def orders(self, totals: array[int]) -> Iterator[Row]:
         """Yield the orders, their totals taken from the items already generated."""
@@ -215,7 +227,7 @@ class ShopRows:
             yield (
                 order_index + 1,
                 rng.randrange(self.scale.customers) + 1,
-                rng.choices(STATUSES, STATUS_WEIGHTS)[0],
+                rng.choices(STATUSES, cum_weights=STATUS_WEIGHTS)[0],
                 self._moment(rng),
                 _cents_text(totals[order_index]),
             )
