@@ -88,6 +88,8 @@ def _command(exercises: Iterable[Exercise], results: Path, trusted: Path) -> lis
         "--rootdir", str(trusted),
         # A submission's conftest.py files must not run, nor change the tests.
         "--noconftest",
+        # One exercise's module failing to import must not stop the others.
+        "--continue-on-collection-errors",
         "-p", "no:cacheprovider",
         "-p", "checker.results",
         "--course-results", str(results),
@@ -171,10 +173,12 @@ def run_exercises(
             raw = json.loads(results.read_text())
         except (OSError, ValueError):
             raw = []
+    graded = {r["exercise"] for r in raw}
+    missing = any(exercise.id not in graded for exercise in exercises)
     return _collect(
         exercises,
         raw,
-        "" if raw else _reason(returncode, text, limits, target.root.resolve()),
+        _reason(returncode, text, limits, target.root.resolve()) if missing else "",
     )
 
 

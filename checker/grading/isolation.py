@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
-import dj_database_url
 import psycopg
 import redis
 from psycopg import sql
@@ -117,15 +116,9 @@ def isolation_reset(isolation: Isolation) -> None:
 
     A run killed at its time or memory limit leaves them behind.
     """
-    config = dj_database_url.parse(isolation.database_url)
-    with psycopg.connect(
-        dbname="postgres",
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-        autocommit=True,
-    ) as connection:
+    # libpq reads the URL itself, socket folder (`?host=`) included.
+    maintenance = _with_database(isolation.database_url, "postgres")
+    with psycopg.connect(maintenance, autocommit=True) as connection:
         connection.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(isolation.test_database)

@@ -101,8 +101,8 @@ def _unzip(archive: Path, into: Path, caps: Caps) -> None:
                 with bundle.open(info) as source, target.open("wb") as sink:
                     # Read no more than declared: a lying header cannot inflate.
                     shutil.copyfileobj(source, sink)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
-        raise SubmissionError(f"not a valid zip archive ({error})") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError):
+        raise SubmissionError("not a valid zip archive") from None
 
 
 def _untar(archive: Path, into: Path, caps: Caps) -> None:
@@ -121,8 +121,11 @@ def _untar(archive: Path, into: Path, caps: Caps) -> None:
                         )
             # The "data" filter refuses devices, absolute paths and escapes.
             bundle.extractall(into, filter="data")
+    except tarfile.ReadError:
+        raise SubmissionError("not a valid tar archive") from None
     except tarfile.TarError as error:
-        raise SubmissionError(f"not a valid tar archive ({error})") from None
+        # The "data" filter's refusals: devices, odd permissions, escapes.
+        raise SubmissionError(f"refused: {error}") from None
 
 
 def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

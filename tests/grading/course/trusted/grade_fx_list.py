@@ -5,9 +5,9 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from seeding.seed import seed_shop
 
 from catalog.models import Product
-from seeding.seed import seed_shop
 
 QUERY_BUDGET = 100
 # A marker the grading tests look for: this source must never reach a student.
