@@ -365,7 +365,7 @@ def _backend_classes() -> set[type[BaseCache]]:
     # Import the usual backends so that their classes exist to be wrapped even
     # if no cache of that kind has been built yet in this process.
     import django_redis.cache  # noqa: F401
-    from django.core.cache.backends import dummy, locmem  # noqa: F401
+    from django.core.cache.backends import dummy, locmem, redis  # noqa: F401
 
     found: set[type[BaseCache]] = set()
     pending: list[type[BaseCache]] = [BaseCache]

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,8 +217,14 @@ class CeleryWorker:
                 return 0
         return int(declared.message_count)
 
-    def drain(self, task_ids: list[str], *, timeout: float = 10) -> DrainReport:
-        """Wait until every task has a final outcome; report them in order."""
+    def drain(self, tasks: Iterable[str] | Any, *, timeout: float = 10) -> DrainReport:
+        """Wait until every task has a final outcome; report them in order.
+
+        `tasks` is a list of task ids, or a `TaskRecorder` whose published
+        tasks are awaited.
+        """
+        published = getattr(tasks, "published", None)
+        task_ids = [t.id for t in published] if published is not None else list(tasks)
         deadline = time.monotonic() + timeout
         while True:
             final: dict[str, TaskOutcome] = {}

@@ -88,7 +88,7 @@ def test_a_task_not_registered_in_the_worker_is_reported_unknown(course_worker):
 def test_a_task_published_on_commit_finds_its_rows_in_the_worker(course_worker):
     with TaskRecorder() as recorder:
         tasks.user_signup(username="ada", on_commit=True)
-    report = course_worker.drain([task.id for task in recorder.published])
+    report = course_worker.drain(recorder)
     assert [(o.state, o.result) for o in report.outcomes] == [
         ("succeeded", "ada@example.com")
     ]
