@@ -91,7 +91,7 @@ def _register_setup(commands: argparse._SubParsersAction) -> None:  # type: igno
 
 def build_parser() -> argparse.ArgumentParser:
     """Describe every subcommand and its options."""
-    from checker import grading, learner, watch
+    from checker import goto, grading, history, learner, release, watch
 
     parser = argparse.ArgumentParser(
         prog="course",
@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     learner.register(commands)
     watch.register(commands)
     grading.register(commands)
+    history.register(commands)
+    goto.register(commands)
+    release.register(commands)
     return parser
 
 

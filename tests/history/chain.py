@@ -1,0 +1,70 @@
+"""Check a built tag chain: the checker's verdict and the notebooks at every tag."""
+
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from checker.history.chain import SOLVED, lesson_tag
+from checker.manifest import load_course
+from checker.notebooks import execute_notebook
+from checker.runner import Target, run_exercises
+from checker.services import service_urls
+
+
+def chain_env(database):
+    """Return the services a checker run at a tag uses, on a database of its own."""
+    urls = service_urls()
+    return {
+        "DATABASE_URL": urlsplit(urls.database)._replace(path=f"/{database}").geturl(),
+        "REDIS_URL": urls.redis,
+        "CELERY_BROKER_URL": urls.broker,
+        "CACHE_KEY_PREFIX": database,
+    }
+
+
+def check_out_tag(clone, tag, folder):
+    """Check `tag` out into a worktree of its own at `folder` and return it."""
+    subprocess.run(
+        ["git", "worktree", "add", "--quiet", "--detach", str(folder), tag],
+        cwd=clone,
+        check=True,
+        capture_output=True,
+    )
+    return Path(folder)
+
+
+def expected_statuses(course, tag):
+    """Return each exercise's status at `tag`: passed before its lesson, else failed."""
+    tags = [lesson_tag(lesson.id) for lesson in course.lessons]
+    position = len(tags) if tag == SOLVED else tags.index(tag)
+    return {
+        exercise.id: (
+            "passed" if tags.index(lesson_tag(exercise.lesson)) < position else "failed"
+        )
+        for exercise in course.exercises
+    }
+
+
+def verdicts(tree, database):
+    """Grade every exercise of the course on `tree`; return id -> status, reasons."""
+    course = load_course(tree)
+    outcomes = run_exercises(
+        list(course.exercises),
+        Target(tree, chain_env(database)),
+        trusted=course.trusted,
+    )
+    statuses = {outcome.id: outcome.status for outcome in outcomes}
+    reasons = {
+        outcome.id: outcome.reason or [b.message for b in outcome.budgets]
+        for outcome in outcomes
+    }
+    return statuses, reasons
+
+
+def run_notebook(tree, notebook, monkeypatch, database):
+    """Execute a notebook of `tree` in the shell_plus kernel, on that tree's shop."""
+    monkeypatch.setenv("COURSE_ROOT", str(tree))
+    monkeypatch.setenv("COURSE_HOME", str(tree / ".course"))
+    for name, value in chain_env(database).items():
+        monkeypatch.setenv(name, value)
+    return execute_notebook(tree / notebook, settings="config.settings.test")
