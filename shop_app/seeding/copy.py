@@ -112,3 +112,29 @@ def foreign_keys_add(cursor: Cursor[Any], *, keys: Sequence[ForeignKey]) -> None
                 sql.SQL(key.definition),
             )
         )
+
+
+def indexes_drop(cursor: Cursor[Any], *, tables: Sequence[str]) -> list[str]:
+    """Drop the indexes of `tables` that back no constraint; return their DDL.
+
+    Building an index once over loaded rows is faster than updating it for
+    every row, so the loader drops them first and indexes_create rebuilds them.
+    """
+    cursor.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)"
+        " FROM pg_index i WHERE i.indrelid = ANY(%s::text[]::regclass[])"
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c"
+        " WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))"
+        " ORDER BY 1",
+        [list(tables)],
+    )
+    indexes = cursor.fetchall()
+    for name, _ in indexes:
+        cursor.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+    return [definition for _, definition in indexes]
+
+
+def indexes_create(cursor: Cursor[Any], *, definitions: Sequence[str]) -> None:
+    """Run the CREATE INDEX statements that indexes_drop returned."""
+    for definition in definitions:
+        cursor.execute(sql.SQL(definition))

@@ -28,6 +28,8 @@ from seeding.copy import (
     constraints_check,
     foreign_keys_add,
     foreign_keys_drop,
+    indexes_create,
+    indexes_drop,
     rows_copy,
     sequence_reset,
     tables_analyze,
@@ -168,6 +170,7 @@ def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport
         constraints_check(cursor)
         tables_truncate(cursor, tables=tables)
         keys = foreign_keys_drop(cursor, tables=tables)
+        indexes = indexes_drop(cursor, tables=tables)
         for load in loads:
             on_progress = _progress_callback(bar, table=load.table, total=load.count)
             load_started = time.perf_counter()
@@ -181,6 +184,7 @@ def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport
             sequence_reset(cursor, table=load.table)
             seconds = time.perf_counter() - load_started
             report.tables.append(TableReport(load.table, written, seconds))
+        indexes_create(cursor, definitions=indexes)
         foreign_keys_add(cursor, keys=keys)
         tables_analyze(cursor, tables=tables)
     report.seconds = time.perf_counter() - started

@@ -82,6 +82,29 @@ def test_seeding_twice_replaces_the_rows_instead_of_adding_to_them():
     assert min(Product.objects.values_list("id", flat=True)) == 1
 
 
+def _schema() -> list[tuple[str, str]]:
+    """Return the definition of every index and constraint of the seeded tables."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid)"
+            " FROM pg_index WHERE indrelid = ANY(%s::text[]::regclass[])"
+            " UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = ANY(%s::text[]::regclass[]) ORDER BY 1, 2",
+            [list(TINY_COUNTS), list(TINY_COUNTS)],
+        )
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db
+def test_seeding_leaves_every_index_and_foreign_key_as_it_found_them():
+    before = _schema()
+
+    seed_shop(scale="tiny", progress=False)
+
+    assert any("FOREIGN KEY (order_id)" in definition for _, definition in before)
+    assert _schema() == before
+
+
 @pytest.mark.django_db
 def test_new_rows_get_ids_after_the_seeded_ones():
     seed_shop(scale="tiny", progress=False)
