@@ -5,7 +5,8 @@ read with every cache alias swapped for Django's `DummyCache`, so each lookup
 misses and the data comes from the database through the learner's own code.
 Swapping, rather than clearing the cache, leaves the cached entries exactly
 as the code left them (the page that was stale stays stale for the next
-reader) and touches no other keys on a shared Redis.
+reader) and touches no other keys on a shared Redis. Sessions kept in the
+cache are not visible to the fresh read, so read pages that need no login.
 """
 
 from __future__ import annotations

@@ -206,14 +206,24 @@ def test_redis_info_disagrees_when_a_read_bypasses_the_cache_api(private_redis):
     assert info["agrees"] is False
 
 
-def test_an_error_swallowed_by_ignore_exceptions_is_surfaced(tmp_path):
+@pytest.mark.parametrize(
+    ("options", "ignore_setting"),
+    [({"IGNORE_EXCEPTIONS": True}, False), ({}, True)],
+    ids=["cache-option", "global-setting"],
+)
+def test_an_error_swallowed_by_ignore_exceptions_is_surfaced(
+    tmp_path, options, ignore_setting
+):
     dead = {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": f"unix://{tmp_path}/no-server.sock?db=0",
-        "OPTIONS": {"IGNORE_EXCEPTIONS": True},
+        "OPTIONS": options,
     }
     with (
-        override_settings(CACHES=_caches_with(dead=dead)),
+        override_settings(
+            CACHES=_caches_with(dead=dead),
+            DJANGO_REDIS_IGNORE_EXCEPTIONS=ignore_setting,
+        ),
         CacheRecorder() as recorder,
     ):
         assert caches["dead"].get("colour", "grey") == "grey"
@@ -225,6 +235,20 @@ def test_an_error_swallowed_by_ignore_exceptions_is_surfaced(tmp_path):
     assert "ConnectionError" in recorder.errors[0].error
     assert recorder.operations[0].error == recorder.errors[0].error
     assert recorder.misses == 1
+
+
+def test_an_error_not_swallowed_is_recorded_and_still_raised(tmp_path):
+    dead = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": f"unix://{tmp_path}/no-server.sock?db=0",
+    }
+    with (
+        override_settings(CACHES=_caches_with(dead=dead)),
+        CacheRecorder() as recorder,
+        pytest.raises(Exception, match="No such file"),
+    ):
+        caches["dead"].get("colour")
+    assert [(e.method, e.swallowed) for e in recorder.errors] == [("get", False)]
 
 
 def test_a_healthy_cache_records_no_errors(fresh_cache):
