@@ -127,12 +127,15 @@ h1 { font-size: 28px; margin: 0 0 4px; }
 section { background: #fff; border-radius: 8px; padding: 20px 24px; margin-bottom: 20px;
   box-shadow: 0 1px 3px rgba(15, 23, 42, 0.12); }
 section h2 { font-size: 20px; margin: 0 0 12px; display: flex;
-  justify-content: space-between; }
+  justify-content: space-between; align-items: center; gap: 16px; }
 .badge { font-size: 13px; padding: 2px 10px; border-radius: 12px; font-weight: 600; }
 .passed { background: #e3f9e5; color: #0e5c2f; }
 .failed { background: #fff3c4; color: #8d2b0b; }
 .error { background: #ffe3e3; color: #8a041a; }
-table { width: 100%; border-collapse: collapse; font-size: 15px; }
+table { width: 100%; border-collapse: collapse; font-size: 15px;
+  table-layout: fixed; }
+col.budget { width: 20%; } col.result { width: 12%; } col.points { width: 10%; }
+td:first-child { font-weight: 600; overflow-wrap: anywhere; }
 th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid #e4e7eb;
   vertical-align: top; }
 th { color: #52606d; font-weight: 600; font-size: 13px; text-transform: uppercase; }
@@ -142,7 +145,8 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px;
 dt { color: #52606d; } dd { margin: 0; font-family: "DejaVu Sans Mono", monospace; }
 pre { background: #1f2933; color: #f5f7fa; padding: 12px 14px; border-radius: 6px;
   white-space: pre-wrap; word-break: break-word; font-size: 13px; margin: 8px 0 0; }
-.hints { margin: 14px 0 0; padding-left: 20px; color: #334e68; }
+.hints { margin: 14px 0 0; color: #334e68; font-size: 15px; }
+.hints ul { margin: 4px 0 0; padding-left: 20px; }
 footer { color: #7b8794; font-size: 13px; text-align: center; }
 """
 
@@ -183,12 +187,14 @@ def _exercise_html(
     hints = ""
     if exercise and exercise.hints and outcome.status != "passed":
         items = "".join(f"<li>{escape(hint)}</li>" for hint in exercise.hints)
-        hints = f'<ul class="hints">{items}</ul>'
+        hints = f'<div class="hints"><strong>Hints</strong><ul>{items}</ul></div>'
     return (
         f"<section><h2><span>{escape(outcome.id)}{title}</span>"
         f'<span class="badge {outcome.status}">{outcome.points} / '
         f"{outcome.max_points}</span></h2>{reason}"
-        "<table><thead><tr><th>budget</th><th>result</th><th>points</th>"
+        '<table><colgroup><col class="budget"><col class="result">'
+        '<col class="points"><col></colgroup><thead><tr><th>budget</th>'
+        "<th>result</th><th>points</th>"
         f"<th>measured and diagnosis</th></tr></thead><tbody>{''.join(rows)}"
         f"</tbody></table>{hints}</section>"
     )
