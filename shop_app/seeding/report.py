@@ -26,6 +26,7 @@ class SeedReport:
     scale: str
     seed: int
     tables: list[TableReport] = field(default_factory=list)
+    finishing_seconds: float = 0.0
     seconds: float = 0.0
 
     @property
@@ -35,7 +36,7 @@ class SeedReport:
 
     @property
     def rows_per_second(self) -> float:
-        """Return the overall load rate, truncation and ANALYZE included."""
+        """Return the overall load rate, truncation, indexes and ANALYZE included."""
         return self.rows / self.seconds if self.seconds else 0.0
 
     def counts(self) -> dict[str, int]:
@@ -60,4 +61,10 @@ def report_table(report: SeedReport) -> Table:
             f"{line.seconds:.2f}",
             f"{line.rows_per_second:,.0f}",
         )
+    table.add_row(
+        "rebuild indexes and foreign keys, ANALYZE",
+        "",
+        f"{report.finishing_seconds:.2f}",
+        "",
+    )
     return table

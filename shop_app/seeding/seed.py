@@ -43,6 +43,7 @@ from seeding.scales import scale_get
 # once, with a fixed salt, keeps the load fast and the rows identical per seed.
 SEED_PASSWORD = "shop-password"
 SEED_SALT = "seedshopsalt"
+FINISHING = "indexes, keys, ANALYZE"
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,12 @@ def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport
             sequence_reset(cursor, table=load.table)
             seconds = time.perf_counter() - load_started
             report.tables.append(TableReport(load.table, written, seconds))
+        finished = _progress_callback(bar, table=FINISHING, total=1)
+        finishing_started = time.perf_counter()
         indexes_create(cursor, definitions=indexes)
         foreign_keys_add(cursor, keys=keys)
         tables_analyze(cursor, tables=tables)
+        finished(1)
+        report.finishing_seconds = time.perf_counter() - finishing_started
     report.seconds = time.perf_counter() - started
     return report
