@@ -1,0 +1,320 @@
+"""Wrap the cache backends' methods while something records, and read each call.
+
+Cache instances are per thread, so the methods of the backend classes
+themselves are wrapped, and restored once the last recording ends. A hit or a
+miss is decided with a private sentinel passed as the default, so a cached
+`None` counts as a hit. Only the outermost call of an operation is reported
+(`get_or_set` calls `get` and `add`), but every nested lookup still counts
+towards what a Redis server should have seen.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.core.cache import caches
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+
+from checker.cache.records import CacheOperation, key_family
+from checker.cache.sites import call_site
+
+__all__ = ["Sink", "alias_of", "start_recording", "stop_recording"]
+
+# The methods recorded on every backend, and which of them read or write.
+READS = {"get", "get_many", "has_key", "get_or_set"}
+WRITES = {"set", "set_many", "add", "get_or_set", "touch"}
+METHODS = sorted(READS | WRITES | {"delete", "delete_many", "incr", "decr", "clear"})
+# Methods whose Redis commands look keys up (GET, MGET, EXISTS, and the EXISTS
+# inside django-redis's INCR script), so they move `keyspace_hits/misses`.
+_KEYSPACE_READS = {"get", "get_many", "has_key", "incr", "decr"}
+
+
+class _Missing:
+    """The private default that tells a miss from a cached `None`."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
+class Sink(Protocol):
+    """What receives each finished call: a recorder."""
+
+    def receive(
+        self,
+        alias: str,
+        lookups: tuple[int, int],
+        operation: CacheOperation | None,
+        errors: list[tuple[BaseException, bool]],
+    ) -> None:
+        """Take a call's server lookups and, if outermost, its operation."""
+
+
+@dataclass
+class _Call:
+    """A call in progress on this thread, collecting what nested calls saw."""
+
+    method: str
+    hits: int = 0
+    misses: int = 0
+    errors: list[tuple[BaseException, bool]] = field(default_factory=list)
+    children: list[_Call] = field(default_factory=list)
+
+
+_state = threading.local()
+_lock = threading.Lock()
+_active: list[Sink] = []
+_originals: dict[tuple[type, str], Any] = {}
+_aliases: weakref.WeakKeyDictionary[BaseCache, str] = weakref.WeakKeyDictionary()
+
+
+def _stack() -> list[_Call]:
+    if not hasattr(_state, "stack"):
+        _state.stack = []
+    stack: list[_Call] = _state.stack
+    return stack
+
+
+def alias_of(cache: BaseCache) -> str:
+    """Return the alias under which this thread's `caches` holds `cache`."""
+    known = _aliases.get(cache)
+    if known is not None:
+        return known
+    for alias in caches.settings:
+        # Look in the thread's connections without creating a missing one.
+        if getattr(caches._connections, alias, None) is cache:  # type: ignore[attr-defined]
+            _aliases[cache] = str(alias)
+            return str(alias)
+    return "(unnamed)"
+
+
+def _timeout(cache: BaseCache, arguments: dict[str, Any]) -> float | None:
+    timeout = arguments.get("timeout", DEFAULT_TIMEOUT)
+    if timeout is DEFAULT_TIMEOUT:
+        return cache.default_timeout
+    return timeout  # type: ignore[no-any-return]
+
+
+def _keys(method: str, arguments: dict[str, Any]) -> list[str]:
+    if "key" in arguments:
+        return [str(arguments["key"])]
+    if method == "set_many":
+        return [str(key) for key in arguments.get("data", {})]
+    if "keys" in arguments:
+        return [str(key) for key in arguments["keys"]]
+    return []
+
+
+class _SwallowLogger:
+    """Stands in for django-redis's logger to see exceptions it swallows."""
+
+    def __init__(self, call: _Call, original: Any) -> None:
+        self.call = call
+        self.original = original
+
+    def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
+        error = sys.exc_info()[1]
+        if error is not None:
+            self.call.errors.append((error.__cause__ or error, True))
+        if self.original is not None:
+            self.original.exception(message, *args, **kwargs)
+
+
+def _invoke(
+    original: Callable[..., Any],
+    cache: BaseCache,
+    call: _Call,
+    arguments: dict[str, Any],
+) -> Any:
+    """Call the original method, reading hits and misses as it returns."""
+    method = call.method
+    if method == "get":
+        default = arguments.get("default")
+        value = original(cache, **{**arguments, "default": _MISSING})
+        if value is _MISSING:
+            call.misses += 1
+            return default
+        call.hits += 1
+        return value
+    if method == "get_many":
+        arguments["keys"] = keys = list(arguments["keys"])
+        found = original(cache, **arguments)
+        call.hits += len(found)
+        call.misses += len(keys) - len(found)
+        return found
+    if method in ("incr", "decr"):
+        try:
+            value = original(cache, **arguments)
+        except ValueError:
+            call.misses += 1
+            raise
+        call.hits += 1
+        return value
+    value = original(cache, **arguments)
+    if method == "has_key":
+        if value:
+            call.hits += 1
+        else:
+            call.misses += 1
+    return value
+
+
+def _parameter_names(original: Callable[..., Any], method: str) -> list[str]:
+    signature = inspect.signature(original)
+    if any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values()):
+        # django-redis forwards `*args, **kwargs`; read them as Django's API.
+        signature = inspect.signature(getattr(BaseCache, method))
+    return [
+        name
+        for name, parameter in list(signature.parameters.items())[1:]
+        if parameter.kind is parameter.POSITIONAL_OR_KEYWORD
+    ]
+
+
+def _wrap(original: Callable[..., Any], method: str) -> Callable[..., Any]:
+    names = _parameter_names(original, method)
+
+    @functools.wraps(original)
+    def recorded(cache: BaseCache, *args: Any, **kwargs: Any) -> Any:
+        if not _active or len(args) > len(names):
+            return original(cache, *args, **kwargs)
+        # Binding by hand: inspect.Signature.bind costs more than the call.
+        arguments = dict(zip(names, args, strict=False))
+        arguments.update(kwargs)
+        stack = _stack()
+        call = _Call(method)
+        if stack:
+            stack[-1].children.append(call)
+        saved = _swallow(cache, call)
+        stack.append(call)
+        start = time.perf_counter()
+        try:
+            return _invoke(original, cache, call, arguments)
+        except Exception as error:
+            call.errors.append((error, False))
+            raise
+        finally:
+            duration = time.perf_counter() - start
+            stack.pop()
+            _unswallow(cache, saved)
+            _finish(cache, call, arguments, duration, outermost=not stack)
+
+    return recorded
+
+
+def _swallow(cache: BaseCache, call: _Call) -> tuple[Any, Any] | None:
+    # django-redis returns a default instead of raising when IGNORE_EXCEPTIONS
+    # is on, and only logs if asked to; asking it to log to a stand-in logger
+    # surfaces the error without changing what the caller gets back.
+    if not getattr(cache, "_ignore_exceptions", False):
+        return None
+    if isinstance(getattr(cache, "logger", None), _SwallowLogger):
+        return None
+    logs = getattr(cache, "_log_ignored_exceptions", False)
+    saved = (logs, getattr(cache, "logger", None))
+    cache._log_ignored_exceptions = True  # type: ignore[attr-defined]
+    cache.logger = _SwallowLogger(call, saved[1] if logs else None)  # type: ignore[attr-defined]
+    return saved
+
+
+def _unswallow(cache: BaseCache, saved: tuple[Any, Any] | None) -> None:
+    if saved is not None:
+        cache._log_ignored_exceptions, cache.logger = saved  # type: ignore[attr-defined]
+
+
+def _finish(
+    cache: BaseCache,
+    call: _Call,
+    arguments: dict[str, Any],
+    duration: float,
+    *,
+    outermost: bool,
+) -> None:
+    alias = alias_of(cache)
+    lookups = (call.hits, call.misses) if call.method in _KEYSPACE_READS else (0, 0)
+    errors = list(call.errors)
+    for child in call.children:
+        errors += child.errors
+    hits, misses = call.hits, call.misses
+    if call.method == "get_or_set" and call.children:
+        hits, misses = call.children[0].hits, call.children[0].misses
+    elif call.method not in READS:
+        hits = misses = 0
+    keys = _keys(call.method, arguments)
+    site = call_site(sys._getframe(2)) if outermost else None
+    operation = CacheOperation(
+        alias=alias,
+        backend=f"{type(cache).__module__}.{type(cache).__qualname__}",
+        method=call.method,
+        keys=keys,
+        families=[key_family(key) for key in keys],
+        hits=hits,
+        misses=misses,
+        # get_or_set writes only when its lookup missed.
+        write=call.method in WRITES and not (call.method == "get_or_set" and hits),
+        timeout=_timeout(cache, arguments) if call.method in WRITES else None,
+        duration=duration,
+        call_site=site,
+        error=repr(errors[0][0]) if errors else None,
+    )
+    with _lock:
+        for sink in _active:
+            sink.receive(alias, lookups, operation if outermost else None, errors)
+
+
+def _backend_classes() -> set[type[BaseCache]]:
+    # Import the usual backends so that their classes exist to be wrapped even
+    # if no cache of that kind has been built yet in this process.
+    import django_redis.cache  # noqa: F401
+    from django.core.cache.backends import dummy, locmem, redis  # noqa: F401
+
+    found: set[type[BaseCache]] = set()
+    pending: list[type[BaseCache]] = [BaseCache]
+    while pending:
+        klass = pending.pop()
+        found.add(klass)
+        pending += klass.__subclasses__()
+    return found
+
+
+def _install() -> None:
+    for klass in _backend_classes():
+        for method in METHODS:
+            owner = next((c for c in klass.__mro__ if method in vars(c)), None)
+            if owner is None or (owner, method) in _originals:
+                continue
+            original = vars(owner)[method]
+            _originals[(owner, method)] = original
+            setattr(owner, method, _wrap(original, method))
+
+
+def _uninstall() -> None:
+    for (owner, method), original in _originals.items():
+        setattr(owner, method, original)
+    _originals.clear()
+
+
+def start_recording(sink: Sink) -> None:
+    """Send every cache call to `sink` until `stop_recording(sink)`."""
+    with _lock:
+        if not _active:
+            _install()
+        _active.append(sink)
+
+
+def stop_recording(sink: Sink) -> None:
+    """Stop sending calls to `sink`; unwrap the backends after the last one."""
+    with _lock:
+        _active.remove(sink)
+        if not _active:
+            _uninstall()

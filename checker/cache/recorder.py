@@ -1,0 +1,111 @@
+"""The cache recorder: every operation on every cache while a block runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from types import TracebackType
+from typing import Any
+
+from checker.cache.patching import start_recording, stop_recording
+from checker.cache.records import CacheError, CacheOperation
+from checker.cache.redis_info import RedisCounters
+
+__all__ = ["CacheRecorder"]
+
+
+class CacheRecorder:
+    """Record the cache operations made while the block runs, on every thread."""
+
+    def __init__(self, *, cross_check: bool = True) -> None:
+        self.operations: list[CacheOperation] = []
+        self.errors: list[CacheError] = []
+        self.redis_info: dict[str, dict[str, Any]] = {}
+        self._lookups: dict[str, list[int]] = _LookupCounts()
+        self._counters = RedisCounters() if cross_check else None
+
+    @property
+    def hits(self) -> int:
+        return sum(operation.hits for operation in self.operations)
+
+    @property
+    def misses(self) -> int:
+        return sum(operation.misses for operation in self.operations)
+
+    def __enter__(self) -> CacheRecorder:
+        if self._counters is not None:
+            self._counters.start()
+        start_recording(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        stop_recording(self)
+        if self._counters is not None:
+            self.redis_info = self._counters.stop(self._lookups)
+
+    def receive(
+        self,
+        alias: str,
+        lookups: tuple[int, int],
+        operation: CacheOperation | None,
+        errors: list[tuple[BaseException, bool]],
+    ) -> None:
+        """Count a call's server lookups; keep it if it is an operation."""
+        counts = self._lookups[alias]
+        counts[0] += lookups[0]
+        counts[1] += lookups[1]
+        if operation is None:
+            return
+        self.operations.append(operation)
+        for error, swallowed in errors:
+            self.errors.append(
+                CacheError(
+                    alias=operation.alias,
+                    method=operation.method,
+                    error=repr(error),
+                    swallowed=swallowed,
+                    call_site=operation.call_site,
+                )
+            )
+
+    def by_family(self) -> dict[str, dict[str, int]]:
+        """Return operations, hits and misses per key family."""
+        totals: dict[str, dict[str, int]] = {}
+        for operation in self.operations:
+            row = totals.setdefault(
+                operation.family, {"operations": 0, "hits": 0, "misses": 0}
+            )
+            row["operations"] += 1
+            row["hits"] += operation.hits
+            row["misses"] += operation.misses
+        return totals
+
+    def writes(self) -> Iterator[CacheOperation]:
+        """Yield the operations that stored a value or changed its expiry."""
+        return (op for op in self.operations if op.write)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the recording as plain JSON data."""
+        return {
+            "operations": [
+                {**asdict(op), "family": op.family} for op in self.operations
+            ],
+            "hits": self.hits,
+            "misses": self.misses,
+            "by_family": self.by_family(),
+            "errors": [asdict(error) for error in self.errors],
+            "redis_info": self.redis_info,
+        }
+
+
+class _LookupCounts(dict[str, list[int]]):
+    """Keyspace lookups per alias, as the Redis server should have counted."""
+
+    def __missing__(self, alias: str) -> list[int]:
+        self[alias] = counts = [0, 0]
+        return counts
