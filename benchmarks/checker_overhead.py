@@ -104,8 +104,10 @@ def main() -> None:
         variants: dict[str, Callable[[], None]] = {
             "bare": bare,
             "measure(memory=False)": measured(),
+            "... cross_check=False": measured(cross_check=False),
             "queries only": measured(cache=False, tasks=False),
             "cache only": measured(queries=False, tasks=False),
+            "tasks only": measured(queries=False, cache=False),
         }
         for run in variants.values():
             for _ in range(20):

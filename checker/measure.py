@@ -132,7 +132,7 @@ def observe_measurements(callback: Callable[[Measurement], None]) -> Iterator[No
         _observers.remove(callback)
 
 
-def _optional_recorder(module: str, name: str) -> Any | None:
+def _optional_recorder(module: str, name: str, **options: Any) -> Any | None:
     # The cache and task recorders live in their own modules; measure what
     # is available rather than fail when one is absent.
     try:
@@ -142,7 +142,7 @@ def _optional_recorder(module: str, name: str) -> Any | None:
             return None
         raise
     recorder = getattr(found, name, None)
-    return recorder() if recorder is not None else None
+    return recorder(**options) if recorder is not None else None
 
 
 @contextmanager
@@ -153,13 +153,16 @@ def measure(
     cache: bool = True,
     tasks: bool = True,
     memory: bool = True,
+    cross_check: bool = True,
     project: ProjectCode | None = None,
     aliases: Iterable[str] | None = None,
 ) -> Iterator[Measurement]:
     """Measure the block; turn parts off with `queries`, `cache`, `tasks`, `memory`.
 
     `memory=True` traces allocations with tracemalloc, which slows Python code
-    down: leave it off when the wall time matters.
+    down: leave it off when the wall time matters. `cross_check` compares the
+    cache hits counted with Redis's own `INFO` counters, at the price of a few
+    round trips to Redis per block.
     """
     measurement = Measurement(label)
     try:
@@ -170,7 +173,9 @@ def measure(
                     QueryRecorder(project=project, aliases=aliases)
                 )
             if cache:
-                recorder = _optional_recorder("checker.cache", "CacheRecorder")
+                recorder = _optional_recorder(
+                    "checker.cache", "CacheRecorder", cross_check=cross_check
+                )
                 if recorder is not None:
                     measurement.cache = stack.enter_context(recorder)
             if tasks:

@@ -9,6 +9,7 @@ from other threads (a live server, a thread pool) are not seen.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
@@ -62,6 +63,7 @@ class ProjectCode:
     roots: tuple[str, ...] = DEFAULT_ROOTS
     base: Path = REPO_ROOT
     _kinds: dict[CodeType, int] = field(default_factory=dict, compare=False)
+    _classes: dict[type, Location | None] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_settings(cls) -> ProjectCode:
@@ -115,7 +117,13 @@ class ProjectCode:
     def locate(
         self, frame: FrameType | None
     ) -> tuple[Location | None, Location | None]:
-        """Walk out from `frame`; return the first project line and template line."""
+        """Walk out from `frame`; return the first project line and template line.
+
+        When no project line ran (a generic view rendering a declarative
+        serializer, an admin column), fall back to the first method called on
+        an instance of a project class, located at that class.
+        """
+        start = frame
         template: Location | None = None
         while frame is not None:
             kind = self.kind(frame.f_code)
@@ -125,7 +133,32 @@ class ProjectCode:
             if kind == _TEMPLATE and template is None:
                 template = self.template_location(frame)
             frame = frame.f_back
-        return None, template
+        return self._owner_location(start), template
+
+    def _owner_location(self, frame: FrameType | None) -> Location | None:
+        while frame is not None:
+            code = frame.f_code
+            if code.co_argcount and code.co_varnames[0] == "self":
+                found = self.class_location(type(frame.f_locals.get("self")))
+                if found is not None:
+                    return found
+            frame = frame.f_back
+        return None
+
+    def class_location(self, cls: type) -> Location | None:
+        """Return where a class is defined, when that is in the project."""
+        if cls not in self._classes:
+            location = None
+            module = sys.modules.get(cls.__module__)
+            filename = getattr(module, "__file__", None) or ""
+            if self.contains(filename):
+                try:
+                    line = inspect.findsource(cls)[1] + 1
+                except (OSError, TypeError):
+                    line = 1
+                location = Location(self.relative(filename), line)
+            self._classes[cls] = location
+        return self._classes[cls]
 
 
 @lru_cache(maxsize=16)

@@ -26,6 +26,12 @@ CASES = {
         ("views.py", "return Response(BookSerializer(books, many=True).data)"),
         'Try select_related("author").',
     ),
+    # A generic view runs no project line: the serializer class is named.
+    "generic": (
+        "Book.author",
+        ("serializers.py", "class BookSerializer"),
+        'Try select_related("author").',
+    ),
     "deferred": (
         "Book.body",
         ("views.py", 'f"{book.title}: {len(book.body)}" for book in books'),

@@ -10,6 +10,8 @@ urlpatterns = [
     path("admin-fixed/", fixed_site.urls),
     path("api/naive/", views.BooksNaive.as_view()),
     path("api/fixed/", views.BooksFixed.as_view()),
+    path("generic/naive/", views.BooksGenericNaive.as_view()),
+    path("generic/fixed/", views.BooksGenericFixed.as_view()),
     path("isbn/", views.by_isbn),
     path("title/", views.by_title),
 ]

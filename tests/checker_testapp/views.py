@@ -4,6 +4,7 @@ from django.db.models import Count, Prefetch
 from django.db.models.functions import Length
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -163,3 +164,13 @@ def export_naive(request: HttpRequest) -> HttpResponse:
 def export_fixed(request: HttpRequest) -> HttpResponse:
     sizes = Book.objects.annotate(size=Length("body")).values_list("size", flat=True)
     return HttpResponse(str(sum(sizes)))
+
+
+class BooksGenericNaive(ListAPIView):
+    queryset = Book.objects.order_by("pk")
+    serializer_class = BookSerializer
+
+
+class BooksGenericFixed(ListAPIView):
+    queryset = Book.objects.select_related("author").order_by("pk")
+    serializer_class = BookSerializer
