@@ -84,7 +84,8 @@ def _patch(course: Course, exercise: Exercise) -> Path:
     return course.root / relative
 
 
-def _apply(patch: Path, root: Path) -> str:
+def patch_apply(patch: Path, root: Path) -> str:
+    """Apply `patch` to the project copy in `root`; return why it failed, or ""."""
     if not patch.is_file():
         return f"{patch.name} is missing"
     applied = subprocess.run(
@@ -137,7 +138,7 @@ def course_check(
         }
         checks = []
         for exercise in exercises:
-            solved = _apply(_patch(course, exercise), solved_root)
+            solved = patch_apply(_patch(course, exercise), solved_root)
             if not solved:
                 [outcome] = _grade([exercise], solved_root, trusted, limits)
                 solved = solved_problem(outcome)

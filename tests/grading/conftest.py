@@ -53,30 +53,38 @@ def run_course(*args, timeout=300):
     )
 
 
+def _diff(base, old, new):
+    """Return a git patch of selectors.py from `base/old` to `base/new`."""
+    path = "shop_app/catalog/selectors.py"
+    patch = subprocess.run(
+        ["git", "diff", "--no-index", "--", f"{old}/{path}", f"{new}/{path}"],
+        cwd=base,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return patch.replace(f"a/{old}/", "a/").replace(f"b/{new}/", "b/")
+
+
 @pytest.fixture(scope="session")
 def fixture_course(tmp_path_factory):
-    """Return a copy of the fixture course with its solution patch for `fx-list`."""
+    """Return a copy of the fixture course with its two solution patches."""
     course = tmp_path_factory.mktemp("fixture-course")
     shutil.copytree(COURSE, course, dirs_exist_ok=True)
     base = tmp_path_factory.mktemp("patch")
     shop_copy(base / "naive")
     shop_solve(shop_copy(base / "solved"))
-    patch = subprocess.run(
-        [
-            "git",
-            "diff",
-            "--no-index",
-            "--",
-            "naive/shop_app/catalog/selectors.py",
-            "solved/shop_app/catalog/selectors.py",
-        ],
-        cwd=base,
-        capture_output=True,
-        text=True,
-    ).stdout
-    patch = patch.replace("a/naive/", "a/").replace("b/solved/", "b/")
+    # fx-quotes's patch only applies on top of fx-list's: patches go in order.
+    later = shop_solve(shop_copy(base / "later"))
+    selectors = later / "shop_app" / "catalog" / "selectors.py"
+    selectors.write_text(
+        selectors.read_text().replace(SOLVED_LINE, SOLVED_LINE[:-1] + "  # later\n")
+    )
     (course / "solutions").mkdir()
-    (course / "solutions" / "fx-list.patch").write_text(patch)
+    for name, old, new in [
+        ("fx-list", "naive", "solved"),
+        ("fx-quotes", "solved", "later"),
+    ]:
+        (course / "solutions" / f"{name}.patch").write_text(_diff(base, old, new))
     return course
 
 
