@@ -37,7 +37,7 @@ from seeding.copy import (
 )
 from seeding.report import SeedReport, TableReport
 from seeding.rows import Row, ShopRows
-from seeding.scales import scale_get
+from seeding.scales import Scale, scale_get
 
 # Every seeded user, `admin` included, logs in with this password. Hashing it
 # once, with a fixed salt, keeps the load fast and the rows identical per seed.
@@ -151,16 +151,23 @@ def _progress_callback(
     return lambda rows: bar.advance(task, rows)
 
 
-def seed_shop(*, scale: str, seed: int = 0, progress: bool = True) -> SeedReport:
-    """Replace every shop table, users included, with the dataset for `seed`."""
+def seed_shop(
+    *, scale: str | Scale, seed: int = 0, progress: bool = True
+) -> SeedReport:
+    """Replace every shop table, users included, with the dataset for `seed`.
+
+    `scale` names one of SCALES, or is a Scale of its own, for instance one
+    made with dataclasses.replace() to compare two sizes of the same shape.
+    """
+    chosen = scale if isinstance(scale, Scale) else scale_get(name=scale)
     rows = ShopRows(
-        scale=scale_get(name=scale),
+        scale=chosen,
         seed=seed,
         password_hash=make_password(SEED_PASSWORD, salt=SEED_SALT),
     )
     loads = _loads(rows)
     tables = [load.table for load in loads]
-    report = SeedReport(scale=scale, seed=seed)
+    report = SeedReport(scale=chosen.name, seed=seed)
     started = time.perf_counter()
     with (
         transaction.atomic(),

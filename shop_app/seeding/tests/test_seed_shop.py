@@ -1,5 +1,7 @@
 """Tests of seed_shop: counts, determinism, idempotence and consistency."""
 
+from dataclasses import replace
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -151,6 +153,17 @@ def test_product_descriptions_hold_several_kilobytes():
 
     lengths = [len(text) for text in descriptions]
     assert min(lengths) > 3_000
+
+
+@pytest.mark.django_db
+def test_a_custom_scale_loads_its_own_counts():
+    doubled = replace(SCALES["tiny"], name="tiny-x2", products=60, order_items=400)
+
+    report = seed_shop(scale=doubled, progress=False)
+
+    assert report.scale == "tiny-x2"
+    assert report.counts()["catalog_product"] == Product.objects.count() == 60
+    assert report.counts()["orders_orderitem"] == 400
 
 
 def test_an_unknown_scale_is_refused_with_the_choices():
