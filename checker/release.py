@@ -33,7 +33,7 @@ from checker.history.chain import (
     plan_steps,
 )
 from checker.history.git import Git, GitError, course_identity, open_repository
-from checker.history.scan import Quote, added_lines, find_quotes, shop_lines
+from checker.history.scan import Quote, added_lines, find_quotes, solution_secrets
 from checker.manifest import Course
 from checker.services.layout import project_root
 
@@ -47,6 +47,8 @@ class Edition:
     dropped: list[str] = field(default_factory=list)
     tags: list[Built] = field(default_factory=list)
     quotes: list[Quote] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)
+    solved: list[str] = field(default_factory=list)
 
 
 def _solution_paths(course: Course) -> list[str]:
@@ -66,21 +68,28 @@ def _teaching(course: Course) -> set[str]:
     return {p for lesson in course.lessons for p in (lesson.chapter, lesson.notebook)}
 
 
-def _secrets(git: Git, base: str, course: Course, patches: list[str]) -> dict[str, str]:
-    public = shop_lines(git, f"{base}^{{tree}}")
+def _patches(git: Git, base: str, course: Course) -> dict[str, bytes]:
     read = patches_at(git, base)
-    return {
-        line: path
-        for path in patches
-        for line in added_lines(read(path))
-        if line not in public
-    }
+    return {e.solution: read(e.solution) for e in course.exercises}
+
+
+def _already_applied(
+    git: Git, env: dict[str, str], patches: dict[str, bytes]
+) -> list[str]:
+    """Return the patches whose change the index already holds."""
+    solved = []
+    with tempfile.TemporaryDirectory(prefix="course-release-") as scratch:
+        for path, text in patches.items():
+            patch = Path(scratch) / "solution.patch"
+            patch.write_bytes(text)
+            check = ("apply", "--cached", "--check", "--whitespace=nowarn", str(patch))
+            if git.ok(*check, "--reverse", env=env) and not git.ok(*check, env=env):
+                solved.append(path)
+    return solved
 
 
 def strip_tree(git: Git, base: str, course: Course, edition: Edition) -> str:
     """Return the base tree without solutions or notes that quote them."""
-    patches = [e.solution for e in course.exercises]
-    secrets = _secrets(git, base, course, patches)
     with tempfile.TemporaryDirectory(prefix="course-release-") as scratch:
         env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         git.run("read-tree", f"{base}^{{tree}}", env=env)
@@ -89,7 +98,11 @@ def strip_tree(git: Git, base: str, course: Course, edition: Edition) -> str:
             "rm", "-r", "--cached", "--quiet", "--ignore-unmatch", "--", *drop, env=env
         )
         tree = git.run("write-tree", env=env)
-        quotes = find_quotes(git, tree, secrets, skip=_teaching(course))
+        edition.secrets = solution_secrets(
+            git, tree, _patches(git, base, course), skip=_teaching(course)
+        )
+        edition.solved = _already_applied(git, env, _patches(git, base, course))
+        quotes = find_quotes(git, tree, edition.secrets, skip=_teaching(course))
         notes = sorted({q.path for q in quotes if q.path.endswith(".md")})
         if notes:
             git.run("rm", "--cached", "--quiet", "--", *notes, env=env)
@@ -115,25 +128,22 @@ def _import_tree(source: Git, tree: str, target: Path) -> Git:
 
 
 def _later_secrets(
-    git: Git, base: str, course: Course, steps: list[Step]
+    git: Git, base: str, course: Course, steps: list[Step], secrets: dict[str, str]
 ) -> list[dict[str, str]]:
     """Return, for each tag, the solution lines it must not hold yet."""
-    patches = [e.solution for e in course.exercises]
-    read = patches_at(git, base)
-    added = {path: added_lines(read(path)) for path in patches}
-    public = shop_lines(git, f"{base}^{{tree}}")
+    added = {
+        path: added_lines(text) for path, text in _patches(git, base, course).items()
+    }
     result = []
     applied: list[str] = []
     for step in steps:
         applied += step.patches
-        given = public.union(*(added[p] for p in applied))
+        given = set().union(*(added[path] for path in applied))
         result.append(
             {
                 line: path
-                for path in patches
-                if path not in applied
-                for line in added[path]
-                if line not in given
+                for line, path in secrets.items()
+                if path not in applied and line not in given
             }
         )
     return result
@@ -154,16 +164,18 @@ def build_edition(git: Git, base: Base, out: Path, *, with_tags: bool) -> Editio
     )  # fmt: skip
     target.run("update-ref", "refs/heads/main", edition.commit)
     teaching = _teaching(course)
-    secrets = _secrets(git, base.commit, course, [e.solution for e in course.exercises])
-    edition.quotes = find_quotes(target, tree, secrets, skip=teaching)
-    if with_tags and course.lessons:
+    edition.quotes = find_quotes(target, tree, edition.secrets, skip=teaching)
+    # A leak on main repeats in every tag; one report of it is enough.
+    if with_tags and course.lessons and not (edition.quotes or edition.solved):
         steps = plan_steps(course, solved=False)
         root = Base(edition.commit, "the student edition")
         edition.tags = build_chain(
             target, root, steps, patches_at(git, base.commit), branch=BRANCH
         )
         for built, later in zip(
-            edition.tags, _later_secrets(git, base.commit, course, steps), strict=True
+            edition.tags,
+            _later_secrets(git, base.commit, course, steps, edition.secrets),
+            strict=True,
         ):
             edition.quotes += [
                 Quote(f"{built.step.tag}:{q.path}", q.line, q.patch)
@@ -215,11 +227,13 @@ def release(args: argparse.Namespace, console: Console) -> int:
     except GitError as error:
         console.print(f"[red]error:[/] {escape(str(error))}")
         return 1
-    if edition.quotes:
+    if edition.quotes or edition.solved:
         shutil.rmtree(building)
         console.print("[red]error:[/] these files would give solutions away:")
         for quote in edition.quotes:
             console.print(f"  {quote}")
+        for patch in edition.solved:
+            console.print(f"  the shop already holds {patch} (it applies in reverse)")
         console.print(f"Nothing was written to {out}.")
         return 1
     if out.exists():

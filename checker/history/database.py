@@ -21,18 +21,19 @@ class DatabaseError(Exception):
     """The database could not be backed up or brought to the lesson."""
 
 
-def _pg_dump() -> str:
-    # The embedded server's own pg_dump matches its version; a system one
-    # older than the server refuses to run.
+def postgres_tool(name: str) -> str:
+    """Return the path of a PostgreSQL client program, the embedded one first."""
+    # The embedded server's own tools match its version; system ones older
+    # than the server refuse to dump it or to read its dumps.
     spec = importlib.util.find_spec("pgserver")
     if spec and spec.origin:
-        bundled = Path(spec.origin).parent / "pginstall" / "bin" / "pg_dump"
+        bundled = Path(spec.origin).parent / "pginstall" / "bin" / name
         if bundled.exists():
             return str(bundled)
-    found = shutil.which("pg_dump")
+    found = shutil.which(name)
     if found is None:
         raise DatabaseError(
-            "pg_dump is not installed, so the database cannot be backed up before"
+            f"{name} is not installed, so the database cannot be backed up before"
             " it is replaced. Install the PostgreSQL client tools, or run course"
             " goto with --no-database to switch the files only."
         )
@@ -49,7 +50,14 @@ def backup_database(layout: Layout) -> Path:
     # libpq reads the same URL, socket folder (`?host=`) included.
     dsn = url._replace(scheme="postgresql").geturl()
     done = subprocess.run(
-        [_pg_dump(), "--format=custom", "--file", str(target), "--dbname", dsn],
+        [
+            postgres_tool("pg_dump"),
+            "--format=custom",
+            "--file",
+            str(target),
+            "--dbname",
+            dsn,
+        ],
         capture_output=True,
         text=True,
     )

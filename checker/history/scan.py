@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from checker.history.git import Git
 # Shorter added lines (`pass`, `)`, `return data`) are too common to give
 # anything away.
 MIN_LENGTH = 10
-SHOP = "shop_app/"
+_IMPORT = re.compile(r"^(from\s+\S+\s+)?import\s")
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,19 @@ def added_lines(patch: bytes) -> set[str]:
     for raw in patch.decode(errors="replace").splitlines():
         if raw.startswith("+") and not raw.startswith("+++"):
             line = raw[1:].strip()
-            if len(line) >= MIN_LENGTH:
+            # An import names the tool, which the chapter names anyway.
+            if len(line) >= MIN_LENGTH and not _IMPORT.match(line):
                 lines.add(line)
     return lines
+
+
+def patched_paths(patch: bytes) -> set[str]:
+    """Return the files a patch changes, as `a/` and `b/` name them."""
+    paths = set()
+    for raw in patch.decode(errors="replace").splitlines():
+        if raw.startswith(("--- a/", "+++ b/")):
+            paths.add(raw[6:].split("\t")[0].strip())
+    return paths
 
 
 def blobs(git: Git, tree: str, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -63,10 +74,44 @@ def blobs(git: Git, tree: str, prefix: str = "") -> Iterator[tuple[str, str]]:
         yield path, body.decode(errors="replace")
 
 
-def shop_lines(git: Git, tree: str) -> set[str]:
-    """Return every stripped line of the shop's code in `tree`."""
+def lines_of(git: Git, tree: str, paths: Iterable[str]) -> set[str]:
+    """Return every stripped line of the files `paths` in `tree`."""
+    wanted = set(paths)
     return {
-        line.strip() for _, text in blobs(git, tree, SHOP) for line in text.splitlines()
+        line.strip()
+        for path, text in blobs(git, tree)
+        if path in wanted
+        for line in text.splitlines()
+    }
+
+
+def common_lines(git: Git, tree: str, *, skip: Iterable[str] = ()) -> set[str]:
+    """Return the stripped lines that two or more files of `tree` share."""
+    skipped = set(skip)
+    seen: dict[str, int] = {}
+    for path, text in blobs(git, tree):
+        if path not in skipped:
+            for line in {line.strip() for line in text.splitlines()}:
+                seen[line] = seen.get(line, 0) + 1
+    return {line for line, files in seen.items() if files > 1}
+
+
+def solution_secrets(
+    git: Git, tree: str, patches: dict[str, bytes], *, skip: Iterable[str] = ()
+) -> dict[str, str]:
+    """Map each telling line the patches add to its patch.
+
+    A line is not telling when the files a patch changes already hold it, or
+    when two files of `tree` share it: boilerplate such as a migration's
+    `class Migration(migrations.Migration):` repeats, a leaked answer does not.
+    """
+    touched = set().union(*(patched_paths(text) for text in patches.values()))
+    public = lines_of(git, tree, touched) | common_lines(git, tree, skip=skip)
+    return {
+        line: path
+        for path, text in patches.items()
+        for line in added_lines(text)
+        if line not in public
     }
 
 

@@ -214,11 +214,13 @@ def course_env(clone, tmp_path):
 def course(clone, course_env):
     """Return a function that runs `course ARGS...` in the clone."""
 
-    def run(*args, cwd=None):
+    def run(*args, cwd=None, env=None):
+        if cwd is not None and env is None:
+            env = {"COURSE_ROOT": str(cwd)}
         return subprocess.run(
             [sys.executable, "-m", "checker.cli", *args],
             cwd=cwd or clone,
-            env=course_env,
+            env={**course_env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=300,
