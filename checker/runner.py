@@ -28,10 +28,11 @@ _OUTPUT_TAIL = 64_000
 
 @dataclass(frozen=True)
 class Limits:
-    """Wall time in seconds and address space in MiB for one run."""
+    """Wall time in seconds, address space and largest file in MiB for one run."""
 
     seconds: float = 600.0
     memory_mib: int = 3072
+    output_mib: int = 256
 
 
 @dataclass
@@ -76,9 +77,12 @@ class Target:
     env: dict[str, str]
 
 
-def _limit_memory(mib: int) -> None:
-    limit = mib * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+def _limit(limits: Limits) -> None:
+    memory = limits.memory_mib * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    # Caps the output log too, so an endless print cannot fill the disk.
+    largest = limits.output_mib * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (largest, largest))
 
 
 def _command(exercises: Iterable[Exercise], results: Path, trusted: Path) -> list[str]:
@@ -115,7 +119,14 @@ def _where(output: str, end: int, root: Path) -> str:
     return place
 
 
-def _reason(returncode: int | None, output: str, limits: Limits, root: Path) -> str:
+def _reason(
+    returncode: int | None, output: str, limits: Limits, root: Path, flooded: bool
+) -> str:
+    if flooded:
+        return (
+            f"wrote more than {limits.output_mib} MiB of output: look for a print "
+            "or a log call in a loop"
+        )
     if returncode is None:
         return (
             f"timed out after {limits.seconds:g} s: look for an endless loop or "
@@ -160,7 +171,7 @@ def run_exercises(
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=lambda: _limit_memory(limits.memory_mib),
+                preexec_fn=lambda: _limit(limits),
             )
             try:
                 returncode: int | None = process.wait(timeout=limits.seconds)
@@ -169,6 +180,7 @@ def run_exercises(
                 process.wait()
                 returncode = None
         text = _tail(log)
+        flooded = log.stat().st_size >= limits.output_mib * 1024 * 1024
         try:
             raw = json.loads(results.read_text())
         except (OSError, ValueError):
@@ -178,7 +190,9 @@ def run_exercises(
     return _collect(
         exercises,
         raw,
-        _reason(returncode, text, limits, target.root.resolve()) if missing else "",
+        _reason(returncode, text, limits, target.root.resolve(), flooded)
+        if missing
+        else "",
     )
 
 

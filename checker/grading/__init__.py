@@ -34,7 +34,7 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
     plan = GradingPlan(
         course=course,
         trusted=args.trusted.resolve(),
-        limits=Limits(seconds=args.timeout, memory_mib=args.memory),
+        limits=Limits(args.timeout, args.memory, args.output),
     )
     grades = grade_class(
         args.submissions, plan=plan, jobs=args.jobs, ref=args.ref, console=console
@@ -62,7 +62,7 @@ def _dev_check(args: argparse.Namespace, console: Console) -> int:
     checks = course_check(
         course=course,
         trusted=args.trusted.resolve(),
-        limits=Limits(seconds=args.timeout, memory_mib=args.memory),
+        limits=Limits(args.timeout, args.memory, args.output),
     )
     table = Table("exercise", "naive shop", "with its solution")
     for check in checks:
@@ -100,6 +100,12 @@ def _course_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--memory", type=int, default=3072, help="memory limit per submission, MiB"
+    )
+    parser.add_argument(
+        "--output",
+        type=int,
+        default=256,
+        help="largest file (the output log included) per submission, MiB",
     )
 
 

@@ -177,7 +177,7 @@ def _is_git(path: Path) -> bool:
     return (path / ".git").exists() or (path / "HEAD").is_file()
 
 
-def _find_shop(unpacked: Path) -> Path:
+def _find_shop(unpacked: Path, label: str) -> Path:
     """Return `shop_app/` at the top, or inside one wrapping folder."""
     folders = [p for p in unpacked.iterdir() if p.is_dir() and not p.is_symlink()]
     for shop in (unpacked / SHOP, *(f / SHOP for f in folders if len(folders) == 1)):
@@ -185,7 +185,7 @@ def _find_shop(unpacked: Path) -> Path:
             raise SubmissionError(f"refused: {SHOP}/ is a symlink")
         if shop.is_dir():
             return shop
-    raise SubmissionError(f"no {SHOP}/ folder in the submission")
+    raise SubmissionError(f"no {SHOP}/ folder in {label}")
 
 
 def _refuse_escaping_links(shop: Path) -> None:
@@ -221,7 +221,8 @@ def submission_unpack(
         raise SubmissionError(f"no such file or directory: {source}")
     unpacked = Path(tempfile.mkdtemp(prefix="unpacked-", dir=scratch))
     try:
-        shop = _find_shop(_unpack(submission, unpacked / "files", caps or Caps()))
+        files = _unpack(submission, unpacked / "files", caps or Caps())
+        shop = _find_shop(files, submission.source.name)
         _refuse_escaping_links(shop)
         _refuse_shadowing(shop)
         root = scratch / "root"
@@ -234,13 +235,19 @@ def submission_unpack(
 def _unpack(submission: Submission, files: Path, caps: Caps) -> Path:
     source = submission.source
     files.mkdir()
-    plain_folder = source.is_dir() and (source / SHOP).exists()
-    if submission.ref is not None or (source.is_dir() and not plain_folder):
-        if not _is_git(source):
-            raise SubmissionError(f"no {SHOP}/ folder in {source.name}")
-        _git_export(source.resolve(), submission.ref or "HEAD", files, caps)
+    if submission.ref is not None:
+        if not (source.is_dir() and _is_git(source)):
+            raise SubmissionError(
+                f"{source.name} is not a git repository, so it has no ref "
+                f"{submission.ref!r}"
+            )
+        _git_export(source.resolve(), submission.ref, files, caps)
     elif source.is_dir():
-        _copy_tree(source, files, caps)
+        if (source / SHOP).exists() or not _is_git(source):
+            _copy_tree(source, files, caps)
+        else:
+            # A bare repository, or one whose working tree lacks shop_app/.
+            _git_export(source.resolve(), "HEAD", files, caps)
     elif source.name.endswith(".zip"):
         _unzip(source, files, caps)
     elif source.name.endswith(ARCHIVE_SUFFIXES):

@@ -97,6 +97,7 @@ def course_args(fixture_course):
 # Small limits keep the class run short; a good run needs a few seconds.
 CLASS_TIMEOUT = 30
 CLASS_MEMORY = 1024
+CLASS_OUTPUT = 16
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +107,7 @@ def graded_class(tmp_path_factory, course_args):
 
     folder = tmp_path_factory.mktemp("corpus")
     entries = good_entries(folder) + bad_entries(
-        folder, seconds=CLASS_TIMEOUT, memory_mib=CLASS_MEMORY
+        folder, seconds=CLASS_TIMEOUT, memory_mib=CLASS_MEMORY, output_mib=CLASS_OUTPUT
     )
     out = tmp_path_factory.mktemp("grades")
     process = run_course(
@@ -116,6 +117,7 @@ def graded_class(tmp_path_factory, course_args):
         "-j", "2",
         "--timeout", CLASS_TIMEOUT,
         "--memory", CLASS_MEMORY,
+        "--output", CLASS_OUTPUT,
         *course_args,
     )  # fmt: skip
     return GradedClass(folder, entries, out, process)

@@ -90,7 +90,9 @@ def good_entries(folder: Path) -> list[Entry]:
     ]
 
 
-def bad_entries(folder: Path, *, seconds: int, memory_mib: int) -> list[Entry]:
+def bad_entries(
+    folder: Path, *, seconds: int, memory_mib: int, output_mib: int
+) -> list[Entry]:
     """Build the bad and hostile submissions, each with the row it must get."""
     entries = []
 
@@ -169,6 +171,15 @@ def bad_entries(folder: Path, *, seconds: int, memory_mib: int) -> list[Entry]:
         root, "catalog/models.py", '\nfor _ in range(40):\n    print("x" * 2**20)\n'
     )
     add("chatty", NAIVE_POINTS, NAIVE_NOTE)
+
+    root = shop_copy(folder / "flood")
+    _append(root, "catalog/models.py", '\nwhile True:\n    print("x" * 2**16)\n')
+    add(
+        "flood",
+        ("0", "0", "0"),
+        f"fx-list: wrote more than {output_mib} MiB of output: look for a print or "
+        "a log call in a loop",
+    )
 
     # Rewritten trusted tests, manifest and checker: only shop_app/ is used.
     root = shop_copy(folder / "cheater")

@@ -275,3 +275,11 @@ def test_a_folder_without_shop_app_is_refused(tmp_path):
     (tmp_path / "alice" / "src").mkdir(parents=True)
 
     assert _refusal(tmp_path, str(tmp_path / "alice")) == "no shop_app/ folder in alice"
+
+
+def test_a_ref_on_a_folder_that_is_not_a_repository_is_refused(tmp_path):
+    _shop(tmp_path / "alice")
+
+    assert _refusal(tmp_path, str(tmp_path / "alice"), ref="lesson-02") == (
+        "alice is not a git repository, so it has no ref 'lesson-02'"
+    )
