@@ -106,7 +106,7 @@ def product_list_rows_expected() -> list[Row]:
                 product.brand.name,
                 tuple(sorted(tag.name for tag in product.tags.all())),
                 str(product.price),
-                str(product.reviews.count()),
+                str(approved.count()),
                 floatformat(rating, 1),
             )
         )

@@ -1,0 +1,90 @@
+"""Scratch copies of the shop at each step of lessons 1-3, graded for real."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from checker.manifest import Course, load_course
+from checker.runner import ExerciseOutcome, Target, run_exercises
+from checker.services import service_urls
+
+REPO = Path(__file__).resolve().parents[2]
+LESSONS = ("01", "02", "03")
+
+
+def database_url(name: str) -> str:
+    """Return the services' database URL with another database name."""
+    return urlsplit(service_urls().database)._replace(path=f"/{name}").geturl()
+
+
+def database_drop(name: str) -> None:
+    """Drop a database of the services' PostgreSQL, if it exists."""
+    admin = database_url("postgres").replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def course() -> Course:
+    """Return the course manifest of this repository."""
+    return load_course(REPO)
+
+
+@pytest.fixture(scope="session")
+def exercises(course: Course) -> list:
+    """Return the exercises of lessons 1-3, in course order."""
+    return [e for e in course.exercises if e.lesson in LESSONS]
+
+
+def shop_copy(root: Path, patches: list[str]) -> Path:
+    """Copy the shop and the manifest to `root`, then apply `patches` in order."""
+    shutil.copytree(
+        REPO / "shop_app",
+        root / "shop_app",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "media"),
+    )
+    shutil.copy(REPO / "course.toml", root / "course.toml")
+    for patch in patches:
+        applied = subprocess.run(
+            ["git", "apply", "-p1", str(REPO / patch)],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        assert applied.returncode == 0, f"{patch} does not apply: {applied.stderr}"
+    return root
+
+
+Grade = Callable[[Path, list], list[ExerciseOutcome]]
+
+
+@pytest.fixture(scope="package")
+def grade() -> Iterator[Grade]:
+    """Return a function grading exercises on a scratch shop, one database each run.
+
+    Every run of the package shares one test database, kept between runs
+    (`--reuse-db`) and dropped at the end; the name carries the process id
+    so two suites running at once never share it.
+    """
+    name = f"lessons_{os.getpid()}"
+    runs = iter(range(1_000))
+
+    def grade_on(root: Path, chosen: list) -> list[ExerciseOutcome]:
+        env = {
+            "DATABASE_URL": database_url(name),
+            "REDIS_URL": service_urls().redis,
+            "CELERY_BROKER_URL": service_urls().broker,
+            "CACHE_KEY_PREFIX": f"{name}_{next(runs)}",
+        }
+        return run_exercises(chosen, Target(root, env), extra_args=["--reuse-db"])
+
+    yield grade_on
+    database_drop(f"test_{name}")

@@ -1,0 +1,203 @@
+"""Lessons 1-3 graded on real scratch shops: naive, patch by patch, and solved."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.lessons.conftest import REPO, database_url, shop_copy
+
+# What each exercise's first failing budget must say on the shop at the start
+# of its lesson: the place, the relation or column, and the fix family.
+DIAGNOSES = {
+    ("01-product-pages", "list-queries"): [
+        "shop_app/templates/catalog/product_list.html:",
+        "via Product.category",
+        'Try select_related("category")',
+    ],
+    ("01-product-pages", "detail-queries"): [
+        "shop_app/templates/catalog/product_detail.html:",
+        "via Review.customer",
+        'Try select_related("customer")',
+    ],
+    ("01-recent-orders", "queries"): [
+        "shop_app/templates/orders/sales_dashboard.html:",
+        "via Customer.user",
+        'Try select_related("user")',
+    ],
+    ("01-admin-lists", "products"): [
+        "shop_app/catalog/admin.py:",
+        "via Product.category",
+        'Try list_select_related = ["category"] on the ModelAdmin.',
+    ],
+    ("01-admin-lists", "orders"): [
+        "shop_app/orders/admin.py:",
+        "via Customer.user",
+        "select_related",
+    ],
+    ("02-product-list", "queries"): [
+        "shop_app/templates/catalog/product_list.html:",
+        "via Product.tags",
+        'Try prefetch_related("tags")',
+    ],
+    ("02-order-pages", "history-queries"): [
+        "shop_app/templates/orders/order_history.html:",
+        "via OrderItem.product",
+        'Try select_related("product")',
+    ],
+    ("02-order-pages", "dashboard-queries"): [
+        "shop_app/templates/orders/sales_dashboard.html:",
+        "via Order.items",
+        'Try annotate(items_count=Count("items"))',
+    ],
+    ("02-category-page", "queries"): [
+        "shop_app/templates/catalog/category_detail.html:",
+        "via Product.reviews",
+        'Try prefetch_related(Prefetch("reviews", queryset=..., to_attr="...'
+        '")) and read the attribute; filtering a related manager queries again',
+    ],
+    ("03-product-list", "columns"): [
+        "shop_app/templates/catalog/product_list.html:",
+        "fetched catalog_product.description",
+        'Try only() with the fields the page shows, or defer("description").',
+    ],
+    ("03-order-export", "memory"): [
+        "shop_app/orders/views.py:",
+        "FROM orders_orderitem",
+        "Stream rows with iterator() or values_list()",
+    ],
+    ("03-exists-count", "has-orders"): [
+        "shop_app/orders/selectors.py:",
+        "FROM orders_order",
+        "Try .exists() on the queryset.",
+    ],
+    ("03-exists-count", "product-count"): [
+        "shop_app/catalog/selectors.py:",
+        "FROM catalog_product",
+        "Try .count() on the queryset.",
+    ],
+}
+_PLACE = re.compile(r"shop_app/\S+:\d+")
+
+
+def _messages(outcome):
+    return {b.budget: b.message for b in outcome.budgets if not b.passed}
+
+
+def _assert_diagnosed(outcomes, lesson):
+    for outcome in outcomes:
+        if not outcome.id.startswith(lesson):
+            continue
+        failed = _messages(outcome)
+        for (exercise, budget), parts in DIAGNOSES.items():
+            if exercise == outcome.id:
+                message = failed.get(budget, "")
+                missing = [part for part in parts if part not in message]
+                assert not missing, f"{exercise} {budget}: {missing} not in {message!r}"
+
+
+@pytest.fixture(scope="module")
+def naive_outcomes(tmp_path_factory, grade, exercises):
+    root = shop_copy(tmp_path_factory.mktemp("naive"), [])
+    return grade(root, exercises)
+
+
+def test_on_the_naive_shop_every_exercise_fails_naming_a_place_in_the_shop(
+    naive_outcomes, exercises
+):
+    assert [o.id for o in naive_outcomes] == [e.id for e in exercises]
+    for outcome in naive_outcomes:
+        assert outcome.status == "failed", (outcome.id, outcome.reason)
+        for budget, message in _messages(outcome).items():
+            if budget != "same-output":
+                assert _PLACE.search(message), (outcome.id, budget, message)
+
+
+def test_on_the_naive_shop_lesson_1_and_3_diagnoses_name_relation_and_fix(
+    naive_outcomes,
+):
+    _assert_diagnosed(naive_outcomes, "01")
+    _assert_diagnosed(naive_outcomes, "03")
+
+
+def test_on_the_naive_shop_the_pages_still_show_the_same_output(naive_outcomes):
+    for outcome in naive_outcomes:
+        same = [b for b in outcome.budgets if b.budget == "same-output"]
+        assert all(budget.passed for budget in same), (outcome.id, same)
+
+
+def _patched(tmp_path_factory, exercises, count):
+    patches = [e.solution for e in exercises[:count]]
+    return shop_copy(tmp_path_factory.mktemp(f"after-{count}"), patches)
+
+
+@pytest.mark.parametrize("position", range(1, 10))
+def test_each_patch_on_top_of_the_earlier_ones_passes_its_exercise(
+    tmp_path_factory, grade, exercises, position
+):
+    exercise = exercises[position - 1]
+    chosen = [exercise]
+    # The end of lesson 1 is the start of lesson 2: its exercises fail there
+    # with their own diagnosis, no longer lesson 1's.
+    lesson_2 = [e for e in exercises if e.lesson == "02"]
+    starts_lesson_2 = exercise == [e for e in exercises if e.lesson == "01"][-1]
+    if starts_lesson_2:
+        chosen += lesson_2
+    root = _patched(tmp_path_factory, exercises, position)
+
+    outcomes = grade(root, chosen)
+
+    assert outcomes[0].status == "passed", (outcomes[0].id, _messages(outcomes[0]))
+    if starts_lesson_2:
+        assert [o.status for o in outcomes[1:]] == ["failed"] * len(lesson_2)
+        _assert_diagnosed(outcomes[1:], "02")
+
+
+@pytest.fixture(scope="module")
+def solved_root(tmp_path_factory, exercises):
+    return _patched(tmp_path_factory, exercises, len(exercises))
+
+
+def test_with_every_patch_every_exercise_passes(solved_root, grade, exercises):
+    outcomes = grade(solved_root, exercises)
+
+    assert [(o.id, o.status, o.points) for o in outcomes] == [
+        (e.id, "passed", e.total_points) for e in exercises
+    ]
+
+
+def test_with_every_patch_no_lesson_1_to_3_marker_is_left(solved_root):
+    markers = subprocess.run(
+        ["grep", "-rn", r"TODO(lesson [123])", "shop_app"],
+        cwd=solved_root,
+        capture_output=True,
+        text=True,
+    )
+
+    assert markers.stdout == ""
+
+
+def test_with_every_patch_the_shops_own_tests_still_pass(solved_root):
+    name = f"lessons_shop_{os.getpid()}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(name),
+        "CACHE_KEY_PREFIX": name,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PYTHONPATH": str(solved_root / "shop_app"),
+        "COURSE_ROOT": str(REPO),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "shop_app"],
+        cwd=solved_root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout
