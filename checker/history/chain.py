@@ -8,6 +8,8 @@ so the same base and the same patches always give the same hashes.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -143,23 +145,29 @@ def patches_at(git: Git, commit: str) -> PatchReader:
     return read
 
 
-def _apply(git: Git, env: dict[str, str], patch: Path, path: str, base: Base) -> None:
+def _apply(git: Git, env: dict[str, str], patch: Path, path: str, where: str) -> None:
     args = ("apply", "--cached", "--whitespace=nowarn")
-    if git.ok(*args, "--check", str(patch), env=env):
+    done = subprocess.run(
+        ["git", *args, "--check", str(patch)],
+        cwd=git.root,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode == 0:
         git.run(*args, str(patch), env=env)
         return
     already = git.ok(*args, "--check", "--reverse", str(patch), env=env)
     why = (
         "it is already applied there, so that commit holds solved code"
         if already
-        else "the shop there differs from the course's start"
+        else (done.stderr.strip().splitlines() or ["git apply refused it"])[0]
     )
     raise PatchError(
-        f"{path} does not apply on {_describe(git, base.commit)}, taken from "
-        f"{base.label}: {why}.\nThe lesson tags must start from the course's naive"
-        " shop. Name the commit the course came from, for example:\n"
-        "  course tags --from origin/main\n"
-        "or the first commit in `git log --oneline` that you did not write."
+        f"{path} does not apply on {where}: {why}.\nThe lesson tags must start"
+        " from the course's naive shop. Name the commit the course came from, for"
+        " example:\n  course tags --from origin/main\nor the first commit in"
+        " `git log --oneline` that you did not write."
     )
 
 
@@ -171,11 +179,16 @@ def build_trees(
     with tempfile.TemporaryDirectory(prefix="course-tags-") as scratch:
         env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         git.run("read-tree", f"{base.commit}^{{tree}}", env=env)
+        start = f"{_describe(git, base.commit)}, taken from {base.label}"
+        where = start
         for step in steps:
             for path in step.patches:
                 patch = Path(scratch) / "solution.patch"
                 patch.write_bytes(read_patch(path))
-                _apply(git, env, patch, path, base)
+                _apply(git, env, patch, path, where)
+            # A lesson's patches are made against its start: the base with
+            # every earlier lesson solved.
+            where = f"the start of {step.tag} ({start}, earlier lessons solved)"
             trees.append(git.run("write-tree", env=env))
     return trees
 
