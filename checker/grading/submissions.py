@@ -170,7 +170,7 @@ def _copy_tree(source: Path, into: Path, caps: Caps) -> None:
         total += sum(os.lstat(os.path.join(folder, f)).st_size for f in files)
         _check_size(total, count, caps)
     # Links are copied as links; the unpacked tree is checked for escapes later.
-    shutil.copytree(source, into, symlinks=True, ignore=_IGNORED, dirs_exist_ok=True)
+    shutil.copytree(source, into, symlinks=True, ignore=_IGNORED)
 
 
 def _is_git(path: Path) -> bool:
@@ -244,7 +244,8 @@ def _unpack(submission: Submission, files: Path, caps: Caps) -> Path:
         _git_export(source.resolve(), submission.ref, files, caps)
     elif source.is_dir():
         if (source / SHOP).exists() or not _is_git(source):
-            _copy_tree(source, files, caps)
+            # Only shop_app/ is read: a checkout's .venv or .course/ can be huge.
+            _copy_tree(_find_shop(source, source.name), files / SHOP, caps)
         else:
             # A bare repository, or one whose working tree lacks shop_app/.
             _git_export(source.resolve(), "HEAD", files, caps)

@@ -166,10 +166,9 @@ def bad_entries(
     )
     add("hog", ("0", "0", "0"), f"fx-list: ran out of memory (limit {memory_mib} MiB)")
 
+    # Megabytes of output, under the output cap: graded like any naive shop.
     root = shop_copy(folder / "chatty")
-    _append(
-        root, "catalog/models.py", '\nfor _ in range(40):\n    print("x" * 2**20)\n'
-    )
+    _append(root, "catalog/models.py", '\nfor _ in range(8):\n    print("x" * 2**20)\n')
     add("chatty", NAIVE_POINTS, NAIVE_NOTE)
 
     root = shop_copy(folder / "flood")

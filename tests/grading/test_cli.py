@@ -53,7 +53,7 @@ def test_the_csv_has_a_column_per_exercise_the_total_and_a_note(graded_class):
 
 NAMES = [
     "alice", "bruno", "chen", "dana", "emil", "syntax", "imports", "migration",
-    "deleted", "loop", "hog", "flood", "chatty", "cheater", "shadow", "conftest",
+    "deleted", "loop", "hog", "chatty", "flood", "cheater", "shadow", "conftest",
     "leak", "empty", "notzip", "slip", "ghost", "chen-2",
 ]  # fmt: skip
 

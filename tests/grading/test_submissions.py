@@ -283,3 +283,16 @@ def test_a_ref_on_a_folder_that_is_not_a_repository_is_refused(tmp_path):
     assert _refusal(tmp_path, str(tmp_path / "alice"), ref="lesson-02") == (
         "alice is not a git repository, so it has no ref 'lesson-02'"
     )
+
+
+def test_only_shop_app_counts_toward_the_caps_of_a_folder(tmp_path):
+    source = _shop(tmp_path / "alice")
+    (source / ".venv").mkdir()
+    for number in range(20):
+        (source / ".venv" / f"module{number}.py").write_text("")
+
+    root = submission_unpack(
+        submission_parse(str(source)), scratch=tmp_path, caps=Caps(files=5)
+    )
+
+    assert (root / "shop_app/catalog/models.py").exists()
