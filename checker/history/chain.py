@@ -180,15 +180,17 @@ def build_trees(
         env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         git.run("read-tree", f"{base.commit}^{{tree}}", env=env)
         start = f"{_describe(git, base.commit)}, taken from {base.label}"
-        where = start
+        where, solved = start, False
         for step in steps:
             for path in step.patches:
                 patch = Path(scratch) / "solution.patch"
                 patch.write_bytes(read_patch(path))
                 _apply(git, env, patch, path, where)
+                solved = True
             # A lesson's patches are made against its start: the base with
             # every earlier lesson solved.
-            where = f"the start of {step.tag} ({start}, earlier lessons solved)"
+            if solved:
+                where = f"the start of {step.tag} ({start}, earlier lessons solved)"
             trees.append(git.run("write-tree", env=env))
     return trees
 

@@ -115,17 +115,40 @@ def solution_secrets(
     }
 
 
+def _runs(text: str, secrets: dict[str, str]) -> Iterator[list[Quote]]:
+    """Yield each run of consecutive secret lines; blank lines do not break one."""
+    run: list[Quote] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        patch = secrets.get(line)
+        if patch is None:
+            if run:
+                yield run
+            run = []
+        else:
+            run.append(Quote("", number, patch))
+    if run:
+        yield run
+
+
 def find_quotes(
     git: Git, tree: str, secrets: dict[str, str], *, skip: Iterable[str] = ()
 ) -> list[Quote]:
-    """Return each line of `tree` that is a key of `secrets` (line -> patch)."""
+    """Return the lines of `tree` that quote a solution (`secrets`: line -> patch).
+
+    A note (Markdown) quotes a solution with one line. Code needs two lines in
+    a row: a test may well build the same one-line queryset as a solution, a
+    copied answer brings its neighbours along.
+    """
     skipped = set(skip)
     quotes = []
     for path, text in blobs(git, tree):
         if path in skipped:
             continue
-        for number, line in enumerate(text.splitlines(), start=1):
-            patch = secrets.get(line.strip())
-            if patch is not None:
-                quotes.append(Quote(path, number, patch))
+        least = 1 if path.endswith(".md") else 2
+        for run in _runs(text, secrets):
+            if len(run) >= least:
+                quotes += [Quote(path, quote.line, quote.patch) for quote in run]
     return quotes

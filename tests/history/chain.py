@@ -10,6 +10,8 @@ from checker.notebooks import execute_notebook
 from checker.runner import Target, run_exercises
 from checker.services import service_urls
 
+NOTEBOOK_SETTINGS = "config.settings.dev"
+
 
 def chain_env(database):
     """Return the services a checker run at a tag uses, on a database of its own."""
@@ -61,10 +63,14 @@ def verdicts(tree, database):
     return statuses, reasons
 
 
-def run_notebook(tree, notebook, monkeypatch, database):
+def run_notebook(tree, notebook, monkeypatch, database, home):
     """Execute a notebook of `tree` in the shell_plus kernel, on that tree's shop."""
+    services = chain_env(database)
     monkeypatch.setenv("COURSE_ROOT", str(tree))
-    monkeypatch.setenv("COURSE_HOME", str(tree / ".course"))
-    for name, value in chain_env(database).items():
+    # The kernelspec and the progress of a notebook's check() stay out of the
+    # developer's own .course/.
+    monkeypatch.setenv("COURSE_HOME", str(home))
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", NOTEBOOK_SETTINGS)
+    for name, value in services.items():
         monkeypatch.setenv(name, value)
-    return execute_notebook(tree / notebook, settings="config.settings.test")
+    return execute_notebook(tree / notebook, settings=NOTEBOOK_SETTINGS)

@@ -55,7 +55,9 @@ def test_each_lessons_notebook_runs_on_its_tag(chain, lesson, tmp_path, monkeypa
         item.notebook for item in load_course(tree).lessons if item.id == lesson
     )
 
-    executed = run_notebook(tree, notebook, monkeypatch, "history_notebooks")
+    executed = run_notebook(
+        tree, notebook, monkeypatch, "history_notebooks", tmp_path / "home"
+    )
 
     assert [cell.execution_count for cell in executed.cells] == [1, 2]
 
@@ -64,6 +66,8 @@ def test_a_notebook_fails_on_another_lessons_tree(chain, tmp_path, monkeypatch):
     tree = check_out_tag(chain, "lesson-02", tmp_path / "02")
 
     with pytest.raises(CellExecutionError) as failure:
-        run_notebook(tree, "notebooks/01.ipynb", monkeypatch, "history_notebooks")
+        run_notebook(
+            tree, "notebooks/01.ipynb", monkeypatch, "history_notebooks", tmp_path
+        )
 
     assert (failure.value.ename, failure.value.evalue) == ("AssertionError", "42")

@@ -10,14 +10,18 @@ import subprocess
 import sys
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
 from checker.history.chain import SOLVED, lesson_tag
 from checker.history.git import Git
 from checker.history.tags import make_tags
 from checker.manifest import load_course
+from checker.services import service_urls
 from tests.history.chain import (
+    NOTEBOOK_SETTINGS,
     chain_env,
     check_out_tag,
     expected_statuses,
@@ -27,23 +31,36 @@ from tests.history.chain import (
 from tests.history.conftest import REPO
 
 
-def _committed_lessons():
+def _committed_course():
+    """Return the committed lessons' ids, and why the chain cannot be built."""
     shown = subprocess.run(
         ["git", "show", "HEAD:course.toml"], cwd=REPO, capture_output=True
     )
     if shown.returncode != 0:
-        return []
-    return [entry["id"] for entry in tomllib.loads(shown.stdout.decode())["lessons"]]
+        return [], (
+            "course.toml is not committed yet; test_chain.py proves the chain on"
+            " the miniature course meanwhile"
+        )
+    lessons = tomllib.loads(shown.stdout.decode())["lessons"]
+    for lesson in lessons:
+        for exercise in lesson.get("exercises", []):
+            found = subprocess.run(
+                ["git", "cat-file", "-e", f"HEAD:{exercise['solution']}"],
+                cwd=REPO,
+                capture_output=True,
+            )
+            if found.returncode != 0:
+                return [], (
+                    f"{exercise['solution']} is not in this checkout (a student"
+                    " edition has none): its lesson tags come ready-made"
+                )
+    return [lesson["id"] for lesson in lessons], ""
 
 
-LESSONS = _committed_lessons()
+LESSONS, WHY_NOT = _committed_course()
 TAGS = [*(lesson_tag(lesson) for lesson in LESSONS), SOLVED] if LESSONS else [None]
 
-pytestmark = pytest.mark.skipif(
-    not LESSONS,
-    reason="course.toml is not committed yet; test_chain.py proves the chain on"
-    " the miniature course meanwhile",
-)
+pytestmark = pytest.mark.skipif(not LESSONS, reason=WHY_NOT)
 
 
 @pytest.fixture(scope="module")
@@ -76,39 +93,69 @@ def test_at_each_tag_earlier_lessons_pass_and_the_rest_fail(chain, graded, tag):
     assert statuses == expected_statuses(load_course(chain), tag), reasons
 
 
+@pytest.fixture(scope="module")
+def notebook_database():
+    """Create an empty database for the notebooks, dropped afterwards."""
+    name = f"history_notebook_{os.getpid()}"
+    admin = (
+        urlsplit(service_urls().database)
+        ._replace(scheme="postgresql", path="/postgres")
+        .geturl()
+    )
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield name
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _seed(tree, database):
     """Migrate and seed the tiny data set into `database` with the tree's shop."""
     env = {
         **os.environ,
         **chain_env(database),
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DJANGO_SETTINGS_MODULE": NOTEBOOK_SETTINGS,
         "COURSE_ROOT": str(tree),
     }
     for command in (
         ["migrate", "-v0"],
         ["seed_shop", "--scale", "tiny", "--no-progress"],
     ):
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, "shop_app/manage.py", *command],
             cwd=tree,
             env=env,
-            check=True,
             capture_output=True,
+            text=True,
         )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _plain(cell):
+    return "\n".join(
+        output.get("data", {}).get("text/plain", "") + output.get("text", "")
+        for output in cell.get("outputs", [])
+    )
 
 
 @pytest.mark.parametrize("lesson", LESSONS or [None])
-def test_each_lessons_notebook_runs_on_its_tag(chain, lesson, tmp_path, monkeypatch):
+def test_each_lessons_notebook_runs_on_its_tag(
+    chain, lesson, notebook_database, tmp_path, monkeypatch
+):
     tree = check_out_tag(chain, lesson_tag(lesson), tmp_path / lesson)
-    [notebook] = [
-        item.notebook for item in load_course(tree).lessons if item.id == lesson
-    ]
-    if not (tree / notebook).exists():
-        pytest.skip(f"{notebook} is not written yet")
-    database = f"history_notebook_{os.getpid()}"
-    _seed(tree, database)
+    [chapter] = [item for item in load_course(tree).lessons if item.id == lesson]
+    if not (tree / chapter.notebook).exists():
+        pytest.skip(f"{chapter.notebook} is not written yet")
+    _seed(tree, notebook_database)
 
-    executed = run_notebook(tree, notebook, monkeypatch, database)
+    executed = run_notebook(
+        tree, chapter.notebook, monkeypatch, notebook_database, tmp_path / "home"
+    )
 
     code = [cell for cell in executed.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code)
+    # At its own start a lesson's exercises are still to do.
+    last = _plain(code[-1])
+    for exercise in chapter.exercises:
+        assert f"{exercise.id}: failed" in last, last

@@ -82,7 +82,9 @@ def test_a_note_quoting_a_solution_is_left_out(course, clone, tmp_path):
 
 
 def test_shop_code_quoting_a_solution_stops_the_release(course, clone, tmp_path):
-    (clone / "shop_app" / "greeting.py").write_text('GREETING = "hello"\n')
+    (clone / "shop_app" / "greeting.py").write_text(
+        'ANSWER = 42\n\nGREETING = "hello"\n'
+    )
     git(clone, "add", "shop_app/greeting.py")
     git(clone, "commit", "-qm", "Leak the greeting")
     out = tmp_path / "edition"
@@ -92,7 +94,8 @@ def test_shop_code_quoting_a_solution_stops_the_release(course, clone, tmp_path)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "error: these files would give solutions away:",
-        "  shop_app/greeting.py:1 quotes solutions/02-greeting.patch",
+        "  shop_app/greeting.py:1 quotes solutions/01-answer.patch",
+        "  shop_app/greeting.py:3 quotes solutions/02-greeting.patch",
         f"Nothing was written to {out}.",
     ]
     assert not out.exists()
