@@ -34,15 +34,9 @@ def print_tags(git: Git, base: Base, built: list[Built], console: Console) -> No
     """Tell the learner what the chain holds and how to walk it."""
     subject = git.run("show", "-s", "--format=%h %s", base.commit)
     console.print(f"Lesson tags from {escape(base.label)}: {escape(subject)}")
-    table = Table("tag", "commit", "tree", "state", "what it holds")
+    table = Table("tag", "commit", "state", "what it holds")
     for item in built:
-        table.add_row(
-            item.step.tag,
-            item.commit[:10],
-            item.tree[:10],
-            item.state,
-            item.step.subject,
-        )
+        table.add_row(item.step.tag, item.commit[:10], item.state, item.step.subject)
     console.print(table)
     changed = sum(item.state != "unchanged" for item in built)
     console.print(
@@ -57,17 +51,23 @@ def print_tags(git: Git, base: Base, built: list[Built], console: Console) -> No
         )
     if len(built) > 1:
         first, second = built[0].step.tag, built[1].step.tag
-        lesson = first.removeprefix("lesson-")
-        console.print(
-            "Walk the course with them:\n"
-            f"  course goto {lesson}                   start lesson {lesson}: saves"
-            " your work, checks it out, migrates and reseeds\n"
-            f"  git diff {first} {second}       what lesson {lesson}'s"
-            " solutions change\n"
-            f"  git diff {first} {second} --stat  only the files\n"
-            f"  git show {second}:<path>        a file as lesson {second[7:]}"
-            " starts"
+        lesson, following = (
+            first.removeprefix("lesson-"),
+            second.removeprefix("lesson-"),
         )
+        usage = Table.grid(padding=(0, 4))
+        for command, meaning in [
+            (
+                f"course goto {lesson}",
+                f"start lesson {lesson} (your work is saved first)",
+            ),
+            (f"git diff {first} {second}", f"what lesson {lesson}'s solutions change"),
+            (f"git show {second}:<path>", f"a file as lesson {following} starts"),
+            (f"git log --oneline {BRANCH}", "every tag's commit, in order"),
+        ]:
+            usage.add_row(f"  {command}", meaning)
+        console.print("Walk the course with them:")
+        console.print(usage)
 
 
 def tags(args: argparse.Namespace, console: Console) -> int:
