@@ -92,9 +92,19 @@ def goto(args: argparse.Namespace, console: Console) -> int:
     if args.no_database:
         console.print("The database was left as it was (--no-database).")
         return 0
-    for line in bring_database(
-        scale=args.scale, seed_value=args.seed, console=console, layout=layout
-    ):
+    try:
+        done = bring_database(
+            scale=args.scale, seed_value=args.seed, console=console, layout=layout
+        )
+    except Exception as error:
+        # A failing migration or seed: the files moved, so say where things stand.
+        console.print(
+            f"[red]error:[/] the files are at {tag}, but the database could not be"
+            f" brought there: {escape(str(error))}\nIts previous data is in {dump}."
+            f" Fix the cause, then run course goto {args.lesson} again."
+        )
+        return 1
+    for line in done:
         console.print(f"[green]✓[/] {line}")
     console.print(
         f"The database's previous data is kept in {dump} (restore it with"
