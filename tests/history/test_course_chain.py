@@ -159,3 +159,44 @@ def test_each_lessons_notebook_runs_on_its_tag(
     last = _plain(code[-1])
     for exercise in chapter.exercises:
         assert f"{exercise.id}: failed" in last, last
+
+
+def test_the_courses_student_edition_holds_no_solution(chain, tmp_path):
+    out = tmp_path / "edition"
+    course = load_course(chain)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "checker.cli", "release", "--out", str(out)],
+        cwd=REPO,
+        env={**env, "COURSE_ROOT": str(chain), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Checked: no file quotes a solution." in result.stdout
+    listing = subprocess.run(
+        ["git", "rev-list", "--objects", "--all"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "solutions/" not in listing
+    tags = subprocess.run(
+        ["git", "tag", "--list"], cwd=out, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tags == [lesson_tag(lesson.id) for lesson in course.lessons]
+    last = course.lessons[-1]
+    tree = check_out_tag(out, lesson_tag(last.id), tmp_path / "last")
+    for exercise in last.exercises:
+        # The last lesson's start is there, still to solve; nothing holds it solved.
+        patch = str(chain / exercise.solution)
+        forward = subprocess.run(["git", "apply", "--check", patch], cwd=tree)
+        reverse = subprocess.run(
+            ["git", "apply", "--check", "--reverse", patch],
+            cwd=tree,
+            capture_output=True,
+        )
+        assert (forward.returncode, reverse.returncode != 0) == (0, True)
