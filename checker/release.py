@@ -213,7 +213,8 @@ def release(args: argparse.Namespace, console: Console) -> int:
         return 1
     try:
         git = open_repository(project_root())
-        base = choose_base(git, args.base)
+        # An instructor releases what is committed here, pushed or not.
+        base = choose_base(git, args.base or "HEAD")
         out.parent.mkdir(parents=True, exist_ok=True)
         # Build beside the target, so a failure never leaves a half edition.
         building = Path(tempfile.mkdtemp(prefix=".release-", dir=out.parent))
@@ -252,7 +253,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     command.add_argument("--out", required=True, help="a new folder for the edition")
     command.add_argument(
-        "--from", dest="base", metavar="REF", help="the course commit to release"
+        "--from",
+        dest="base",
+        metavar="REF",
+        help="the course commit to release (default: HEAD)",
     )
     command.add_argument(
         "--with-tags",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checker.history.git import COURSE_EMAIL, COURSE_NAME, Git, GitError
-from checker.manifest import Course, load_course
+from checker.manifest import Course, ManifestError, load_course
 
 BRANCH = "course-lessons"
 SOLVED = "course-solved"
@@ -121,11 +121,21 @@ def _recorded_base(git: Git, commit: str) -> str | None:
 
 def course_at(git: Git, commit: str) -> Course:
     """Load `course.toml` as it is in `commit`."""
+    blob = f"{commit}:course.toml"
+    if not git.ok("cat-file", "-e", blob):
+        raise ManifestError(
+            f"course.toml is missing at {_describe(git, commit)}: that commit is"
+            " not the course. Name the course's commit with --from."
+        )
     with tempfile.TemporaryDirectory(prefix="course-manifest-") as scratch:
-        blob = f"{commit}:course.toml"
-        if git.ok("cat-file", "-e", blob):
-            (Path(scratch) / "course.toml").write_bytes(git.run_bytes("show", blob))
-        return load_course(Path(scratch))
+        (Path(scratch) / "course.toml").write_bytes(git.run_bytes("show", blob))
+        try:
+            return load_course(Path(scratch))
+        except ManifestError as error:
+            # The manifest was read from git, not from the folder it names.
+            where = f"course.toml at {_describe(git, commit)}"
+            message = str(error).replace(str(Path(scratch) / "course.toml"), where)
+            raise ManifestError(message) from None
 
 
 def patches_at(git: Git, commit: str) -> PatchReader:

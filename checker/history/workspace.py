@@ -50,6 +50,15 @@ def lesson_branch(tag: str) -> str:
 
 def refuse_unfinished(git: Git) -> None:
     """Raise GitError when a merge, rebase or conflict is under way."""
+    for prefix in ("course", SAVED):
+        # A branch `course` leaves no room for `course/lesson-03` (git keeps
+        # refs as files and folders), and likewise for `course-saved/...`.
+        if git.commit_of(f"refs/heads/{prefix}") is not None:
+            raise GitError(
+                f"A branch named {prefix} exists, so the branches course goto makes"
+                f" ({prefix}/...) cannot. Nothing was changed.\nRename it, e.g."
+                f" `git branch -m {prefix} my-{prefix}`, then run course goto again."
+            )
     for name, what, finish, undo in _UNFINISHED:
         if git.git_path(name).exists():
             raise GitError(

@@ -229,3 +229,19 @@ def test_goto_names_the_known_lessons(course):
 
     assert result.returncode == 2
     assert "No lesson '09'. Known lessons: 01, 02, solved." in result.stdout
+
+
+def test_goto_refuses_when_a_branch_named_course_is_in_the_way(course, clone):
+    git(clone, "branch", "course")
+    (clone / "shop_app" / "answer.py").write_text('ANSWER = 7\nGREETING = "hi"\n')
+
+    result = course("goto", "02", "--no-database")
+
+    assert result.returncode == 1
+    assert " ".join(result.stdout.split()) == (
+        "error: A branch named course exists, so the branches course goto makes"
+        " (course/...) cannot. Nothing was changed. Rename it, e.g. `git branch -m"
+        " course my-course`, then run course goto again."
+    )
+    assert (clone / "shop_app" / "answer.py").read_text().startswith("ANSWER = 7")
+    assert _saved_branches(clone) == ""

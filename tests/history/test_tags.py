@@ -158,3 +158,17 @@ def test_a_shallow_clone_gets_its_tags_and_the_advice_to_unshallow(
         " commits are missing here: fetch them with `git fetch --unshallow`, then"
         " run this again."
     )
+
+
+def test_a_commit_without_the_course_is_named(course, clone):
+    git(clone, "rm", "-q", "course.toml")
+    git(clone, "commit", "-qm", "Drop the manifest")
+    short = git(clone, "rev-parse", "--short", "HEAD")
+
+    result = course("tags", "--from", "HEAD")
+
+    assert result.returncode == 2
+    assert " ".join(result.stdout.split()) == (
+        f"error: course.toml is missing at {short} (Drop the manifest): that commit"
+        " is not the course. Name the course's commit with --from."
+    )
