@@ -53,14 +53,16 @@ def _report_saved(saved: list[Saved], came_from: str | None, console: Console) -
         console.print(
             f"Saved {item.what} from {escape(item.source)} on branch {item.branch}."
         )
-    for item in saved:
-        console.print(f"Get {item.what} back later:")
-        console.print(f"  git switch {item.branch}      carry on from there")
-        if came_from and item.what.startswith("your uncommitted"):
+        if item.what.startswith("your uncommitted") and came_from:
             console.print(
-                f"  git switch {came_from} && git restore --source {item.branch}"
-                " --worktree -- .      or put the files back on your branch"
+                f"To get it back later, carry on from there:\n"
+                f"  git switch {item.branch}\n"
+                f"or put the files back on {came_from}:\n"
+                f"  git switch {came_from}\n"
+                f"  git restore --source {item.branch} --worktree -- ."
             )
+        else:
+            console.print(f"To get it back later:\n  git switch {item.branch}")
 
 
 def goto(args: argparse.Namespace, console: Console) -> int:

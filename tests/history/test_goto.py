@@ -62,11 +62,17 @@ def test_goto_saves_edits_and_untracked_files_then_starts_the_lesson(
         "Saved your uncommitted work (tracked edits and untracked files) from main"
         f" on branch {saved}." in lines
     )
-    assert f"git switch {saved} carry on from there" in lines
-    assert (
-        f"git switch main && git restore --source {saved} --worktree -- . or put"
-        " the files back on your branch" in lines
+    start = lines.index(
+        "Saved your uncommitted work (tracked edits and untracked files) from main"
+        f" on branch {saved}."
     )
+    assert lines[start + 1 : start + 6] == [
+        "To get it back later, carry on from there:",
+        f"git switch {saved}",
+        "or put the files back on main:",
+        "git switch main",
+        f"git restore --source {saved} --worktree -- .",
+    ]
     assert (
         "Now on branch course/lesson-02, at lesson-02: Start lesson 02: The greeting."
         in lines
