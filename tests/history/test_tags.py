@@ -172,3 +172,37 @@ def test_a_commit_without_the_course_is_named(course, clone):
         f"error: course.toml is missing at {short} (Drop the manifest): that commit"
         " is not the course. Name the course's commit with --from."
     )
+
+
+def test_tags_refuse_to_rebuild_the_branch_the_learner_is_on(course, clone):
+    course("tags")
+    git(clone, "switch", "-q", "course-lessons")
+
+    result = course("tags")
+
+    assert result.returncode == 1
+    assert " ".join(result.stdout.split()) == (
+        "error: You are on branch course-lessons, which this command rebuilds."
+        " Switch to your own branch first, e.g. `git switch main`."
+    )
+
+
+def test_a_fetched_change_to_the_course_moves_the_tags(
+    course, clone, upstream, tmp_path
+):
+    course("tags")
+    before = git(clone, "rev-parse", "course-solved^{tree}")
+    moved = tmp_path / "moved"
+    subprocess.run(["git", "clone", "-q", str(upstream), str(moved)], check=True)
+    patch = moved / "solutions" / "02-greeting.patch"
+    patch.write_text(
+        patch.read_text().replace('+GREETING = "hello"', '+GREETING = "hello"  # hi!')
+    )
+    git(moved, "commit", "-qam", "Greet warmly")
+    git(clone, "fetch", "-q", str(moved), "main:refs/remotes/origin/main")
+
+    result = course("tags")
+
+    assert "3 tag(s) created or moved, 0 unchanged." in result.stdout
+    assert git(clone, "rev-parse", "course-solved^{tree}") != before
+    assert '"hello"  # hi!' in git(clone, "show", "course-solved:shop_app/answer.py")
