@@ -10,7 +10,9 @@ relation is the N+1 that `select_related`, `prefetch_related`, `annotate`,
 
 from __future__ import annotations
 
+import sys
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -133,7 +135,10 @@ def _marked_get_queryset(
     original: Callable[[], query.QuerySet[Any]], access: Access
 ) -> query.QuerySet[Any]:
     queryset = original()
-    queryset._checker_access = access  # type: ignore[attr-defined]
+    # The mark rides on the Query, whose clone() copies its __dict__, so any
+    # queryset derived with filter(), order_by() and the like carries it too;
+    # the weak reference tells the manager's own queryset from those.
+    queryset._query._checker_mark = (access, weakref.ref(queryset))  # type: ignore[attr-defined]
     return queryset
 
 
@@ -166,30 +171,23 @@ def _related_manager_get(original: Callable[..., Any]) -> Callable[..., Any]:
     return __get__
 
 
-def _deferred_get(original: Callable[..., Any]) -> Callable[..., Any]:
+_DEFERRED_GET = DeferredAttribute.__get__.__code__
+
+
+def _deferred_refresh(original: Callable[..., Any]) -> Callable[..., Any]:
+    # Wrapping refresh_from_db rather than DeferredAttribute.__get__ keeps
+    # the hot path free: a foreign key's `author_id` goes through __get__ on
+    # every read, while refresh_from_db only runs to load a deferred field.
     @wraps(original)
-    def __get__(self: DeferredAttribute, instance: Any, cls: Any = None) -> Any:
-        if instance is None or self.field.attname in instance.__dict__:
-            return original(self, instance, cls)
-        model = type(instance)._meta.object_name or ""
-        access = Access(model, self.field.attname, "deferred")
-        return _following(access, original, self, instance, cls)
+    def refresh_from_db(self: Model, *args: Any, **kwargs: Any) -> Any:
+        fields = kwargs.get("fields")
+        if not fields or sys._getframe(1).f_code is not _DEFERRED_GET:
+            return original(self, *args, **kwargs)
+        model = type(self)._meta.object_name or ""
+        access = Access(model, str(fields[0]), "deferred")
+        return _following(access, partial(original, self, *args, **kwargs))
 
-    return __get__
-
-
-def _clone(original: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(original)
-    def _clone(self: query.QuerySet[Any]) -> query.QuerySet[Any]:
-        clone: query.QuerySet[Any] = original(self)
-        access = self.__dict__.get("_checker_access")
-        if access is not None:
-            clone._checker_access = replace(  # type: ignore[attr-defined]
-                access, action="filter"
-            )
-        return clone
-
-    return _clone
+    return refresh_from_db
 
 
 def _evaluate(
@@ -197,10 +195,13 @@ def _evaluate(
 ) -> Callable[..., Any]:
     @wraps(original)
     def evaluate(self: query.QuerySet[Any], *args: Any, **kwargs: Any) -> Any:
-        access = self.__dict__.get("_checker_access")
-        if access is None or self._result_cache is not None:
+        mark = self._query.__dict__.get("_checker_mark")
+        if mark is None or self._result_cache is not None:
             return original(self, *args, **kwargs)
-        if action is not None and access.action == "load":
+        access, manager_queryset = mark
+        if manager_queryset() is not self:
+            access = replace(access, action="filter")
+        elif action is not None:
             access = replace(access, action=action)
         return _following(access, partial(original, self, **kwargs), *args)
 
@@ -212,8 +213,7 @@ _PATCHES: list[tuple[type, str, Callable[[Callable[..., Any]], Callable[..., Any
     (ForwardOneToOneDescriptor, "get_object", _forward_get_object),
     (ReverseOneToOneDescriptor, "__get__", _reverse_one_get),
     (ReverseManyToOneDescriptor, "__get__", _related_manager_get),
-    (DeferredAttribute, "__get__", _deferred_get),
-    (query.QuerySet, "_clone", _clone),
+    (Model, "refresh_from_db", _deferred_refresh),
     (query.QuerySet, "_fetch_all", partial(_evaluate, action=None)),
     (query.QuerySet, "count", partial(_evaluate, action="count")),
     (query.QuerySet, "exists", partial(_evaluate, action="count")),

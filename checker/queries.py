@@ -62,7 +62,7 @@ class ProjectCode:
 
     roots: tuple[str, ...] = DEFAULT_ROOTS
     base: Path = REPO_ROOT
-    _kinds: dict[CodeType, int] = field(default_factory=dict, compare=False)
+    _kinds: dict[str, int] = field(default_factory=dict, compare=False)
     _classes: dict[type, Location | None] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -91,15 +91,16 @@ class ProjectCode:
 
     def kind(self, code: CodeType) -> int:
         """Classify a code object as project code, a template node, or other."""
-        kind = self._kinds.get(code)
+        if code is _RENDER_ANNOTATED:
+            return _TEMPLATE
+        # Keyed by file name: a str caches its hash, a code object does not,
+        # and this runs for every frame of every query recorded.
+        filename = code.co_filename
+        kind = self._kinds.get(filename)
         if kind is None:
-            if code is _RENDER_ANNOTATED:
-                kind = _TEMPLATE
-            elif self.contains(code.co_filename):
-                kind = _PROJECT
-            else:
-                kind = _OTHER
-            self._kinds[code] = kind
+            kind = self._kinds[filename] = (
+                _PROJECT if self.contains(filename) else _OTHER
+            )
         return kind
 
     def template_location(self, frame: FrameType) -> Location | None:
