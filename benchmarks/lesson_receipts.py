@@ -7,7 +7,7 @@ and the shop after the lesson's own patches are copied to scratch folders and
 measured in turn, each in a child process, on one database seeded at the
 chosen scale (`receipts_<scale>`, created and seeded on first use, then
 reused). Queries come from the checker's recorder; times are the median of
-three requests with memory tracing off; peaks come from one more request
+five requests with memory tracing off; peaks come from one more request
 traced with tracemalloc. Every request runs in a transaction rolled back at
 the end, so the data stays as seeded.
 """
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TIMED_RUNS = 3
+TIMED_RUNS = 5
 
 
 def _scenarios(lesson: str) -> list[tuple[str, Callable[[Any], Any]]]:
@@ -216,8 +216,10 @@ def _measure_in_child(lesson: str, shop: Path, database: str) -> list[dict[str, 
     return list(json.loads(done.stdout))
 
 
-def _mib(size: int | None) -> str:
-    return "-" if size is None else f"{size / 1024 / 1024:.1f} MiB"
+def _size(size: int | None) -> str:
+    from checker.resources import format_bytes
+
+    return "-" if size is None else format_bytes(size)
 
 
 def _yes(flag: bool) -> str:
@@ -240,7 +242,7 @@ def table(naive: list[dict[str, Any]], solved: list[dict[str, Any]]) -> str:
             f"| `{before['label']}` | {before['queries']} → {after['queries']}"
             f" | {before['largest_similar']} → {after['largest_similar']}"
             f" | {before['ms']:.1f} → {after['ms']:.1f}"
-            f" | {_mib(before['peak_bytes'])} → {_mib(after['peak_bytes'])}"
+            f" | {_size(before['peak_bytes'])} → {_size(after['peak_bytes'])}"
             f" | {_yes(before['description'])} → {_yes(after['description'])} |"
         )
     return "\n".join(lines)
