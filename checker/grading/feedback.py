@@ -130,7 +130,8 @@ section { background: #fff; border-radius: 8px; padding: 20px 24px; margin-botto
   box-shadow: 0 1px 3px rgba(15, 23, 42, 0.12); }
 section h2 { font-size: 20px; margin: 0 0 12px; display: flex;
   justify-content: space-between; align-items: center; gap: 16px; }
-.badge { font-size: 13px; padding: 2px 10px; border-radius: 12px; font-weight: 600; }
+.badge { font-size: 13px; padding: 2px 10px; border-radius: 12px; font-weight: 600;
+  white-space: nowrap; flex-shrink: 0; }
 .passed { background: #e3f9e5; color: #0e5c2f; }
 .failed { background: #fff3c4; color: #8d2b0b; }
 .error { background: #ffe3e3; color: #8a041a; }

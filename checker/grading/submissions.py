@@ -7,10 +7,12 @@ kept: its `checker/`, manifest and tests never reach the grader.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import zipfile
@@ -18,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 SHOP = "shop_app"
-# Top-level names in shop_app/ (which is first on sys.path) that would replace
-# the trusted grader or its test framework.
-SHADOWING = ("checker", "conftest", "pytest", "_pytest", "pytest_django")
+# Top-level names in shop_app/ (which comes first on sys.path) that would
+# replace the trusted grader, or run before it; installed and standard-library
+# modules are added to these when checking.
+SHADOWING = ("checker", "conftest", "sitecustomize", "usercustomize")
+_MODULE_SUFFIXES = (".py", ".pyc", ".so")
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".git")
 _NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -198,15 +202,21 @@ def _refuse_escaping_links(shop: Path) -> None:
                 raise SubmissionError(f"symlink {relative} points outside {SHOP}/")
 
 
+def _shadowed() -> set[str]:
+    installed = importlib.metadata.packages_distributions()
+    return {*SHADOWING, *installed, *sys.stdlib_module_names}
+
+
 def _refuse_shadowing(shop: Path) -> None:
-    for name in SHADOWING:
-        for candidate in (shop / name, shop / f"{name}.py"):
-            if candidate.exists() or candidate.is_symlink():
-                kind = "folder" if candidate.is_dir() else "file"
-                raise SubmissionError(
-                    f"refused: {SHOP}/{candidate.name} {kind} would shadow the "
-                    "trusted grader; remove it"
-                )
+    shadowed = _shadowed()
+    for entry in sorted(shop.iterdir()):
+        is_module = entry.is_dir() or entry.name.endswith(_MODULE_SUFFIXES)
+        if is_module and entry.name.split(".")[0] in shadowed:
+            kind = "folder" if entry.is_dir() else "file"
+            raise SubmissionError(
+                f"refused: {SHOP}/{entry.name} {kind} would shadow the "
+                "trusted grader; remove it"
+            )
 
 
 def submission_unpack(

@@ -173,6 +173,9 @@ def test_a_symlinked_shop_app_is_refused(tmp_path):
         ("checker.py", "shop_app/checker.py file"),
         ("conftest.py", "shop_app/conftest.py file"),
         ("pytest_django/__init__.py", "shop_app/pytest_django folder"),
+        ("django/__init__.py", "shop_app/django folder"),
+        ("sitecustomize.py", "shop_app/sitecustomize.py file"),
+        ("json.py", "shop_app/json.py file"),
     ],
 )
 def test_a_shop_app_that_could_shadow_the_grader_is_refused(tmp_path, path, reason):
