@@ -13,7 +13,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from checker.grading.isolation import isolation_for, isolation_reset
+from checker.grading.isolation import (
+    isolation_for,
+    isolation_reset,
+    run_token,
+    slot_claimed,
+)
 from checker.manifest import MANIFEST, Course, Exercise
 from checker.runner import TRUSTED, ExerciseOutcome, Limits, Target, run_exercises
 from checker.services.layout import project_root
@@ -103,17 +108,20 @@ def patch_apply(patch: Path, root: Path) -> str:
 def _grade(
     exercises: list[Exercise], root: Path, trusted: Path, limits: Limits
 ) -> list[ExerciseOutcome]:
-    isolation = isolation_for(name="course-dev-check", number=0, slot=0)
-    isolation_reset(isolation)
-    try:
-        return run_exercises(
-            exercises,
-            Target(root, isolation.env(root)),
-            limits=limits,
-            trusted=trusted,
+    with slot_claimed() as slot:
+        isolation = isolation_for(
+            name="dev-check", number=0, slot=slot, run=run_token()
         )
-    finally:
         isolation_reset(isolation)
+        try:
+            return run_exercises(
+                exercises,
+                Target(root, isolation.env(root)),
+                limits=limits,
+                trusted=trusted,
+            )
+        finally:
+            isolation_reset(isolation)
 
 
 def course_check(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 import re
 import tempfile
 import time
@@ -20,7 +19,13 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from checker.grading.isolation import Isolation, isolation_for, isolation_reset
+from checker.grading.isolation import (
+    Isolation,
+    isolation_for,
+    isolation_reset,
+    run_token,
+    slot_claimed,
+)
 from checker.grading.submissions import (
     Caps,
     Submission,
@@ -146,7 +151,7 @@ def _run(root: Path, isolation: Isolation, plan: GradingPlan) -> list[ExerciseOu
 
 
 def submission_grade(
-    submission: Submission, *, number: int, plan: GradingPlan, slots: queue.Queue[int]
+    submission: Submission, *, number: int, plan: GradingPlan, run: str
 ) -> StudentGrade:
     """Unpack, isolate and grade one submission; never raise for a bad one."""
     started = time.monotonic()
@@ -154,15 +159,12 @@ def submission_grade(
     with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
         try:
             root = submission_unpack(submission, scratch=Path(scratch), caps=plan.caps)
-            slot = slots.get()
-            try:
+            with slot_claimed() as slot:
                 isolation = isolation_for(
-                    name=submission.name, number=number, slot=slot
+                    name=submission.name, number=number, slot=slot, run=run
                 )
                 grade.exercises = _run(root, isolation, plan)
                 _relative(grade.exercises, root)
-            finally:
-                slots.put(slot)
         except SubmissionError as error:
             grade.reason = str(error)
         except Exception as error:
@@ -184,9 +186,7 @@ def grade_class(
 ) -> list[StudentGrade]:
     """Grade every submission in `specs`, `jobs` at a time, in the given order."""
     submissions = _unique([submission_parse(spec, ref=ref) for spec in specs])
-    slots: queue.Queue[int] = queue.Queue()
-    for slot in range(jobs):
-        slots.put(slot)
+    run = run_token()
     grades: dict[int, StudentGrade] = {}
     progress = Progress(
         TextColumn("[bold]grading[/]"),
@@ -201,7 +201,7 @@ def grade_class(
         task = progress.add_task("", total=len(submissions))
         futures = {
             pool.submit(
-                submission_grade, submission, number=number, plan=plan, slots=slots
+                submission_grade, submission, number=number, plan=plan, run=run
             ): number
             for number, submission in enumerate(submissions, start=1)
         }

@@ -1,12 +1,20 @@
 """Give each submission's run its own database, Redis databases and key prefix.
 
 Built from `service_urls()`, so it works with the embedded services and with
-external DATABASE_URL, REDIS_URL and CELERY_BROKER_URL alike.
+external DATABASE_URL, REDIS_URL and CELERY_BROKER_URL alike. Two `course
+grade` or `course dev check` processes on one machine never share a slot.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import re
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
@@ -83,14 +91,28 @@ def _with_redis_db(url: str, number: int) -> str:
     return _unsplit(parts._replace(query=urlencode(query)))
 
 
+def run_token() -> str:
+    """Return a short random name for one grading process's databases."""
+    return secrets.token_hex(3)
+
+
 def isolation_for(
-    *, name: str, number: int, slot: int, urls: ServiceUrls | None = None
+    *,
+    name: str,
+    number: int,
+    slot: int,
+    run: str = "",
+    urls: ServiceUrls | None = None,
 ) -> Isolation:
-    """Return the services of student `name`, number `number`, run in `slot`."""
+    """Return the services of student `name`, number `number`, run in `slot`.
+
+    `run` (see `run_token()`) keeps apart the databases of two processes.
+    """
     urls = urls or service_urls()
     # The number keeps names apart that differ only in case or punctuation.
     slug = _IDENTIFIER.sub("_", name.lower()).strip("_")[:30]
-    database = f"grade_{number}_{slug}".rstrip("_")
+    prefix = f"grade_{run}_" if run else "grade_"
+    database = f"{prefix}{number}_{slug}".rstrip("_")
     cache_db = FIRST_REDIS_DB + 2 * (slot % SLOTS)
     return Isolation(
         database=database,
@@ -99,6 +121,34 @@ def isolation_for(
         broker_url=_with_redis_db(urls.broker, cache_db + 1),
         key_prefix=f"grade-{slug}",
     )
+
+
+@contextmanager
+def slot_claimed(
+    *, urls: ServiceUrls | None = None, poll: float = 0.2
+) -> Iterator[int]:
+    """Hold a free slot (two Redis databases) until the block ends.
+
+    A lock file per slot makes threads and other processes on this machine
+    wait for a free one, so no run flushes a database another run is using.
+    """
+    urls = urls or service_urls()
+    digest = hashlib.sha1(urls.redis.encode()).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir()) / f"course-grade-slots-{digest}"
+    folder.mkdir(exist_ok=True)
+    while True:
+        for slot in range(SLOTS):
+            with (folder / f"{slot}.lock").open("w") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                try:
+                    yield slot
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                return
+        time.sleep(poll)
 
 
 def _redis_client(url: str) -> redis.Redis:

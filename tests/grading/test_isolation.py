@@ -1,12 +1,14 @@
 """Each run gets its own database, Redis databases and key prefix."""
 
 import re
+import subprocess
+import sys
 
 import psycopg
 import pytest
 import redis
 
-from checker.grading.isolation import isolation_for, isolation_reset
+from checker.grading.isolation import isolation_for, isolation_reset, slot_claimed
 from checker.services import ServiceUrls, service_urls
 
 EMBEDDED = ServiceUrls(
@@ -127,3 +129,43 @@ def test_reset_empties_the_slots_redis_databases_and_no_other(isolation):
         b"1",
     )
     shop.delete("isolation-test:kept")
+
+
+def test_a_run_token_keeps_two_grading_processes_databases_apart():
+    first = isolation_for(name="bob", number=1, slot=0, run="a1b2c3", urls=EXTERNAL)
+    second = isolation_for(name="bob", number=1, slot=0, run="d4e5f6", urls=EXTERNAL)
+
+    assert (first.test_database, second.test_database) == (
+        "test_grade_a1b2c3_1_bob",
+        "test_grade_d4e5f6_1_bob",
+    )
+
+
+def test_a_claimed_slot_is_not_handed_out_again_until_released():
+    with slot_claimed() as first, slot_claimed() as second:
+        assert first != second
+    with slot_claimed() as again:
+        assert again in {first, second}
+
+
+def test_a_slot_held_by_another_process_is_skipped():
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from checker.grading.isolation import slot_claimed\n"
+            "with slot_claimed() as slot:\n"
+            "    print(slot, flush=True)\n"
+            "    sys.stdin.readline()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        held = int(holder.stdout.readline())
+        with slot_claimed() as mine:
+            assert mine != held
+    finally:
+        holder.communicate("\n", timeout=30)
