@@ -29,7 +29,7 @@ _STATUS = {
 }
 
 
-def _progress(course: Course) -> Progress:
+def progress_of(course: Course) -> Progress:
     return Progress.load(Layout.default().home / "progress.json")
 
 
@@ -63,7 +63,7 @@ def run_checks(
         trusted=course.trusted,
         extra_args=["--reuse-db"],
     )
-    progress = _progress(course)
+    progress = progress_of(course)
     for outcome in outcomes:
         progress.record(outcome)
     progress.save()
@@ -100,7 +100,7 @@ def _diagnosis(exercise: Exercise, text: str) -> Panel:
 def overview(args: argparse.Namespace, console: Console) -> int:
     """Show the progress table and the next exercise."""
     course = load_course()
-    progress = _progress(course)
+    progress = progress_of(course)
     console.print(progress_table(course, progress))
     for exercise in course.exercises:
         entry = progress.entries.get(exercise.id)
@@ -118,7 +118,7 @@ def check(args: argparse.Namespace, console: Console) -> int:
     """Grade the chosen exercises, and re-check those already passed."""
     course = load_course()
     chosen = list(course.select(None if args.all else args.target))
-    progress = _progress(course)
+    progress = progress_of(course)
     # Re-check passed exercises too: a later change can bring an N+1 back.
     for exercise in course.exercises:
         entry = progress.entries.get(exercise.id)
@@ -126,10 +126,10 @@ def check(args: argparse.Namespace, console: Console) -> int:
             chosen.append(exercise)
     chosen.sort(key=course.exercises.index)
     outcomes = run_checks(course, chosen, console)
-    console.print(progress_table(course, _progress(course)))
+    console.print(progress_table(course, progress_of(course)))
     for outcome in outcomes:
         if outcome.status != "passed":
-            entry = _progress(course).entry(outcome.id)
+            entry = progress_of(course).entry(outcome.id)
             console.print(_diagnosis(course.exercise(outcome.id), entry.diagnosis))
     return 0 if all(o.status == "passed" for o in outcomes) else 1
 
@@ -141,7 +141,7 @@ def hint(args: argparse.Namespace, console: Console) -> int:
     if not exercise.hints:
         console.print(f"{exercise.id} has no hints.")
         return 0
-    progress = _progress(course)
+    progress = progress_of(course)
     entry = progress.entry(exercise.id)
     number = min(entry.hints_seen, len(exercise.hints) - 1)
     console.print(f"Hint {number + 1}/{len(exercise.hints)}: {exercise.hints[number]}")
@@ -159,7 +159,7 @@ def solution(args: argparse.Namespace, console: Console) -> int:
     """Show the reference diff once the exercise passes, or after confirming."""
     course = load_course()
     exercise = course.exercise(args.exercise)
-    entry = _progress(course).entries.get(exercise.id)
+    entry = progress_of(course).entries.get(exercise.id)
     if not (entry and entry.ever_passed) and not args.yes:
         if not sys.stdin.isatty():
             console.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +75,24 @@ def start(*, console: Console, scale: str = DEFAULT_SCALE, seed_value: int = 0) 
         seed(scale=scale, seed=seed_value, console=console, layout=layout)
         console.print(f"[green]✓[/] Seeded the {scale} data set.")
     console.print(
-        "\n[bold]Ready.[/] Start here:\n"
-        "  .venv/bin/python shop_app/manage.py runserver\n"
-        "  then open http://127.0.0.1:8000/products/ and the debug toolbar's\n"
-        "  SQL panel: count the queries one page makes."
+        "\n[bold]Ready.[/] Run the shop with "
+        "`.venv/bin/python shop_app/manage.py runserver` and open\n"
+        "http://127.0.0.1:8000/products/ with the debug toolbar's SQL panel.\n"
     )
+    _first_check(console)
+
+
+def _first_check(console: Console) -> None:
+    """Check the next unfinished exercise once, then show where to begin."""
+    from checker.learner import overview, progress_of, run_checks
+    from checker.manifest import load_course
+
+    course = load_course()
+    progress = progress_of(course)
+    pending = [e for e in course.exercises if e.id not in progress.entries]
+    if pending and not any(
+        entry.status != "passed" for entry in progress.entries.values()
+    ):
+        console.print(f"Checking {pending[0].id}, the first exercise...")
+        run_checks(course, [pending[0]], console)
+    overview(argparse.Namespace(), console)

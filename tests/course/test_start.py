@@ -31,9 +31,12 @@ def test_start_migrates_and_seeds_once_then_changes_nothing(fresh_database, cour
     assert first.returncode == 0, first.stdout + first.stderr
     assert "✓ Database schema is up to date." in first.stdout
     assert "✓ Seeded the tiny data set." in first.stdout
+    assert "Checking 00-answer, the first exercise..." in first.stdout
+    assert "ANSWER is 41 (budget: exactly 42)" in first.stdout
     assert second.returncode == 0, second.stdout + second.stderr
     assert "✓ The shop already holds the tiny data set." in second.stdout
-    assert "Ready." in second.stdout
+    assert "Checking 00-answer" not in second.stdout
+    assert "Next: 00-answer — Give the answer" in second.stdout
 
 
 def test_start_seeds_again_when_another_scale_is_asked_for(fresh_database, course):
