@@ -195,7 +195,7 @@ def _evaluate(
 ) -> Callable[..., Any]:
     @wraps(original)
     def evaluate(self: query.QuerySet[Any], *args: Any, **kwargs: Any) -> Any:
-        mark = self._query.__dict__.get("_checker_mark")
+        mark = self._query.__dict__.get("_checker_mark")  # type: ignore[attr-defined]
         if mark is None or self._result_cache is not None:
             return original(self, *args, **kwargs)
         access, manager_queryset = mark
