@@ -106,11 +106,27 @@ def _following(access: Access, call: Callable[..., Any], *args: Any) -> Any:
         _access.reset(token)
 
 
+# One Access per descriptor and model class, built on first use: lazy loads
+# happen once per row, and rebuilding the same frozen object each time shows.
+_accesses: dict[tuple[object, type], Access] = {}
+
+
+def _access_for(
+    descriptor: object, instance: Any, build: Callable[[str], Access]
+) -> Access:
+    key = (descriptor, type(instance))
+    found = _accesses.get(key)
+    if found is None:
+        found = _accesses[key] = build(type(instance)._meta.object_name or "")
+    return found
+
+
 def _forward_get_object(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def get_object(self: ForwardManyToOneDescriptor[Any], instance: Model) -> Any:
-        model = type(instance)._meta.object_name or ""
-        access = Access(model, self.field.name, "forward")
+        access = _access_for(
+            self, instance, lambda model: Access(model, self.field.name, "forward")
+        )
         return _following(access, original, self, instance)
 
     return get_object
@@ -123,9 +139,13 @@ def _reverse_one_get(original: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         if instance is None:
             return original(self, instance, cls)
-        name = self.related.accessor_name or ""
-        model = type(instance)._meta.object_name or ""
-        access = Access(model, name, "reverse_one")
+        access = _access_for(
+            self,
+            instance,
+            lambda model: Access(
+                model, self.related.accessor_name or "", "reverse_one"
+            ),
+        )
         return _following(access, original, self, instance, cls)
 
     return __get__
@@ -142,6 +162,21 @@ def _marked_get_queryset(
     return queryset
 
 
+def _manager_access(descriptor: ReverseManyToOneDescriptor[Any], model: str) -> Access:
+    if isinstance(descriptor, ManyToManyDescriptor):
+        relation: Relation = "many_to_many"
+        if descriptor.reverse:
+            name = descriptor.rel.accessor_name or ""
+            query_name = descriptor.rel.field.related_query_name()
+        else:
+            name = query_name = descriptor.field.name
+    else:
+        relation = "reverse_many"
+        name = descriptor.rel.accessor_name or ""
+        query_name = descriptor.field.related_query_name()
+    return Access(model, name, relation, "load", query_name)
+
+
 def _related_manager_get(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def __get__(
@@ -150,19 +185,7 @@ def _related_manager_get(original: Callable[..., Any]) -> Callable[..., Any]:
         manager = original(self, instance, cls)
         if instance is None:
             return manager
-        if isinstance(self, ManyToManyDescriptor):
-            relation: Relation = "many_to_many"
-            if self.reverse:
-                name = self.rel.accessor_name or ""
-                query_name = self.rel.field.related_query_name()
-            else:
-                name = query_name = self.field.name
-        else:
-            relation = "reverse_many"
-            name = self.rel.accessor_name or ""
-            query_name = self.field.related_query_name()
-        model = type(instance)._meta.object_name or ""
-        access = Access(model, name, relation, "load", query_name)
+        access = _access_for(self, instance, partial(_manager_access, self))
         manager.get_queryset = partial(
             _marked_get_queryset, manager.get_queryset, access
         )

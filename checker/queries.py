@@ -124,17 +124,32 @@ class ProjectCode:
         serializer, an admin column), fall back to the first method called on
         an instance of a project class, located at that class.
         """
+        where, template = self.locate_raw(frame)
+        return self.location(where), template
+
+    def locate_raw(self, frame: FrameType | None) -> tuple[Any, Location | None]:
+        """Do the walk of `locate`, leaving the project line as (file, line).
+
+        This runs for every query recorded; turning file names into paths
+        waits until someone reads the query.
+        """
         start = frame
         template: Location | None = None
         while frame is not None:
             kind = self.kind(frame.f_code)
             if kind == _PROJECT:
-                path = self.relative(frame.f_code.co_filename)
-                return Location(path, frame.f_lineno), template
+                return (frame.f_code.co_filename, frame.f_lineno), template
             if kind == _TEMPLATE and template is None:
                 template = self.template_location(frame)
             frame = frame.f_back
         return self._owner_location(start), template
+
+    def location(self, where: Any) -> Location | None:
+        """Turn what `locate_raw` found into a Location."""
+        if where is None or isinstance(where, Location):
+            return where
+        filename, line = where
+        return Location(self.relative(filename), line)
 
     def _owner_location(self, frame: FrameType | None) -> Location | None:
         while frame is not None:
@@ -246,12 +261,48 @@ class QueryRecorder:
         self.project = project
         self.aliases = aliases
         self.attribute = attribute
-        self.queries: list[CapturedQuery] = []
+        self._raw: list[tuple[Any, ...]] = []
+        self._queries: list[CapturedQuery] = []
         self._stack = ExitStack()
+
+    @property
+    def queries(self) -> list[CapturedQuery]:
+        """Return the queries recorded so far, oldest first."""
+        # Recording keeps plain tuples, the cheapest thing to build per query;
+        # they become CapturedQuery objects when first read.
+        for raw in self._raw[len(self._queries) :]:
+            self._queries.append(self._captured(*raw))
+        return self._queries
+
+    def _captured(
+        self,
+        alias: str,
+        sql_text: str,
+        params: Any,
+        many: bool,
+        duration: float,
+        where: Any,
+        template: Location | None,
+        access: nplusone.Access | None,
+        error: str | None,
+    ) -> CapturedQuery:
+        assert self.project is not None
+        return CapturedQuery(
+            alias=alias,
+            sql=sql_text,
+            params=params,
+            many=many,
+            duration=duration,
+            transaction=sql.is_transaction_statement(sql_text),
+            frame=self.project.location(where),
+            template=template,
+            access=access,
+            error=error,
+        )
 
     def __enter__(self) -> Self:
         project = self.project = self.project or ProjectCode.from_settings()
-        self._locate = project.locate
+        self._locate = project.locate_raw
         aliases = list(self.aliases) if self.aliases is not None else list(connections)
         for alias in aliases:
             self._stack.enter_context(connections[alias].execute_wrapper(self))
@@ -276,7 +327,7 @@ class QueryRecorder:
         many: bool,
         context: dict[str, Any],
     ) -> Any:
-        frame, template = self._locate(sys._getframe(1))
+        where, template = self._locate(sys._getframe(1))
         access = nplusone.current_access()
         error = None
         start = perf_counter()
@@ -286,17 +337,16 @@ class QueryRecorder:
             error = f"{type(exception).__name__}: {exception}"
             raise
         finally:
-            self.queries.append(
-                CapturedQuery(
-                    alias=context["connection"].alias,
-                    sql=sql_text,
-                    params=params,
-                    many=many,
-                    duration=perf_counter() - start,
-                    transaction=sql.is_transaction_statement(sql_text),
-                    frame=frame,
-                    template=template,
-                    access=access,
-                    error=error,
+            self._raw.append(
+                (
+                    context["connection"].alias,
+                    sql_text,
+                    params,
+                    many,
+                    perf_counter() - start,
+                    where,
+                    template,
+                    access,
+                    error,
                 )
             )
