@@ -64,6 +64,7 @@ class ProjectCode:
     base: Path = REPO_ROOT
     _kinds: dict[str, int] = field(default_factory=dict, compare=False)
     _classes: dict[type, Location | None] = field(default_factory=dict, compare=False)
+    _prefixes: tuple[str, ...] = field(init=False, compare=False)
 
     @classmethod
     def from_settings(cls) -> ProjectCode:
@@ -81,8 +82,7 @@ class ProjectCode:
 
     def contains(self, filename: str) -> bool:
         """Tell whether a source file lies under one of the roots."""
-        prefixes: tuple[str, ...] = self._prefixes  # type: ignore[attr-defined]
-        return filename.startswith(prefixes) and "/site-packages/" not in filename
+        return filename.startswith(self._prefixes) and "/site-packages/" not in filename
 
     def relative(self, filename: str) -> str:
         """Return the path relative to the base when below it, else unchanged."""

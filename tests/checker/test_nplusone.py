@@ -193,3 +193,20 @@ def test_an_unmarked_query_carries_no_access(library):
 def test_access_fix_for_a_reverse_relation_without_related_name():
     access = Access("Publisher", "book_set", "reverse_many", "count", "book")
     assert access.fix() == 'Try annotate(book_count=Count("book")) on the queryset.'
+
+
+def test_an_explicit_refresh_is_not_taken_for_a_deferred_load(library):
+    book = Book.objects.first()
+    with measure(memory=False) as measurement:
+        book.refresh_from_db(fields=["body"])
+
+    assert [query.access for query in measurement.queries] == [None]
+
+
+def test_a_deferred_load_is_attributed_to_the_field(library):
+    book = Book.objects.defer("body").first()
+    with measure(memory=False) as measurement:
+        assert book.body == ""
+
+    [query] = measurement.queries
+    assert (str(query.access), query.access.relation) == ("Book.body", "deferred")
