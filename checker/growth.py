@@ -9,8 +9,8 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, transaction
 
+from checker.groups import QueryGroup
 from checker.measure import Measurement, measure
-from checker.nplusone import QueryGroup
 
 __all__ = ["Growth", "measure_growth"]
 

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from checker.nplusone import QueryGroup, duplicate_groups, similar_groups
+from checker.groups import QueryGroup, duplicate_groups, similar_groups
+from checker.origins import ProjectCode
 from checker.plans import Plan, explain_all
-from checker.queries import CapturedQuery, ProjectCode, QueryRecorder
+from checker.queries import CapturedQuery, QueryRecorder
 from checker.resources import ResourceRecorder
 
 __all__ = ["Measurement", "measure", "observe_measurements"]

@@ -1,11 +1,9 @@
-"""Attribute lazy loads to `Model.field` and group similar queries (N+1).
+"""Attribute lazy loads to `Model.field`, the cause of an N+1.
 
 While a recorder is active, the related-object descriptors, related managers
 and deferred-field loads are wrapped so that any query they run carries an
 `Access`: which relation was followed, how, and so which fix applies.
-Similar queries (same normalised SQL) form groups; a group of N from one
-relation is the N+1 that `select_related`, `prefetch_related`, `annotate`,
-`Prefetch(queryset=...)` or dropping a `defer()` removes.
+`checker.groups` gathers the similar queries that carry one.
 """
 
 from __future__ import annotations
@@ -13,12 +11,11 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from collections import Counter
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from functools import partial, wraps
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from django.db.models import Model, query
 from django.db.models.fields.related_descriptors import (
@@ -30,18 +27,7 @@ from django.db.models.fields.related_descriptors import (
 )
 from django.db.models.query_utils import DeferredAttribute
 
-if TYPE_CHECKING:
-    from checker.queries import CapturedQuery, Location
-
-__all__ = [
-    "Access",
-    "QueryGroup",
-    "current_access",
-    "duplicate_groups",
-    "install",
-    "similar_groups",
-    "uninstall",
-]
+__all__ = ["Access", "current_access", "install", "uninstall"]
 
 Relation = Literal["forward", "reverse_one", "reverse_many", "many_to_many", "deferred"]
 Action = Literal["load", "count", "filter"]
@@ -270,96 +256,3 @@ def uninstall() -> None:
         while _originals:
             owner, name, original = _originals.pop()
             setattr(owner, name, original)
-
-
-@dataclass
-class QueryGroup:
-    """Queries sharing one normalised SQL (similar) or also params (duplicates)."""
-
-    alias: str
-    normalised: str
-    queries: list[CapturedQuery]
-
-    @property
-    def count(self) -> int:
-        """Return how many queries the group holds."""
-        return len(self.queries)
-
-    @property
-    def short(self) -> str:
-        """Return the group's SQL digest."""
-        return self.queries[0].short
-
-    @property
-    def access(self) -> Access | None:
-        """Return the relation most of the group's queries followed, if any."""
-        found = Counter(q.access for q in self.queries if q.access is not None)
-        return found.most_common(1)[0][0] if found else None
-
-    @property
-    def origin(self) -> Location | None:
-        """Return the place most of the group's queries came from."""
-        found = Counter(q.origin for q in self.queries if q.origin is not None)
-        return found.most_common(1)[0][0] if found else None
-
-    @property
-    def admin(self) -> bool:
-        """Tell whether the queries came from the Django admin.
-
-        Either an admin template rendered the relation, or a ModelAdmin
-        method did (the project frame is then in an `admin.py`).
-        """
-        first = self.queries[0]
-        if first.template is not None and first.template.path.startswith("admin/"):
-            return True
-        return first.frame is not None and first.frame.path.endswith("admin.py")
-
-    def fix(self) -> str | None:
-        """Name the fix family for the group, when a relation explains it."""
-        access = self.access
-        return access.fix(admin=self.admin) if access else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the group as plain JSON data."""
-        access = self.access
-        origin = self.origin
-        return {
-            "alias": self.alias,
-            "count": self.count,
-            "normalised": self.normalised,
-            "short": self.short,
-            "origin": str(origin) if origin else None,
-            "via": str(access) if access else None,
-            "access": access.to_dict() if access else None,
-            "fix": self.fix(),
-        }
-
-
-def _group(
-    queries: list[CapturedQuery], key: Callable[[CapturedQuery], tuple[str, ...]]
-) -> list[QueryGroup]:
-    groups: dict[tuple[str, ...], QueryGroup] = {}
-    for captured in queries:
-        if captured.transaction:
-            continue
-        found = groups.get(key(captured))
-        if found is None:
-            found = groups[key(captured)] = QueryGroup(
-                captured.alias, captured.normalised, []
-            )
-        found.queries.append(captured)
-    return sorted(groups.values(), key=lambda group: -group.count)
-
-
-def similar_groups(
-    queries: list[CapturedQuery], *, at_least: int = 2
-) -> list[QueryGroup]:
-    """Group queries by alias and normalised SQL; keep groups of `at_least`."""
-    groups = _group(queries, lambda q: (q.alias, q.normalised))
-    return [group for group in groups if group.count >= at_least]
-
-
-def duplicate_groups(queries: list[CapturedQuery]) -> list[QueryGroup]:
-    """Group queries run more than once with the same SQL and parameters."""
-    groups = _group(queries, lambda q: (q.alias, q.sql, repr(q.params)))
-    return [group for group in groups if group.count >= 2]

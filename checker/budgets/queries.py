@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.budgets import Budget, Verdict
+from checker.groups import QueryGroup
 from checker.growth import Growth
 from checker.measure import Measurement
-from checker.nplusone import QueryGroup
 
 __all__ = [
     "ColumnsNotFetched",

@@ -5,7 +5,8 @@ import pytest
 from django.db import DatabaseError, connection, connections, transaction
 
 from checker.measure import measure
-from checker.queries import ProjectCode, QueryRecorder
+from checker.origins import ProjectCode
+from checker.queries import QueryRecorder
 from tests.checker.conftest import line_of
 from tests.checker_testapp.data import library_create
 from tests.checker_testapp.models import Book, Tag

@@ -1,0 +1,114 @@
+"""Group captured queries: similar (same normalised SQL) and duplicates.
+
+A group of N similar queries from one relation is the N+1 that
+`select_related`, `prefetch_related`, `annotate`, `Prefetch(queryset=...)` or
+dropping a `defer()` removes; the group names the relation and the fix.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from checker.nplusone import Access
+
+if TYPE_CHECKING:
+    from checker.origins import Location
+    from checker.queries import CapturedQuery
+
+__all__ = ["QueryGroup", "duplicate_groups", "similar_groups"]
+
+
+@dataclass
+class QueryGroup:
+    """Queries sharing one normalised SQL (similar) or also params (duplicates)."""
+
+    alias: str
+    normalised: str
+    queries: list[CapturedQuery]
+
+    @property
+    def count(self) -> int:
+        """Return how many queries the group holds."""
+        return len(self.queries)
+
+    @property
+    def short(self) -> str:
+        """Return the group's SQL digest."""
+        return self.queries[0].short
+
+    @property
+    def access(self) -> Access | None:
+        """Return the relation most of the group's queries followed, if any."""
+        found = Counter(q.access for q in self.queries if q.access is not None)
+        return found.most_common(1)[0][0] if found else None
+
+    @property
+    def origin(self) -> Location | None:
+        """Return the place most of the group's queries came from."""
+        found = Counter(q.origin for q in self.queries if q.origin is not None)
+        return found.most_common(1)[0][0] if found else None
+
+    @property
+    def admin(self) -> bool:
+        """Tell whether the queries came from the Django admin.
+
+        Either an admin template rendered the relation, or a ModelAdmin
+        method did (the project frame is then in an `admin.py`).
+        """
+        first = self.queries[0]
+        if first.template is not None and first.template.path.startswith("admin/"):
+            return True
+        return first.frame is not None and first.frame.path.endswith("admin.py")
+
+    def fix(self) -> str | None:
+        """Name the fix family for the group, when a relation explains it."""
+        access = self.access
+        return access.fix(admin=self.admin) if access else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the group as plain JSON data."""
+        access = self.access
+        origin = self.origin
+        return {
+            "alias": self.alias,
+            "count": self.count,
+            "normalised": self.normalised,
+            "short": self.short,
+            "origin": str(origin) if origin else None,
+            "via": str(access) if access else None,
+            "access": access.to_dict() if access else None,
+            "fix": self.fix(),
+        }
+
+
+def _group(
+    queries: list[CapturedQuery], key: Callable[[CapturedQuery], tuple[str, ...]]
+) -> list[QueryGroup]:
+    groups: dict[tuple[str, ...], QueryGroup] = {}
+    for captured in queries:
+        if captured.transaction:
+            continue
+        found = groups.get(key(captured))
+        if found is None:
+            found = groups[key(captured)] = QueryGroup(
+                captured.alias, captured.normalised, []
+            )
+        found.queries.append(captured)
+    return sorted(groups.values(), key=lambda group: -group.count)
+
+
+def similar_groups(
+    queries: list[CapturedQuery], *, at_least: int = 2
+) -> list[QueryGroup]:
+    """Group queries by alias and normalised SQL; keep groups of `at_least`."""
+    groups = _group(queries, lambda q: (q.alias, q.normalised))
+    return [group for group in groups if group.count >= at_least]
+
+
+def duplicate_groups(queries: list[CapturedQuery]) -> list[QueryGroup]:
+    """Group queries run more than once with the same SQL and parameters."""
+    groups = _group(queries, lambda q: (q.alias, q.sql, repr(q.params)))
+    return [group for group in groups if group.count >= 2]

@@ -1,0 +1,170 @@
+"""Where code runs: the project's own files, and template lines.
+
+Every recorder needs to point at the line of the project that caused what it
+recorded; this module decides which files are the project's and walks a stack
+to the first of them, noting the template line on the way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import CodeType, FrameType
+from typing import Any
+
+from django.template.base import Node
+
+__all__ = ["DEFAULT_ROOTS", "REPO_ROOT", "Location", "ProjectCode"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ROOTS = ("shop_app",)
+
+_OTHER, _PROJECT, _TEMPLATE = 0, 1, 2
+_RENDER_ANNOTATED = Node.render_annotated.__code__
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in the project: a Python line or a template line."""
+
+    path: str
+    line: int
+    in_project: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class ProjectCode:
+    """Which source files count as the project's own code.
+
+    `roots` are directories (relative to `base` or absolute); the first frame
+    under one of them is where a query "comes from". Read from the setting
+    `CHECKER_PROJECT_ROOTS` when present, else the shop (`shop_app/`).
+    """
+
+    roots: tuple[str, ...] = DEFAULT_ROOTS
+    base: Path = REPO_ROOT
+    _kinds: dict[str, int] = field(default_factory=dict, compare=False)
+    _classes: dict[type, Location | None] = field(default_factory=dict, compare=False)
+    _prefixes: tuple[str, ...] = field(init=False, compare=False)
+
+    @classmethod
+    def from_settings(cls) -> ProjectCode:
+        """Build from `settings.CHECKER_PROJECT_ROOTS`, defaulting to the shop."""
+        from django.conf import settings
+
+        roots = getattr(settings, "CHECKER_PROJECT_ROOTS", DEFAULT_ROOTS)
+        return _project_code(tuple(str(root) for root in roots))
+
+    def __post_init__(self) -> None:
+        prefixes = tuple(
+            str((self.base / root).resolve()).rstrip("/") + "/" for root in self.roots
+        )
+        object.__setattr__(self, "_prefixes", prefixes)
+
+    def contains(self, filename: str) -> bool:
+        """Tell whether a source file lies under one of the roots."""
+        return filename.startswith(self._prefixes) and "/site-packages/" not in filename
+
+    def relative(self, filename: str) -> str:
+        """Return the path relative to the base when below it, else unchanged."""
+        base = str(self.base).rstrip("/") + "/"
+        return filename[len(base) :] if filename.startswith(base) else filename
+
+    def kind(self, code: CodeType) -> int:
+        """Classify a code object as project code, a template node, or other."""
+        if code is _RENDER_ANNOTATED:
+            return _TEMPLATE
+        # Keyed by file name: a str caches its hash, a code object does not,
+        # and this runs for every frame of every query recorded.
+        filename = code.co_filename
+        kind = self._kinds.get(filename)
+        if kind is None:
+            kind = self._kinds[filename] = (
+                _PROJECT if self.contains(filename) else _OTHER
+            )
+        return kind
+
+    def template_location(self, frame: FrameType) -> Location | None:
+        """Return the template name and line a `render_annotated` frame renders."""
+        node = frame.f_locals.get("self")
+        origin = getattr(node, "origin", None)
+        token = getattr(node, "token", None)
+        if origin is None or token is None:
+            return None
+        name = str(origin.name)
+        in_project = self.contains(name)
+        path = self.relative(name) if in_project else str(origin.template_name or name)
+        return Location(path, int(token.lineno), in_project)
+
+    def locate(
+        self, frame: FrameType | None
+    ) -> tuple[Location | None, Location | None]:
+        """Walk out from `frame`; return the first project line and template line.
+
+        When no project line ran (a generic view rendering a declarative
+        serializer, an admin column), fall back to the first method called on
+        an instance of a project class, located at that class.
+        """
+        where, template = self.locate_raw(frame)
+        return self.location(where), template
+
+    def locate_raw(self, frame: FrameType | None) -> tuple[Any, Location | None]:
+        """Do the walk of `locate`, leaving the project line as (file, line).
+
+        This runs for every query recorded; turning file names into paths
+        waits until someone reads the query.
+        """
+        start = frame
+        template: Location | None = None
+        while frame is not None:
+            kind = self.kind(frame.f_code)
+            if kind == _PROJECT:
+                return (frame.f_code.co_filename, frame.f_lineno), template
+            if kind == _TEMPLATE and template is None:
+                template = self.template_location(frame)
+            frame = frame.f_back
+        return self._owner_location(start), template
+
+    def location(self, where: Any) -> Location | None:
+        """Turn what `locate_raw` found into a Location."""
+        if where is None or isinstance(where, Location):
+            return where
+        filename, line = where
+        return Location(self.relative(filename), line)
+
+    def _owner_location(self, frame: FrameType | None) -> Location | None:
+        while frame is not None:
+            code = frame.f_code
+            if code.co_argcount and code.co_varnames[0] == "self":
+                found = self.class_location(type(frame.f_locals.get("self")))
+                if found is not None:
+                    return found
+            frame = frame.f_back
+        return None
+
+    def class_location(self, cls: type) -> Location | None:
+        """Return where a class is defined, when that is in the project."""
+        if cls not in self._classes:
+            location = None
+            module = sys.modules.get(cls.__module__)
+            filename = getattr(module, "__file__", None) or ""
+            if self.contains(filename):
+                try:
+                    line = inspect.findsource(cls)[1] + 1
+                except (OSError, TypeError):
+                    line = 1
+                location = Location(self.relative(filename), line)
+            self._classes[cls] = location
+        return self._classes[cls]
+
+
+@lru_cache(maxsize=16)
+def _project_code(roots: tuple[str, ...]) -> ProjectCode:
+    # One instance per set of roots keeps its cache of classified code.
+    return ProjectCode(roots=roots)
