@@ -137,6 +137,17 @@ def render_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _plan_rows(plans: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            plan["sql"],
+            "; ".join(_scan_text(scan) for scan in plan["scans"]),
+            plan.get("origin") or "",
+        ]
+        for plan in plans
+    ]
+
+
 def _scan_text(scan: dict[str, Any]) -> str:
     text = str(scan["node_type"])
     if scan.get("index"):
@@ -176,6 +187,13 @@ def render_rich(data: dict[str, Any]) -> RenderableType:
             for key, value in _summary(data[name]):
                 table.add_row(key, value)
             parts.append(table)
+    if data.get("plans"):
+        table = Table(title="Plans")
+        for column in ("SQL", "scans", "from"):
+            table.add_column(column, overflow="fold")
+        for row in _plan_rows(data["plans"]):
+            table.add_row(*row)
+        parts.append(table)
     queries = [query for query in data["queries"] if not query["transaction"]]
     if queries:
         table = Table(title="Queries")
@@ -221,6 +239,9 @@ def render_html(data: dict[str, Any]) -> str:
             parts.append(f"<p>{name.capitalize()}</p>")
             rows = [[key, value] for key, value in _summary(data[name])]
             parts.append(_html_table(["figure", "value"], rows))
+    if data.get("plans"):
+        parts.append("<p>Plans</p>")
+        parts.append(_html_table(["SQL", "scans", "from"], _plan_rows(data["plans"])))
     queries = [query for query in data["queries"] if not query["transaction"]]
     if queries:
         rows = [

@@ -105,3 +105,7 @@ def test_plans_appear_once_computed(naive):
 
     assert len(naive.to_dict()["plans"]) == 2
     assert "Plans:" in naive.report()
+    assert "Index Scan using checker_testapp_author_pkey" in naive._repr_html_()
+    console = Console(record=True, width=240)
+    console.print(naive)
+    assert "Plans" in console.export_text()
