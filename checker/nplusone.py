@@ -77,9 +77,9 @@ class Access:
 _access: ContextVar[Access | None] = ContextVar("checker_access", default=None)
 
 
-def current_access() -> Access | None:
-    """Return the relation being followed right now, if any."""
-    return _access.get()
+# Return the relation being followed right now, if any. The query recorder
+# calls it for every query, so it is the context variable's own C method.
+current_access: Callable[[], Access | None] = _access.get
 
 
 def _following(access: Access, call: Callable[..., Any], *args: Any) -> Any:
@@ -110,10 +110,18 @@ def _access_for(
 def _forward_get_object(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def get_object(self: ForwardManyToOneDescriptor[Any], instance: Model) -> Any:
-        access = _access_for(
-            self, instance, lambda model: Access(model, self.field.name, "forward")
-        )
-        return _following(access, original, self, instance)
+        # The commonest lazy load of all, so the lookup and the context
+        # variable are inlined rather than called.
+        access = _accesses.get((self, type(instance)))
+        if access is None:
+            access = _access_for(
+                self, instance, lambda model: Access(model, self.field.name, "forward")
+            )
+        token = _access.set(access)
+        try:
+            return original(self, instance)
+        finally:
+            _access.reset(token)
 
     return get_object
 
