@@ -17,7 +17,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy checker
+	$(BIN)/mypy checker shop_app
 
 services-down: $(STAMP)
 	$(BIN)/course services down
