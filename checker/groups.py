@@ -58,10 +58,10 @@ class QueryGroup:
         Either an admin template rendered the relation, or a ModelAdmin
         method did (the project frame is then in an `admin.py`).
         """
-        first = self.queries[0]
-        if first.template is not None and first.template.path.startswith("admin/"):
-            return True
-        return first.frame is not None and first.frame.path.endswith("admin.py")
+        # Decided by most of the queries, not the first: a page's own lookup
+        # (the session's user, say) can share the per-row queries' SQL.
+        from_admin = sum(1 for query in self.queries if _from_admin(query))
+        return from_admin * 2 > len(self.queries)
 
     def fix(self) -> str | None:
         """Name the fix family for the group, when a relation explains it."""
@@ -82,6 +82,13 @@ class QueryGroup:
             "access": access.to_dict() if access else None,
             "fix": self.fix(),
         }
+
+
+def _from_admin(query: CapturedQuery) -> bool:
+    template = query.template
+    if template is not None and template.path.startswith("admin/"):
+        return True
+    return query.frame is not None and query.frame.path.endswith("admin.py")
 
 
 def _group(

@@ -17,9 +17,10 @@ from typing import Any
 
 from django.template.base import Node
 
-__all__ = ["DEFAULT_ROOTS", "REPO_ROOT", "Location", "ProjectCode"]
+from checker.services.layout import project_root
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["DEFAULT_ROOTS", "Location", "ProjectCode"]
+
 DEFAULT_ROOTS = ("shop_app",)
 
 _OTHER, _PROJECT, _TEMPLATE = 0, 1, 2
@@ -48,7 +49,9 @@ class ProjectCode:
     """
 
     roots: tuple[str, ...] = DEFAULT_ROOTS
-    base: Path = REPO_ROOT
+    # The graded shop's checkout ($COURSE_ROOT when grading a copy), so that
+    # file:line is found and shown relative to the submission.
+    base: Path = field(default_factory=project_root)
     _kinds: dict[str, int] = field(default_factory=dict, compare=False)
     _classes: dict[type, Location | None] = field(default_factory=dict, compare=False)
     _prefixes: tuple[str, ...] = field(init=False, compare=False)

@@ -169,6 +169,9 @@ def _invoke(
     return value
 
 
+# Installing runs for every recording; reading ~70 signatures each time showed
+# up as most of the cache recorder's overhead.
+@functools.cache
 def _parameter_names(original: Callable[..., Any], method: str) -> list[str]:
     signature = inspect.signature(original)
     if any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values()):

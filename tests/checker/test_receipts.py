@@ -105,7 +105,10 @@ def test_plans_appear_once_computed(naive):
 
     assert len(naive.to_dict()["plans"]) == 2
     assert "Plans:" in naive.report()
-    assert "Index Scan using checker_testapp_author_pkey" in naive._repr_html_()
+    # On a handful of rows the planner may pick either scan; the receipt must
+    # name the table whichever it picks.
+    assert "Scan" in naive._repr_html_()
+    assert "checker_testapp_author" in naive._repr_html_()
     console = Console(record=True, width=240)
     console.print(naive)
     assert "Plans" in console.export_text()
