@@ -25,7 +25,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -168,20 +167,18 @@ def _database(scale: str) -> str:
     """Return the URL of `receipts_<scale>`, migrated and seeded on first use."""
     import psycopg
 
-    from checker.services import ensure_up, service_urls
+    from checker.services import database_url, ensure_up
 
     ensure_up()
-    url = urlsplit(service_urls().database)
     name = f"receipts_{scale}"
-    admin = url._replace(path="/postgres").geturl()
-    admin = admin.replace("postgres://", "postgresql://", 1)
+    admin = database_url("postgres", libpq=True)
     with psycopg.connect(admin, autocommit=True) as connection:
         found = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [name]
         ).fetchone()
         if not found:
             connection.execute(f'CREATE DATABASE "{name}"')
-    database = url._replace(path=f"/{name}").geturl()
+    database = database_url(name)
     env = {**os.environ, "DATABASE_URL": database}
     manage = [sys.executable, str(ROOT / "shop_app" / "manage.py")]
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True)

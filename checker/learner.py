@@ -7,7 +7,6 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,7 +17,7 @@ from rich.table import Table
 from checker.manifest import Course, Exercise, load_course
 from checker.progress import Progress
 from checker.runner import ExerciseOutcome, Target, run_exercises
-from checker.services import ensure_up, service_urls
+from checker.services import database_url, ensure_up, service_urls
 from checker.services.layout import Layout
 
 _STATUS = {
@@ -39,11 +38,10 @@ def check_target(course: Course) -> Target:
     urls = service_urls(layout)
     # A database of its own, kept between checks (`--reuse-db`) so a re-check
     # skips creating it; `make test` keeps using the shop's test database.
-    database = urlsplit(urls.database)._replace(path="/check").geturl()
     return Target(
         course.root,
         {
-            "DATABASE_URL": database,
+            "DATABASE_URL": database_url("check"),
             "REDIS_URL": urls.redis,
             "CELERY_BROKER_URL": urls.broker,
             "CACHE_KEY_PREFIX": "check",

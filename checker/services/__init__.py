@@ -8,12 +8,13 @@ from checker.services.base import ServiceError, Status
 from checker.services.layout import Layout
 from checker.services.postgres import EmbeddedPostgres
 from checker.services.redis import EmbeddedRedis
-from checker.services.urls import ServiceUrls, service_urls
+from checker.services.urls import ServiceUrls, database_url, service_urls
 
 __all__ = [
     "ServiceError",
     "ServiceUrls",
     "Status",
+    "database_url",
     "embedded_services",
     "ensure_up",
     "ensure_up_or_exit",

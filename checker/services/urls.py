@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from checker.services.layout import Layout
 
@@ -41,3 +42,12 @@ def service_urls(layout: Layout | None = None) -> ServiceUrls:
         external_database=bool(database),
         external_redis=bool(redis),
     )
+
+
+def database_url(name: str, *, libpq: bool = False) -> str:
+    """Return the course's database URL with another database name.
+
+    With `libpq`, the scheme is `postgresql://`, the one psycopg accepts.
+    """
+    parts = urlsplit(service_urls().database)._replace(path=f"/{name}")
+    return (parts._replace(scheme="postgresql") if libpq else parts).geturl()

@@ -1,9 +1,7 @@
-from urllib.parse import urlsplit
-
 import psycopg
 import pytest
 
-from checker.services import service_urls
+from checker.services import database_url
 
 DATABASE = "course_start_test"
 
@@ -11,11 +9,8 @@ DATABASE = "course_start_test"
 @pytest.fixture
 def fresh_database(course_env):
     """Point the miniature course at an empty database, dropped afterwards."""
-    url = urlsplit(service_urls().database)
-    course_env["DATABASE_URL"] = url._replace(path=f"/{DATABASE}").geturl()
-    admin = (
-        url._replace(path="/postgres").geturl().replace("postgres://", "postgresql://")
-    )
+    course_env["DATABASE_URL"] = database_url(DATABASE)
+    admin = database_url("postgres", libpq=True)
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{DATABASE}"')

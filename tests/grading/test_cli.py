@@ -6,7 +6,7 @@ import json
 import psycopg
 import pytest
 
-from checker.services import service_urls
+from checker.services import database_url
 from tests.grading.conftest import run_course
 from tests.grading.corpus import NAIVE_NOTE
 
@@ -124,8 +124,7 @@ def test_feedback_never_shows_the_trusted_tests_source(graded_class):
 
 
 def test_no_test_database_is_left_behind(graded_class):
-    url = service_urls().database.replace("/shop?", "/postgres?", 1)
-    with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as db:
+    with psycopg.connect(database_url("postgres", libpq=True)) as db:
         names = [
             row[0]
             for row in db.execute(

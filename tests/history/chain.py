@@ -2,13 +2,12 @@
 
 import subprocess
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from checker.history.chain import SOLVED, lesson_tag
 from checker.manifest import load_course
 from checker.notebooks import execute_notebook
 from checker.runner import Target, run_exercises
-from checker.services import service_urls
+from checker.services import database_url, service_urls
 
 NOTEBOOK_SETTINGS = "config.settings.dev"
 
@@ -17,7 +16,7 @@ def chain_env(database):
     """Return the services a checker run at a tag uses, on a database of its own."""
     urls = service_urls()
     return {
-        "DATABASE_URL": urlsplit(urls.database)._replace(path=f"/{database}").geturl(),
+        "DATABASE_URL": database_url(database),
         "REDIS_URL": urls.redis,
         "CELERY_BROKER_URL": urls.broker,
         "CACHE_KEY_PREFIX": database,

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -19,7 +18,7 @@ from checker.history.chain import SOLVED, lesson_tag
 from checker.history.git import Git
 from checker.history.tags import make_tags
 from checker.manifest import load_course
-from checker.services import service_urls
+from checker.services import database_url
 from tests.history.chain import (
     NOTEBOOK_SETTINGS,
     chain_env,
@@ -102,11 +101,7 @@ def test_at_each_tag_earlier_lessons_pass_and_the_rest_fail(chain, graded, tag):
 def notebook_database():
     """Create an empty database for the notebooks, dropped afterwards."""
     name = f"history_notebook_{os.getpid()}"
-    admin = (
-        urlsplit(service_urls().database)
-        ._replace(scheme="postgresql", path="/postgres")
-        .geturl()
-    )
+    admin = database_url("postgres", libpq=True)
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')

@@ -1,30 +1,26 @@
 """`course goto`: switch lessons with edits, untracked files and a dirty database."""
 
 import subprocess
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 import redis
 
 from checker.history.database import postgres_tool
-from checker.services import service_urls
+from checker.services import database_url, service_urls
 from tests.history.conftest import git
 
 DATABASE = "course_goto_test"
 
 
 def _admin_url(database):
-    url = urlsplit(service_urls().database)._replace(path=f"/{database}")
-    return url.geturl().replace("postgres://", "postgresql://", 1)
+    return database_url(database, libpq=True)
 
 
 @pytest.fixture
 def database(course_env):
     """Point the clone at an empty database of its own, dropped afterwards."""
-    course_env["DATABASE_URL"] = (
-        urlsplit(service_urls().database)._replace(path=f"/{DATABASE}").geturl()
-    )
+    course_env["DATABASE_URL"] = database_url(DATABASE)
     with psycopg.connect(_admin_url("postgres"), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{DATABASE}"')

@@ -7,22 +7,16 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
 from checker.manifest import Course, load_course
 from checker.runner import ExerciseOutcome, Target, run_exercises
-from checker.services import service_urls
+from checker.services import database_url, service_urls
 
 REPO = Path(__file__).resolve().parents[2]
 LESSONS = ("01", "02", "03")
-
-
-def database_url(name: str) -> str:
-    """Return the services' database URL with another database name."""
-    return urlsplit(service_urls().database)._replace(path=f"/{name}").geturl()
 
 
 def database_drop(name: str) -> None:
