@@ -46,16 +46,24 @@ def label_of(subject: Any) -> str:
     return str(label) or "The measured code"
 
 
-def cache_data(subject: Any) -> dict[str, Any]:
-    """Return the cache recording of a subject as plain data."""
+def recording_data(subject: Any, part: str, noun: str) -> dict[str, Any]:
+    """Return a subject's `part` recording ("cache", "tasks") as plain data.
+
+    The subject is a measurement, its `to_dict()` data, or the recorder itself.
+    """
     if isinstance(subject, dict):
-        found = subject.get("cache", subject)
-        return found if isinstance(found, dict) else cache_data(found)
-    recorder = getattr(subject, "cache", subject)
+        found = subject.get(part, subject)
+        return found if isinstance(found, dict) else recording_data(found, part, noun)
+    recorder = getattr(subject, part, subject)
     if recorder is None or not hasattr(recorder, "to_dict"):
-        raise TypeError(f"{subject!r} carries no cache recording")
+        raise TypeError(f"{subject!r} carries no {noun} recording")
     data: dict[str, Any] = recorder.to_dict()
     return data
+
+
+def cache_data(subject: Any) -> dict[str, Any]:
+    """Return the cache recording of a subject as plain data."""
+    return recording_data(subject, "cache", "cache")
 
 
 def query_count(subject: Any) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.budgets import Budget, Verdict
-from checker.budgets.cache import label_of
+from checker.budgets.cache import label_of, recording_data
 
 __all__ = [
     "DrainedByWorker",
@@ -36,14 +36,7 @@ def _plural(count: int, noun: str) -> str:
 
 def task_data(subject: Any) -> dict[str, Any]:
     """Return the task recording of a subject as plain data."""
-    if isinstance(subject, dict):
-        found = subject.get("tasks", subject)
-        return found if isinstance(found, dict) else task_data(found)
-    recorder = getattr(subject, "tasks", subject)
-    if recorder is None or not hasattr(recorder, "to_dict"):
-        raise TypeError(f"{subject!r} carries no task recording")
-    data: dict[str, Any] = recorder.to_dict()
-    return data
+    return recording_data(subject, "tasks", "task")
 
 
 def _short(name: str) -> str:
