@@ -167,18 +167,11 @@ def _database(scale: str) -> str:
     """Return the URL of `receipts_<scale>`, migrated and seeded on first use."""
     import psycopg
 
-    from checker.services import database_url, ensure_up
+    from checker.services import create_database, ensure_up
 
     ensure_up()
     name = f"receipts_{scale}"
-    admin = database_url("postgres", libpq=True)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        found = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not found:
-            connection.execute(f'CREATE DATABASE "{name}"')
-    database = database_url(name)
+    database = create_database(name)
     env = {**os.environ, "DATABASE_URL": database}
     manage = [sys.executable, str(ROOT / "shop_app" / "manage.py")]
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from checker.services.base import ServiceError, Status
+from checker.services.databases import create_database, drop_database
 from checker.services.layout import Layout
 from checker.services.postgres import EmbeddedPostgres
 from checker.services.redis import EmbeddedRedis
@@ -14,7 +15,9 @@ __all__ = [
     "ServiceError",
     "ServiceUrls",
     "Status",
+    "create_database",
     "database_url",
+    "drop_database",
     "embedded_services",
     "ensure_up",
     "ensure_up_or_exit",

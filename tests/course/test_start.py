@@ -1,7 +1,6 @@
-import psycopg
 import pytest
 
-from checker.services import database_url
+from checker.services import create_database, drop_database
 
 DATABASE = "course_start_test"
 
@@ -9,14 +8,9 @@ DATABASE = "course_start_test"
 @pytest.fixture
 def fresh_database(course_env):
     """Point the miniature course at an empty database, dropped afterwards."""
-    course_env["DATABASE_URL"] = database_url(DATABASE)
-    admin = database_url("postgres", libpq=True)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DATABASE}"')
+    course_env["DATABASE_URL"] = create_database(DATABASE, fresh=True)
     yield
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    drop_database(DATABASE)
 
 
 def test_start_migrates_and_seeds_once_then_changes_nothing(fresh_database, course):

@@ -11,14 +11,13 @@ import sys
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
 import pytest
 
 from checker.history.chain import SOLVED, lesson_tag
 from checker.history.git import Git
 from checker.history.tags import make_tags
 from checker.manifest import load_course
-from checker.services import database_url
+from checker.services import create_database, drop_database
 from tests.history.chain import (
     NOTEBOOK_SETTINGS,
     chain_env,
@@ -101,13 +100,9 @@ def test_at_each_tag_earlier_lessons_pass_and_the_rest_fail(chain, graded, tag):
 def notebook_database():
     """Create an empty database for the notebooks, dropped afterwards."""
     name = f"history_notebook_{os.getpid()}"
-    admin = database_url("postgres", libpq=True)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
+    create_database(name, fresh=True)
     yield name
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(name)
 
 
 def _seed(tree, database):

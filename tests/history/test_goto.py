@@ -7,26 +7,18 @@ import pytest
 import redis
 
 from checker.history.database import postgres_tool
-from checker.services import database_url, service_urls
+from checker.services import create_database, database_url, drop_database, service_urls
 from tests.history.conftest import git
 
 DATABASE = "course_goto_test"
 
 
-def _admin_url(database):
-    return database_url(database, libpq=True)
-
-
 @pytest.fixture
 def database(course_env):
     """Point the clone at an empty database of its own, dropped afterwards."""
-    course_env["DATABASE_URL"] = database_url(DATABASE)
-    with psycopg.connect(_admin_url("postgres"), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DATABASE}"')
-    yield _admin_url(DATABASE)
-    with psycopg.connect(_admin_url("postgres"), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    course_env["DATABASE_URL"] = create_database(DATABASE, fresh=True)
+    yield database_url(DATABASE, libpq=True)
+    drop_database(DATABASE)
 
 
 def _saved_branches(clone):

@@ -8,22 +8,14 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from checker.manifest import Course, load_course
 from checker.runner import ExerciseOutcome, Target, run_exercises
-from checker.services import database_url, service_urls
+from checker.services import database_url, drop_database, service_urls
 
 REPO = Path(__file__).resolve().parents[2]
 LESSONS = ("01", "02", "03")
-
-
-def database_drop(name: str) -> None:
-    """Drop a database of the services' PostgreSQL, if it exists."""
-    admin = database_url("postgres").replace("postgres://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -81,4 +73,4 @@ def grade() -> Iterator[Grade]:
         return run_exercises(chosen, Target(root, env), extra_args=["--reuse-db"])
 
     yield grade_on
-    database_drop(f"test_{name}")
+    drop_database(f"test_{name}")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import psycopg
 import pytest
 
 from checker.notebooks import execute_notebook
-from checker.services import service_urls
-from tests.lessons.conftest import REPO, database_url
+from checker.services import create_database, service_urls
+from tests.lessons.conftest import REPO
 
 DATABASE = "notebooks"
 
@@ -18,16 +17,9 @@ DATABASE = "notebooks"
 @pytest.fixture(scope="module")
 def notebook_shop(tmp_path_factory):
     """Point the kernel at its own database, migrated and seeded with `tiny`."""
-    admin = database_url("postgres").replace("postgres://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        found = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]
-        ).fetchone()
-        if not found:
-            connection.execute(f'CREATE DATABASE "{DATABASE}"')
     urls = service_urls()
     env = {
-        "DATABASE_URL": database_url(DATABASE),
+        "DATABASE_URL": create_database(DATABASE),
         "REDIS_URL": urls.redis,
         "CELERY_BROKER_URL": urls.broker,
         "CACHE_KEY_PREFIX": DATABASE,
