@@ -124,10 +124,11 @@ def check(args: argparse.Namespace, console: Console) -> int:
             chosen.append(exercise)
     chosen.sort(key=course.exercises.index)
     outcomes = run_checks(course, chosen, console)
-    console.print(progress_table(course, progress_of(course)))
+    progress = progress_of(course)
+    console.print(progress_table(course, progress))
     for outcome in outcomes:
         if outcome.status != "passed":
-            entry = progress_of(course).entry(outcome.id)
+            entry = progress.entry(outcome.id)
             console.print(_diagnosis(course.exercise(outcome.id), entry.diagnosis))
     return 0 if all(o.status == "passed" for o in outcomes) else 1
 
