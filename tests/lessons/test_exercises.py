@@ -1,4 +1,4 @@
-"""Lessons 1-3 graded on real scratch shops: naive, patch by patch, and solved."""
+"""The finished lessons graded on real scratch shops: naive, patch by patch, solved."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.lessons.conftest import REPO, database_url, shop_copy
+from tests.lessons.conftest import COURSE_EXERCISES, REPO, database_url, shop_copy
 
 # What each exercise's first failing budget must say on the shop at the start
 # of its lesson: the place, the relation or column, and the fix family.
@@ -135,26 +135,32 @@ def _patched(tmp_path_factory, exercises, count):
     return shop_copy(tmp_path_factory.mktemp(f"after-{count}"), patches)
 
 
-@pytest.mark.parametrize("position", range(1, 10))
+def _next_lesson(exercises, exercise):
+    """Return the exercises of the lesson after `exercise`'s, if it ends its lesson."""
+    lessons = sorted({e.lesson for e in exercises})
+    own = [e for e in exercises if e.lesson == exercise.lesson]
+    following = lessons.index(exercise.lesson) + 1
+    if exercise != own[-1] or following == len(lessons):
+        return []
+    return [e for e in exercises if e.lesson == lessons[following]]
+
+
+@pytest.mark.parametrize("position", range(1, len(COURSE_EXERCISES) + 1))
 def test_each_patch_on_top_of_the_earlier_ones_passes_its_exercise(
     tmp_path_factory, grade, exercises, position
 ):
     exercise = exercises[position - 1]
-    chosen = [exercise]
-    # The end of lesson 1 is the start of lesson 2: its exercises fail there
-    # with their own diagnosis, no longer lesson 1's.
-    lesson_2 = [e for e in exercises if e.lesson == "02"]
-    starts_lesson_2 = exercise == [e for e in exercises if e.lesson == "01"][-1]
-    if starts_lesson_2:
-        chosen += lesson_2
+    # The end of a lesson is the start of the next: its exercises fail there
+    # with their own diagnosis, no longer the earlier lesson's.
+    next_lesson = _next_lesson(exercises, exercise)
     root = _patched(tmp_path_factory, exercises, position)
 
-    outcomes = grade(root, chosen)
+    outcomes = grade(root, [exercise, *next_lesson])
 
     assert outcomes[0].status == "passed", (outcomes[0].id, _messages(outcomes[0]))
-    if starts_lesson_2:
-        assert [o.status for o in outcomes[1:]] == ["failed"] * len(lesson_2)
-        _assert_diagnosed(outcomes[1:], "02")
+    assert [o.status for o in outcomes[1:]] == ["failed"] * len(next_lesson)
+    if next_lesson:
+        _assert_diagnosed(outcomes[1:], next_lesson[0].lesson)
 
 
 @pytest.fixture(scope="module")
