@@ -155,6 +155,22 @@ class CacheMisses(Budget):
         )
 
 
+def _first_origin(subject: Any) -> str | None:
+    """Return where the first query run by the project's own code came from."""
+    # Middleware queries (the session, the user) come first and explain nothing.
+    statements = getattr(subject, "statements", None)
+    if statements is not None:
+        return next(
+            (str(q.origin) for q in statements if q.origin and q.origin.in_project),
+            None,
+        )
+    queries = subject.get("queries", []) if isinstance(subject, dict) else []
+    return next(
+        (q["origin"] for q in queries if q.get("origin") and not q.get("transaction")),
+        None,
+    )
+
+
 @dataclass(repr=False)
 class WarmHitWithoutQueries(Budget):
     """Once the cache is warm, a hit serves the request with no query at all."""
@@ -181,9 +197,9 @@ class WarmHitWithoutQueries(Budget):
                 "evaluated result (a list, or the rendered page), not a lazy "
                 "queryset, and move every query behind the cached block."
             )
-            statements = getattr(subject, "statements", None)
-            if statements and getattr(statements[0], "origin", None):
-                message += f" First query from {statements[0].origin}."
+        origin = _first_origin(subject) if count else None
+        if origin:
+            message += f" First query from {origin}."
         return Verdict(
             self.describe(),
             met,

@@ -17,6 +17,7 @@ from checker.budgets import (
     queries_exactly,
     uses_index,
 )
+from checker.budgets.cache import warm_hit_without_queries
 from checker.growth import measure_growth
 from checker.measure import measure
 from checker.resources import format_bytes
@@ -287,3 +288,31 @@ def test_a_constant_budget_needs_two_sizes(client):
 
     with pytest.raises(TypeError, match="needs measure_growth"):
         check_all(measurement, queries_at_most(4, constant_in="books"))
+
+
+def test_warm_budget_without_hits_names_where_the_first_query_came_from(client):
+    library_create(books=2)
+    message = _failure(_get(client, "/duplicates/fixed/"), warm_hit_without_queries())
+
+    origin = line_of("views.py", 'publisher = Publisher.objects.get(name="Penguin")')
+    assert message == (
+        "GET /duplicates/fixed/ made 1 query with 0 cache hits (budget: 0 queries "
+        "once the cache is warm). Nothing was served from the cache. Store the "
+        "result once and read it back: cache.get_or_set(key, compute, timeout) for "
+        "data, cache_page for a whole view, {% cache %} for a fragment. First query "
+        f"from {origin}."
+    )
+
+
+def test_warm_budget_names_no_query_when_none_ran():
+    with measure("nothing") as measurement:
+        pass
+
+    message = _failure(measurement, warm_hit_without_queries())
+
+    assert message == (
+        "nothing made 0 queries with 0 cache hits (budget: 0 queries once the "
+        "cache is warm). Nothing was served from the cache. Store the result once "
+        "and read it back: cache.get_or_set(key, compute, timeout) for data, "
+        "cache_page for a whole view, {% cache %} for a fragment."
+    )
