@@ -291,12 +291,12 @@ def test_the_product_page_answers_while_redis_is_down(client: Any) -> None:
             response = client.get(url)
         except Exception as error:
             raise AssertionError(
-                f"{PRODUCT_PAGE} raised {type(error).__name__}: {error} with the "
-                f"cache's Redis unreachable at {DOWN_REDIS} (budget: {budget})"
-                f"{_raised_in_shop(error)}. A cache only saves work: let "
-                'django-redis treat a failed call as a miss with "OPTIONS": '
-                '{"IGNORE_EXCEPTIONS": True} on the cache in CACHES, and log it '
-                "with DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True."
+                f"{PRODUCT_PAGE} failed while the cache's Redis was unreachable "
+                f"at {DOWN_REDIS} (budget: {budget}): {type(error).__name__}: "
+                f"{str(error).rstrip('.')}{_raised_in_shop(error)}. A cache only "
+                "saves work: let django-redis treat a failed call as a miss with "
+                '"OPTIONS": {"IGNORE_EXCEPTIONS": True} on the cache in CACHES, '
+                "and log it with DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True."
             ) from error
         served = as_text(response)
 
