@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import shlex
@@ -196,7 +197,7 @@ def _measure_pages(lesson: str, project: Any) -> list[dict[str, Any]]:
                 "queries": timed.query_count,
                 "largest_similar": similar[0].count if similar else 0,
                 "description": bool(timed.fetching("catalog_product.description")),
-                "ms": statistics.median(times) * 1000,
+                "samples": {"ms": times},
                 "peak_bytes": traced.peak_bytes,
             }
         )
@@ -212,10 +213,9 @@ def _own_keys_delete() -> None:
 
 
 def _summary(runs: list[Any]) -> dict[str, Any]:
-    """Return the median queries and time of `runs`, and the last one's cache use."""
+    """Return the median query count of `runs`, and the last one's cache use."""
     return {
         "queries": round(statistics.median(run.query_count for run in runs)),
-        "ms": statistics.median((run.wall_time or 0.0) for run in runs) * 1000,
         "hits": runs[-1].cache.hits if runs[-1].cache else 0,
         "misses": runs[-1].cache.misses if runs[-1].cache else 0,
     }
@@ -240,7 +240,8 @@ def _measure_cache(project: Any) -> list[dict[str, Any]]:
     for label, client, path in scenarios:
         with transaction.atomic():
             client.get(path)  # Warm up connections, templates and URL caches.
-            cold, warm = [], []
+            cold: list[Any] = []
+            warm: list[Any] = []
             for _ in range(TIMED_RUNS):
                 _own_keys_delete()
                 for runs in (cold, warm):
@@ -250,7 +251,17 @@ def _measure_cache(project: Any) -> list[dict[str, Any]]:
                         client.get(path)
                     runs.append(timed)
             transaction.set_rollback(True)
-        results.append({"label": label, "cold": _summary(cold), "warm": _summary(warm)})
+        results.append(
+            {
+                "label": label,
+                "cold": _summary(cold),
+                "warm": _summary(warm),
+                "samples": {
+                    "cold_ms": [run.wall_time or 0.0 for run in cold],
+                    "warm_ms": [run.wall_time or 0.0 for run in warm],
+                },
+            }
+        )
     _own_keys_delete()
     return results
 
@@ -354,7 +365,8 @@ def _offload_runs(
         answered = time.perf_counter()
         report = worker.drain(timed.tasks, timeout=DRAIN_TIMEOUT)
         waited = time.perf_counter() - answered
-        if response.status_code >= 400 or not report.drained:
+        failed = [o for o in report.outcomes if o.state != "succeeded"]
+        if response.status_code >= 400 or failed or not report.drained:
             raise SystemExit(
                 f"{label} answered {response.status_code}; the worker reported"
                 f" {report.to_dict()}"
@@ -367,18 +379,16 @@ def _offload_runs(
             worker_times.append(sum(outcome.runtime for outcome in report.outcomes))
             states.update(outcome.state for outcome in report.outcomes)
     published = []
-    for task in timed.tasks.published:
+    for task in timed.tasks.published if timed.tasks else []:
         queue = configured.route({}, task.name)["queue"].name
         published.append(f"{task.name.rsplit('.', 1)[-1]} ({queue})")
     return {
         "label": label,
         "status": response.status_code,
         "queries": timed.query_count,
-        "ms": statistics.median(times) * 1000,
         "published": published,
-        "worker_ms": statistics.median(worker_times) * 1000 if worker_times else None,
-        "drained_ms": statistics.median(drained) * 1000 if drained else None,
         "states": sorted(states),
+        "samples": {"ms": times, "worker_ms": worker_times, "drained_ms": drained},
     }
 
 
@@ -509,12 +519,16 @@ class _MailSink(socketserver.StreamRequestHandler):
                 self.wfile.write(b"250 OK\r\n")
 
 
+class _MailServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    # How many messages it has taken so far.
+    received = 0
+
+
 @contextmanager
-def _mail_server() -> Iterator[socketserver.ThreadingTCPServer]:
+def _mail_server() -> Iterator[_MailServer]:
     """Run an SMTP server on a free local port in a thread of this process."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _MailSink)
-    server.daemon_threads = True
-    server.received = 0  # type: ignore[attr-defined]
+    server = _MailServer(("127.0.0.1", 0), _MailSink)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -572,7 +586,7 @@ def cache_table(naive: list[dict[str, Any]], solved: list[dict[str, Any]]) -> st
             label = f"`{row['label']}`" if shop == "before" else ""
             lines.append(
                 f"| {label} | {shop} | {cold['queries']} → {warm['queries']}"
-                f" | {cold['ms']:.1f} → {warm['ms']:.1f}"
+                f" | {row['cold_ms']:.1f} → {row['warm_ms']:.1f}"
                 f" | {cold['hits']} / {cold['misses']}"
                 f" → {warm['hits']} / {warm['misses']} |"
             )
@@ -607,24 +621,40 @@ def offload_table(naive: list[dict[str, Any]], solved: list[dict[str, Any]]) -> 
     return "\n".join(lines)
 
 
-def _explain(lesson: str, scale: str, patches: int, mail: tuple[int, int]) -> str:
+def _merged(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Return the last round's rows, each time the median of every round's samples."""
+    rows = []
+    for scenario in zip(*rounds, strict=True):
+        row = {key: value for key, value in scenario[-1].items() if key != "samples"}
+        for key in scenario[-1]["samples"]:
+            samples = [value for run in scenario for value in run["samples"][key]]
+            row[key] = statistics.median(samples) * 1000 if samples else None
+        rows.append(row)
+    return rows
+
+
+def _explain(lesson: str, scale: str, patches: int, rounds: int) -> str:
     shops = (
         f"Lesson {lesson}, `{scale}` data set: before = the shop at the start of"
         f" the lesson, after = with its {patches} reference patches."
     )
+    if rounds > 1:
+        shops += (
+            f" Both shops were measured {rounds} times, in turn, and each median"
+            f" takes the {rounds * TIMED_RUNS} requests of all rounds."
+        )
     if lesson == "04":
         return (
             f"{shops} Each page is requested cold (its cache keys just deleted),"
-            f" then warm (the same request again), {TIMED_RUNS} times; queries and"
-            " ms are medians, hits and misses those of the last pair."
+            f" then warm (the same request again), {TIMED_RUNS} times a round;"
+            " queries are medians, hits and misses those of the last pair."
         )
     if lesson == "05":
         return (
-            f"{shops} Medians of {TIMED_RUNS} requests, each committed; a real"
-            " worker on the course's broker drained every published task before"
-            f" the next request. The upload is a {IMAGE_SIZE[0]}\N{MULTIPLICATION SIGN}"
-            f"{IMAGE_SIZE[1]} JPEG of {len(_jpeg()) / 2**20:.1f} MiB. The mail server"
-            f" received {mail[0]} emails before and {mail[1]} after."
+            f"{shops} Every request is committed, and a real worker on the"
+            " course's broker drained its tasks before the next request. The"
+            f" upload is a {IMAGE_SIZE[0]}\N{MULTIPLICATION SIGN}{IMAGE_SIZE[1]}"
+            f" JPEG of {len(_jpeg()) / 2**20:.1f} MiB."
         )
     return shops
 
@@ -634,6 +664,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lesson", default="1", help="the lesson number, e.g. 1")
     parser.add_argument("--scale", default="small", help="tiny, small or large")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="measure both shops this many times in turn (default: 3 for"
+        " lessons 4 and 5, else 1)",
+    )
     parser.add_argument(
         "--database", help="the database to seed and use (default: receipts_<scale>)"
     )
@@ -645,41 +681,49 @@ def main() -> None:
         print(json.dumps(measure_shop(args.measure, Path(args.shop))))
         return
     lesson = f"{int(args.lesson):02d}"
+    rounds = args.rounds or (3 if lesson in {"04", "05"} else 1)
     earlier, own = _patches(lesson)
     # Every run and shop gets its own cache keys (and usernames), apart from
     # other runs and from anyone else's on the same Redis.
     run = f"{os.environ.get('CACHE_KEY_PREFIX', 'receipts')}-{uuid.uuid4().hex[:8]}"
+    measured: dict[str, list[list[dict[str, Any]]]] = {"before": [], "after": []}
+    mail_received = dict.fromkeys(measured, 0)
     with tempfile.TemporaryDirectory(prefix="receipts-") as folder:
-        before = _scratch(Path(folder) / "before", earlier)
-        after = _scratch(Path(folder) / "after", earlier + own)
+        shops = {
+            "before": _scratch(Path(folder) / "before", earlier),
+            "after": _scratch(Path(folder) / "after", earlier + own),
+        }
         database = _database(
-            args.database or f"receipts_{args.scale}", args.scale, [before, after]
+            args.database or f"receipts_{args.scale}", args.scale, list(shops.values())
         )
         with _mail_server() as mail:
-            naive = _measure_in_child(
-                lesson,
-                before,
-                database,
-                prefix=f"{run}-before",
-                smtp_port=mail.server_address[1],
-            )
-            sent_before = mail.received  # type: ignore[attr-defined]
-            solved = _measure_in_child(
-                lesson,
-                after,
-                database,
-                prefix=f"{run}-after",
-                smtp_port=mail.server_address[1],
-            )
-            sent_after = mail.received - sent_before  # type: ignore[attr-defined]
+            for number, which in itertools.product(range(rounds), shops):
+                received = mail.received
+                measured[which].append(
+                    _measure_in_child(
+                        lesson,
+                        shops[which],
+                        database,
+                        prefix=f"{run}-{which}-{number}",
+                        smtp_port=mail.server_address[1],
+                    )
+                )
+                mail_received[which] += mail.received - received
     render = {"04": cache_table, "05": offload_table}.get(lesson, table)
     command = shlex.join(
         [".venv/bin/python", "benchmarks/lesson_receipts.py", *sys.argv[1:]]
     )
     text = (
-        f"{_explain(lesson, args.scale, len(own), (sent_before, sent_after))}\n\n"
-        f"{render(naive, solved)}\n\nCommand: `{command}`\n"
+        f"{_explain(lesson, args.scale, len(own), rounds)}\n\n"
+        f"{render(_merged(measured['before']), _merged(measured['after']))}\n"
     )
+    if lesson == "05":
+        text += (
+            f"\nThe mail server received {mail_received['before']} emails from the"
+            f" shop before and {mail_received['after']} after (warm-up requests"
+            " included).\n"
+        )
+    text += f"\nCommand: `{command}`\n"
     print(text, end="")
     if args.output:
         Path(args.output).write_text(text)
