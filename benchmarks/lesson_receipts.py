@@ -11,9 +11,14 @@ five requests with memory tracing off; peaks come from one more request
 traced with tracemalloc. Every request runs in a transaction rolled back at
 the end, so the data stays as seeded.
 
+For lessons 4 and 5 the two shops are measured in three rounds, in turn
+(`--rounds`), and each median takes the requests of every round: on a busy
+machine, both shops then see the same load.
+
 Lesson 4 measures each page cold (its cache keys just deleted) and warm (the
-same request again), five times each; each shop runs under a cache key prefix
-of its own, emptied before every cold request and at the end.
+same request again), five times each; each child runs under a cache key
+prefix of its own, emptied before every cold request and at the end
+(`delete_pattern`, never a flush: other people share the Redis).
 
 Lesson 5 measures requests that do slow work, and commits them: tasks are
 published on commit, and a real worker (`checker.worker.CeleryWorker`, on the
