@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -57,14 +58,13 @@ if TYPE_CHECKING:
 
     from checker.worker import CeleryWorker
 
-__all__ += ["course_worker", "course_worker_process"]
+__all__ += ["course_worker", "course_worker_factory", "course_worker_process"]
 
 
-@pytest.fixture(scope="session")
-def course_worker_process(
-    django_db_setup: None,
-) -> Iterator[CeleryWorker]:
-    """Run one real Celery worker for the session, on the test database."""
+def _new_worker(
+    *, queue: str | None = None, environment: dict[str, str] | None = None
+) -> CeleryWorker:
+    """Return a worker on the test's settings, test database and broker."""
     from celery import current_app
     from django.conf import settings
     from django.db import connection
@@ -72,12 +72,24 @@ def course_worker_process(
     from checker.services import service_urls
     from checker.worker import CeleryWorker, database_url
 
-    worker = CeleryWorker(
+    return CeleryWorker(
         broker_url=current_app.conf.broker_url,
         outcomes_url=service_urls().redis,
         database_url=database_url(connection.settings_dict),
-        settings_module=settings.SETTINGS_MODULE,
+        # Inside the `settings` fixture's overrides, SETTINGS_MODULE is None.
+        settings_module=settings.SETTINGS_MODULE
+        or os.environ["DJANGO_SETTINGS_MODULE"],
+        queue=queue,
+        environment=environment,
     )
+
+
+@pytest.fixture(scope="session")
+def course_worker_process(
+    django_db_setup: None,
+) -> Iterator[CeleryWorker]:
+    """Run one real Celery worker for the session, on the test database."""
+    worker = _new_worker()
     worker.start()
     yield worker
     worker.stop()
@@ -86,16 +98,30 @@ def course_worker_process(
 @pytest.fixture
 def course_worker(course_worker_process: CeleryWorker) -> Iterator[CeleryWorker]:
     """Route tasks published without a queue to the session's worker."""
-    from celery import current_app
-
     # The worker consumes a queue named for this run only, so messages left
     # on the broker by earlier runs never reach it.
-    previous = current_app.conf.task_default_queue
-    current_app.conf.task_default_queue = course_worker_process.queue
-    try:
+    with course_worker_process.routed():
         yield course_worker_process
-    finally:
-        current_app.conf.task_default_queue = previous
+
+
+@pytest.fixture
+def course_worker_factory(
+    django_db_setup: None,
+) -> Iterator[Callable[..., CeleryWorker]]:
+    """Return a function that starts a worker of its own; stop them all after."""
+    workers: list[CeleryWorker] = []
+
+    def start(
+        *, environment: dict[str, str] | None = None, queue: str | None = None
+    ) -> CeleryWorker:
+        worker = _new_worker(queue=queue, environment=environment)
+        workers.append(worker)
+        worker.start()
+        return worker
+
+    yield start
+    for worker in reversed(workers):
+        worker.stop()
 
 
 # --- end of the Celery worker fixtures ----------------------------------------

@@ -3,7 +3,14 @@
 The worker is `celery -A config worker --pool=solo` in a subprocess, on the
 test's settings, test database and broker, consuming a queue named for this
 run only. Imported by that worker (`--include checker.worker`), this module
-also reports each task's outcome to Redis, where the test process reads it.
+also reports each task's outcome to Redis, where the test process reads it,
+and applies the worker's test settings read from its environment:
+
+- `CHECKER_MAIL_FAILURES=<n>`: the first n email sends fail (`checker.mail`).
+- `CHECKER_WORKER_PAUSE=<task>=<seconds>[,...]`: report the task started, then
+  wait that long before its body runs, so a test can kill the worker mid-task.
+- `CHECKER_BROKER_VISIBILITY_TIMEOUT=<seconds>`: on Redis, hand a message that
+  a killed worker left unacknowledged to the next worker after that long.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +33,24 @@ import redis
 
 from checker.services.layout import Layout, project_root
 
-__all__ = ["CeleryWorker", "DrainReport", "TaskOutcome", "database_url"]
+__all__ = [
+    "PAUSE_ENV",
+    "VISIBILITY_TIMEOUT_ENV",
+    "CeleryWorker",
+    "DrainReport",
+    "TaskOutcome",
+    "WorkerError",
+    "database_url",
+]
+
+PAUSE_ENV = "CHECKER_WORKER_PAUSE"
+VISIBILITY_TIMEOUT_ENV = "CHECKER_BROKER_VISIBILITY_TIMEOUT"
 
 # Set only in the worker's environment: where to report outcomes, and under
 # which key.
 _OUTCOMES_URL = "CHECKER_WORKER_OUTCOMES_URL"
 _OUTCOMES_KEY = "CHECKER_WORKER_OUTCOMES_KEY"
+_QUEUE = "CHECKER_WORKER_QUEUE"
 # Outcomes live in their own Redis database so that `cache.clear()` (which
 # flushes the cache's database) never erases them.
 _OUTCOMES_DB = 2
@@ -49,12 +68,15 @@ class TaskOutcome:
 
     id: str
     name: str
-    # "succeeded", "failed", "retried" or "unknown" (not registered).
+    # "succeeded", "failed", "retried", "unknown" (not registered), or
+    # "started" (not final: reported only for a task the worker pauses).
     state: str
     result: Any = None
     error: str | None = None
     runtime: float = 0.0
     retries: int = 0
+    # {"subject": ..., "to": [...]} of every email this run sent.
+    emails: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -110,15 +132,20 @@ class CeleryWorker:
         database_url: str,
         settings_module: str,
         queue: str | None = None,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.broker_url = broker_url
         self.database_url = database_url
         self.settings_module = settings_module
         self.queue = queue or f"checker-{uuid.uuid4().hex[:12]}"
-        self.key = f"checker:worker:{self.queue}"
+        self.environment = dict(environment or {})
+        # Several workers may consume one queue (one replaces another that was
+        # killed), so each reports under a name of its own.
+        self.name = f"{self.queue}-{uuid.uuid4().hex[:6]}"
+        self.key = f"checker:worker:{self.name}"
         self.outcomes_redis = outcomes_client(outcomes_url)
         self._outcomes_url = outcomes_url
-        self.log = Layout.default().logs / f"worker-{self.queue}.log"
+        self.log = Layout.default().logs / f"worker-{self.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def _environment(self) -> dict[str, str]:
@@ -132,8 +159,10 @@ class CeleryWorker:
             "DJANGO_SETTINGS_MODULE": self.settings_module,
             "DATABASE_URL": self.database_url,
             "CELERY_BROKER_URL": self.broker_url,
+            **self.environment,
             _OUTCOMES_URL: self._outcomes_url,
             _OUTCOMES_KEY: self.key,
+            _QUEUE: self.queue,
         }
 
     def start(self, *, timeout: float = 60) -> None:
@@ -143,7 +172,7 @@ class CeleryWorker:
         command = [
             sys.executable, "-m", "celery", "-A", "config", "worker",
             "--pool=solo", "--concurrency=1", "--queues", self.queue,
-            "--include", "checker.worker", "--hostname", f"{self.queue}@%h",
+            "--include", "checker.worker", "--hostname", f"{self.name}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
             "--loglevel", "INFO",
         ]  # fmt: skip
@@ -169,10 +198,11 @@ class CeleryWorker:
             time.sleep(0.05)
 
     def stop(self, *, grace: float = 3) -> None:
-        """Stop the worker: a warm shutdown, then a kill if it lingers."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
+        """Stop the worker: a warm shutdown, then a kill if it lingers.
+
+        Delete its queue and its reports too, also after `kill()`.
+        """
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             # Over AMQP a warm shutdown idles about 10 s before it exits; the
             # queue is this run's alone and drained, so nothing is lost by
@@ -186,6 +216,20 @@ class CeleryWorker:
         self.outcomes_redis.delete(self.key, f"{self.key}:ready")
         self._delete_queue()
 
+    def kill(self) -> None:
+        """Kill the worker at once, as a crash or an out-of-memory kill would.
+
+        No warm shutdown runs: a message it had not acknowledged stays
+        unacknowledged on the broker, and the queue and reports are kept for
+        the next worker and for the test.
+        """
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+        self.outcomes_redis.delete(f"{self.key}:ready")
+
     def _delete_queue(self) -> None:
         # The queue is named for one run; left behind, it would only pile up
         # on the broker.
@@ -197,6 +241,54 @@ class CeleryWorker:
         ):
             channel: Any = connection.default_channel
             channel.queue_delete(self.queue)
+            client = getattr(channel, "client", None)
+            if client is not None:
+                # Redis: the unacknowledged messages of this queue's workers.
+                client.delete(*_unacked_keys(self.queue).values())
+
+    @contextlib.contextmanager
+    def routed(self, *, queues: Iterable[str] = ()) -> Iterator[CeleryWorker]:
+        """Send the tasks published in the block to this worker's queue.
+
+        Tasks without a queue of their own go there, and so do tasks bound
+        for one of `queues` (a task declared with `queue="images"`, say).
+        """
+        from celery import current_app
+
+        router: Any = current_app.amqp.router
+        redirected = set(queues)
+        original = router.route
+
+        def route(options: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+            routed = original(options, name, *args, **kwargs)
+            queue = routed.get("queue")
+            if queue is not None and queue.name in redirected:
+                routed["queue"] = current_app.amqp.queues[self.queue]
+            return routed
+
+        previous = current_app.conf.task_default_queue
+        current_app.conf.task_default_queue = self.queue
+        router.route = route
+        try:
+            yield self
+        finally:
+            current_app.conf.task_default_queue = previous
+            router.route = original
+
+    def wait_started(self, task_id: str, *, timeout: float = 10) -> TaskOutcome:
+        """Wait until the worker reports that it started `task_id` (a paused task)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for outcome in self.outcomes():
+                if outcome.id == task_id and outcome.state == "started":
+                    return outcome
+            if time.monotonic() > deadline:
+                raise WorkerError(
+                    f"The Celery worker for queue {self.queue} did not start task "
+                    f"{task_id} within {timeout:g} s; is it paused with "
+                    f"{PAUSE_ENV}?"
+                )
+            time.sleep(0.02)
 
     def outcomes(self) -> list[TaskOutcome]:
         """Return every task run the worker reported, oldest first."""
@@ -245,13 +337,110 @@ class CeleryWorker:
         )
 
 
+def _unacked_keys(queue: str) -> dict[str, str]:
+    """Return the Redis transport's keys for unacknowledged messages of `queue`.
+
+    By default every worker on a Redis broker shares one set, and a worker
+    with a short visibility timeout would hand back the in-flight messages of
+    every other worker on that Redis; a set per queue keeps it to its own.
+    """
+    return {
+        "unacked_key": f"unacked:{queue}",
+        "unacked_index_key": f"unacked_index:{queue}",
+        "unacked_mutex_key": f"unacked_mutex:{queue}",
+    }
+
+
+def _transport_options(queue: str) -> dict[str, Any]:
+    """Return the Redis transport options of a worker consuming `queue`."""
+    options: dict[str, Any] = dict(_unacked_keys(queue))
+    timeout = os.environ.get(VISIBILITY_TIMEOUT_ENV)
+    if timeout:
+        # The Redis transport hands an unacknowledged message back to its
+        # queue once it is older than `visibility_timeout`, when a worker
+        # sweeps: as it starts consuming, then every `unacked_restore_interval`
+        # seconds, scanning on every `unacked_restore_throttle`-th sweep only
+        # (by default 10 and 10: every 100 s). Sweep every second instead.
+        options.update(
+            visibility_timeout=float(timeout),
+            unacked_restore_interval=1,
+            unacked_restore_throttle=1,
+        )
+    return options
+
+
+def _pauses() -> dict[str, float]:
+    """Read `CHECKER_WORKER_PAUSE`: task short name to seconds."""
+    pauses: dict[str, float] = {}
+    for item in os.environ.get(PAUSE_ENV, "").split(","):
+        name, _, seconds = item.partition("=")
+        if name.strip():
+            pauses[name.strip()] = float(seconds or 0)
+    return pauses
+
+
+def _outbox_size() -> int:
+    from django.core import mail
+
+    return len(getattr(mail, "outbox", []))
+
+
+def _emails_since(count: int) -> list[dict[str, Any]]:
+    from django.core import mail
+
+    return [
+        {"subject": message.subject, "to": list(message.to)}
+        for message in getattr(mail, "outbox", [])[count:]
+    ]
+
+
+def _run_pending_callbacks() -> None:
+    """Run what the worker's event loop has queued, as its next turn would.
+
+    The solo pool runs a task inside the event loop, so the acknowledgement of
+    an early-acked task waits there until the task returns. With a process
+    pool, as in production, it leaves while the task runs; send it before a
+    pause so that a kill loses exactly the messages it would lose there.
+    """
+    from kombu.asynchronous import get_event_loop
+
+    hub: Any = get_event_loop()
+    if hub is not None:
+        for callback in hub._pop_ready():
+            if callback:
+                callback()
+
+
+def _connect_settings() -> None:
+    """Apply the worker's test settings before it connects to the broker."""
+    from celery import signals
+
+    @signals.worker_init.connect(weak=False)
+    def configure(sender: Any = None, **_: Any) -> None:
+        # Django is set up by now: the Celery fixup did it before importing
+        # the task modules and this one.
+        from django.conf import settings
+
+        from checker.mail import FAILURES_ENV
+
+        if os.environ.get(FAILURES_ENV):
+            settings.EMAIL_BACKEND = "checker.mail.FlakyEmailBackend"
+        conf = sender.app.conf
+        if conf.broker_url and conf.broker_url.startswith(("redis", "rediss")):
+            conf.broker_transport_options = {
+                **(conf.broker_transport_options or {}),
+                **_transport_options(os.environ[_QUEUE]),
+            }
+
+
 def _connect_reporting() -> None:
     """Report each task run from inside the worker process."""
     from celery import signals
 
     client = outcomes_client(os.environ[_OUTCOMES_URL])
     key = os.environ[_OUTCOMES_KEY]
-    started: dict[str, float] = {}
+    pauses = _pauses()
+    started: dict[str, tuple[float, int]] = {}
 
     def report(**fields: Any) -> None:
         client.rpush(key, json.dumps(fields, default=repr))
@@ -261,12 +450,17 @@ def _connect_reporting() -> None:
         client.set(f"{key}:ready", os.getpid())
 
     @signals.task_prerun.connect(weak=False)
-    def prerun(task_id: str, **_: Any) -> None:
-        started[task_id] = time.perf_counter()
+    def prerun(task_id: str, task: Any, **_: Any) -> None:
+        pause = pauses.get(task.name.rsplit(".", 1)[-1])
+        if pause is not None:
+            _run_pending_callbacks()
+            report(id=task_id, name=task.name, state="started")
+            time.sleep(pause)
+        started[task_id] = (time.perf_counter(), _outbox_size())
 
     @signals.task_postrun.connect(weak=False)
     def postrun(task_id: str, task: Any, retval: Any, state: str, **_: Any) -> None:
-        runtime = time.perf_counter() - started.pop(task_id, time.perf_counter())
+        start, outbox = started.pop(task_id, (time.perf_counter(), _outbox_size()))
         failed = isinstance(retval, BaseException)
         report(
             id=task_id,
@@ -274,8 +468,9 @@ def _connect_reporting() -> None:
             state=_STATES.get(state, state.lower()),
             result=None if failed else retval,
             error=repr(retval) if failed else None,
-            runtime=runtime,
+            runtime=time.perf_counter() - start,
             retries=task.request.retries or 0,
+            emails=_emails_since(outbox),
         )
 
     @signals.task_unknown.connect(weak=False)
@@ -284,4 +479,5 @@ def _connect_reporting() -> None:
 
 
 if os.environ.get(_OUTCOMES_URL) and os.environ.get(_OUTCOMES_KEY):
+    _connect_settings()
     _connect_reporting()

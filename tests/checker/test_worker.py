@@ -5,6 +5,8 @@ import socket
 
 import pytest
 from celery import current_app
+from celery.app.backends import by_url
+from celery.result import AsyncResult
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -13,7 +15,7 @@ from checker.budgets import BudgetExceeded, assert_within
 from checker.budgets.tasks import drained_by_worker
 from checker.services import service_urls
 from checker.tasks import TaskRecorder
-from checker.worker import CeleryWorker, database_url
+from checker.worker import CeleryWorker, WorkerError, database_url
 from tests.checker_testapp import tasks
 
 pytestmark = pytest.mark.services
@@ -30,8 +32,8 @@ def _worker(broker_url):
     )
 
 
-def _rabbitmq_reachable():
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 5672), 1):
+def _reachable(port):
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
         return True
     return False
 
@@ -133,7 +135,7 @@ def test_tasks_on_a_queue_no_worker_consumes_are_reported_pending():
 
 @pytest.fixture(scope="module")
 def rabbitmq_worker(django_db_setup):
-    if not _rabbitmq_reachable():
+    if not _reachable(5672):
         pytest.skip("RabbitMQ is not reachable on 127.0.0.1:5672")
     worker = _worker(RABBITMQ)
     worker.start()
@@ -157,3 +159,158 @@ def test_the_worker_drains_a_rabbitmq_queue_too(rabbitmq_worker):
         ("failed", None),
     ]
     assert (report.queue_size, report.drained) == (0, True)
+
+
+# --- Emails, a failing mail server, pauses, kills and redelivery --------------
+
+PAUSED = {"CHECKER_WORKER_PAUSE": "add=60,add_acked_late=60"}
+# A queue such as a dedicated one for heavy work, which no test worker consumes.
+ELSEWHERE = "checker-testapp-elsewhere"
+
+
+def test_each_run_reports_the_emails_it_sent(course_worker):
+    ids = [tasks.send_note.delay("ada@example.com").id, tasks.add.delay(1, 1).id]
+    report = course_worker.drain(ids)
+    assert [o.emails for o in report.outcomes] == [
+        [{"subject": "Note", "to": ["ada@example.com"]}],
+        [],
+    ]
+
+
+def test_a_failing_mail_server_fails_a_task_without_retries(course_worker_factory):
+    worker = course_worker_factory(environment={"CHECKER_MAIL_FAILURES": "1"})
+    with worker.routed():
+        sent = tasks.send_note.delay("ada@example.com")
+    report = worker.drain([sent.id])
+    assert [(o.state, o.error, o.emails) for o in report.runs] == [
+        (
+            "failed",
+            "SMTPServerDisconnected('Connection unexpectedly closed: the mail "
+            "server dropped the connection')",
+            [],
+        )
+    ]
+
+
+def test_a_task_retried_after_the_mail_server_fails_sends_once(course_worker_factory):
+    worker = course_worker_factory(environment={"CHECKER_MAIL_FAILURES": "1"})
+    with worker.routed():
+        sent = tasks.send_note_retrying.delay("ada@example.com")
+    report = worker.drain([sent.id])
+    assert [(o.state, o.retries, o.emails) for o in report.runs] == [
+        ("retried", 0, []),
+        ("succeeded", 1, [{"subject": "Note", "to": ["ada@example.com"]}]),
+    ]
+
+
+def test_a_paused_task_is_reported_started_and_others_run_at_once(
+    course_worker_factory,
+):
+    worker = course_worker_factory(environment={"CHECKER_WORKER_PAUSE": "add=60"})
+    with worker.routed():
+        doubled = tasks.double.delay(4)
+        added = tasks.add.delay(2, 3)
+    assert [o.state for o in worker.drain([doubled.id]).outcomes] == ["succeeded"]
+    assert worker.wait_started(added.id).name.endswith(".add")
+    assert [(o.name.rsplit(".")[-1], o.state) for o in worker.outcomes()] == [
+        ("double", "succeeded"),
+        ("add", "started"),
+    ]
+    worker.kill()
+
+
+def test_waiting_for_a_task_that_never_starts_names_the_queue(course_worker_factory):
+    worker = course_worker_factory()
+    with worker.routed():
+        sent = tasks.add.delay(1, 1)
+    worker.drain([sent.id])
+    with pytest.raises(WorkerError) as raised:
+        worker.wait_started(sent.id, timeout=0.1)
+    assert str(raised.value) == (
+        f"The Celery worker for queue {worker.queue} did not start task {sent.id} "
+        "within 0.1 s; is it paused with CHECKER_WORKER_PAUSE?"
+    )
+
+
+def _killed_mid_task(factory, task):
+    """Start `task` on a worker that pauses it, kill that worker, start another."""
+    first = factory(environment=PAUSED)
+    with first.routed():
+        sent = task.delay(2, 3)
+    first.wait_started(sent.id)
+    first.kill()
+    second = factory(
+        queue=first.queue, environment={"CHECKER_BROKER_VISIBILITY_TIMEOUT": "1"}
+    )
+    return sent, second
+
+
+def test_a_late_acked_task_reaches_the_next_worker_after_a_kill(
+    course_worker_factory,
+):
+    sent, second = _killed_mid_task(course_worker_factory, tasks.add_acked_late)
+    report = second.drain([sent.id], timeout=30)
+    assert [(o.state, o.result) for o in report.outcomes] == [("succeeded", 5)]
+    assert (report.queue_size, report.drained) == (0, True)
+
+
+def test_an_early_acked_task_is_lost_with_a_killed_worker(course_worker_factory):
+    sent, second = _killed_mid_task(course_worker_factory, tasks.add)
+    # Long enough for the sweeps that hand back the late-acked task above.
+    report = second.drain([sent.id], timeout=5)
+    assert (report.outcomes, report.pending, report.queue_size) == ([], [sent.id], 0)
+
+
+def test_tasks_bound_for_a_named_queue_can_be_routed_to_a_worker(course_worker):
+    with (
+        TaskRecorder() as recorder,
+        course_worker.routed(queues=[ELSEWHERE]),
+    ):
+        routed = tasks.add.apply_async((1, 2), queue=ELSEWHERE)
+    report = course_worker.drain([routed.id])
+    assert [(o.state, o.result) for o in report.outcomes] == [("succeeded", 3)]
+    assert [task.queue for task in recorder.published] == [course_worker.queue]
+
+
+def test_tasks_bound_for_a_named_queue_keep_it_unless_routed(course_worker):
+    with TaskRecorder() as recorder:
+        tasks.add.apply_async((1, 2), queue=ELSEWHERE)
+    with current_app.connection_for_write() as broker:
+        broker.default_channel.queue_purge(ELSEWHERE)
+    assert [task.queue for task in recorder.published] == [ELSEWHERE]
+
+
+# --- The result backend ---------------------------------------------------------
+
+
+def _results_round_trip(factory, results_url):
+    """Run a task on a worker storing results at `results_url`; read it back here."""
+    backend_class, url = by_url(results_url, current_app.loader)
+    backend = backend_class(app=current_app, url=url)
+    worker = factory(environment={"CELERY_RESULT_BACKEND": results_url})
+    with worker.routed():
+        sent = tasks.add.delay(20, 22)
+    result = AsyncResult(sent.id, backend=backend, app=current_app)
+    try:
+        assert result.get(timeout=30) == 42
+        assert result.state == "SUCCESS"
+    finally:
+        result.forget()
+
+
+def test_task_results_round_trip_through_the_course_result_backend(
+    course_worker_factory,
+):
+    _results_round_trip(course_worker_factory, service_urls().results)
+
+
+def test_task_results_round_trip_through_an_external_redis(
+    course_worker_factory, monkeypatch
+):
+    if not _reachable(6379):
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)
+    results = service_urls().results
+    assert results == "redis://127.0.0.1:6379/3"
+    _results_round_trip(course_worker_factory, results)

@@ -62,3 +62,22 @@ def user_signup(*, username: str, on_commit: bool) -> AbstractBaseUser:
         else:
             send_welcome_email.delay(user.pk)
     return user
+
+
+@shared_task
+def send_note(address: str) -> int:
+    """Email one address; fail as the mail server fails."""
+    return send_mail("Note", "A note.", None, [address])
+
+
+# smtplib's errors are OSErrors.
+@shared_task(autoretry_for=(OSError,), max_retries=2, default_retry_delay=0)
+def send_note_retrying(address: str) -> int:
+    """Email one address, retrying when the mail server fails."""
+    return send_mail("Note", "A note.", None, [address])
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def add_acked_late(x: int, y: int) -> int:
+    """Return the sum, acknowledging the message only once the body has run."""
+    return x + y

@@ -42,3 +42,26 @@ def test_a_long_course_path_moves_sockets_to_a_short_folder(tmp_path):
 
     assert len(str(layout.redis_socket)) < 100
     assert layout.run != layout.home / "run"
+
+
+def test_task_results_go_to_redis_database_3_of_the_course_redis(monkeypatch, tmp_path):
+    assert service_urls(Layout(tmp_path)).results == (
+        f"redis+socket://{tmp_path}/run/redis.sock?virtual_host=3"
+    )
+    monkeypatch.setenv("REDIS_URL", "redis://:secret@127.0.0.1:6379/0")
+    assert service_urls(Layout(tmp_path)).results == (
+        "redis://:secret@127.0.0.1:6379/3"
+    )
+    monkeypatch.setenv("REDIS_URL", "unix:///srv/redis.sock?db=0")
+    assert service_urls(Layout(tmp_path)).results == (
+        "redis+socket:///srv/redis.sock?virtual_host=3"
+    )
+
+
+def test_a_result_backend_named_in_the_environment_is_used_as_given(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", "redis://results.example:6379/9")
+
+    assert service_urls(Layout(tmp_path)).results == "redis://results.example:6379/9"
