@@ -4,7 +4,7 @@
 `CHECKER_MAIL_FAILURES` is set: its first N sends in the process raise the
 error a real SMTP server gives when it drops the connection, so a task's
 retries are exercised on a real worker and a real broker.
-`RecordingEmailBackend` notes the line of project code that sent each message.
+`RecordingEmailBackend` notes the lines of project code that sent each message.
 """
 
 from __future__ import annotations
@@ -19,9 +19,15 @@ from typing import Any, ClassVar
 from django.core.mail import EmailMessage
 from django.core.mail.backends import locmem
 
-from checker.cache import call_site
+from checker.origins import ProjectCode
 
-__all__ = ["FAILURES_ENV", "FlakyEmailBackend", "RecordingEmailBackend", "sent_from"]
+__all__ = [
+    "FAILURES_ENV",
+    "FlakyEmailBackend",
+    "RecordingEmailBackend",
+    "sent_from",
+    "sent_via",
+]
 
 FAILURES_ENV = "CHECKER_MAIL_FAILURES"
 _SENT_FROM = "checker_sent_from"
@@ -55,13 +61,25 @@ class RecordingEmailBackend(locmem.EmailBackend):
     """Keep mail in `django.core.mail.outbox`, noting where each was sent from."""
 
     def send_messages(self, messages: Sequence[EmailMessage]) -> int:
-        """Send as the locmem backend does, then note the project call site."""
-        site = call_site(sys._getframe(1))
+        """Send as the locmem backend does, noting the project lines on the stack."""
+        code = ProjectCode.from_settings()
+        sites: list[str] = []
+        frame = sys._getframe(1)
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if code.contains(filename):
+                sites.append(f"{code.relative(filename)}:{frame.f_lineno}")
+            frame = frame.f_back  # type: ignore[assignment]
         for message in messages:
-            setattr(message, _SENT_FROM, site)
+            setattr(message, _SENT_FROM, tuple(sites))
         return super().send_messages(messages)
 
 
+def sent_via(message: Any) -> tuple[str, ...]:
+    """Return the project lines that sent `message`, innermost first."""
+    return tuple(getattr(message, _SENT_FROM, ()))
+
+
 def sent_from(message: Any) -> str | None:
-    """Return `file:line` of the project code that sent `message`, if recorded."""
-    return getattr(message, _SENT_FROM, None)
+    """Return `file:line` of the innermost project line that sent `message`."""
+    return next(iter(sent_via(message)), None)

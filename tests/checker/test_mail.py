@@ -5,7 +5,7 @@ import smtplib
 import pytest
 from django.core import mail
 
-from checker.mail import FlakyEmailBackend, sent_from
+from checker.mail import FlakyEmailBackend, sent_from, sent_via
 from tests.checker.conftest import line_of
 from tests.checker_testapp import tasks
 
@@ -35,15 +35,24 @@ def test_the_flaky_backend_delivers_at_once_without_failures(flaky, monkeypatch)
     assert len(mail.outbox) == 1
 
 
-def test_the_recording_backend_notes_the_project_line_that_sent(settings):
+def test_the_recording_backend_notes_the_project_lines_that_sent(settings, user):
     settings.EMAIL_BACKEND = "checker.mail.RecordingEmailBackend"
-    tasks.send_note("ada@example.com")
+    tasks.welcome_inline(user.pk)
     [message] = mail.outbox
     assert message.to == ["ada@example.com"]
-    assert sent_from(message) == line_of("tasks.py", 'send_mail("Note"')
+    assert sent_from(message) == line_of("tasks.py", 'send_mail("Welcome"')
+    assert sent_via(message) == (
+        line_of("tasks.py", 'send_mail("Welcome"'),
+        line_of("tasks.py", "return send_welcome_email(user_id)"),
+    )
 
 
 def test_mail_sent_from_outside_the_project_has_no_call_site(settings):
     settings.EMAIL_BACKEND = "checker.mail.RecordingEmailBackend"
     mail.send_mail("Hi", "Body", None, ["ada@example.com"])
-    assert [sent_from(m) for m in mail.outbox] == [None]
+    assert [(sent_from(m), sent_via(m)) for m in mail.outbox] == [(None, ())]
+
+
+@pytest.fixture
+def user(db, django_user_model):
+    return django_user_model.objects.create(username="ada", email="ada@example.com")
