@@ -565,9 +565,12 @@ def test_a_worker_makes_a_jpeg_thumbnail_within_200px(
 
     assert_within(drained, drained_by_worker())
     image = ProductImage.objects.get(product=product)
+    from catalog.tasks import make_thumbnail
+
     assert image.thumbnail, (
-        f"The worker ran {THUMBNAIL_TASK}, and ProductImage {image.pk} still"
-        " has no thumbnail."
+        f"The worker ran {THUMBNAIL_TASK} ({_task_site(make_thumbnail)})"
+        f" successfully, and ProductImage {image.pk} still has no thumbnail:"
+        " the task must save one into ProductImage.thumbnail."
     )
     with (
         default_storage.open(str(image.thumbnail.name), "rb") as stored,
