@@ -9,7 +9,7 @@ import pytest
 
 from checker.notebooks import execute_notebook
 from checker.services import create_database, service_urls
-from tests.lessons.conftest import REPO
+from tests.lessons.conftest import LESSONS, REPO
 
 DATABASE = "notebooks"
 
@@ -47,7 +47,7 @@ def _text(cell):
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("lesson_id", ["01", "02", "03"])
+@pytest.mark.parametrize("lesson_id", LESSONS)
 def test_the_lesson_notebook_runs_top_to_bottom_and_ends_with_the_check(
     notebook_shop, course, lesson_id
 ):
