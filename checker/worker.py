@@ -263,6 +263,10 @@ class CeleryWorker:
             routed = original(options, name, *args, **kwargs)
             queue = routed.get("queue")
             if queue is not None and queue.name in redirected:
+                # The exchange and routing key of the queue it was bound for
+                # would still lead there.
+                routed.pop("exchange", None)
+                routed.pop("routing_key", None)
                 routed["queue"] = current_app.amqp.queues[self.queue]
             return routed
 
