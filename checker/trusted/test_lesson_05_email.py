@@ -48,8 +48,8 @@ RETRY_FIX = (
 CLAIM_FIX = (
     "Claim the welcome before sending, with a conditional UPDATE only one run "
     "can win: Customer.objects.filter(user_id=user_id, welcomed_at=None)"
-    ".update(welcomed_at=timezone.now()) == 1, then send; give the claim back "
-    "if sending raises."
+    ".update(welcomed_at=timezone.now()) == 1, then send, both inside "
+    "transaction.atomic() so that a failed send rolls the claim back."
 )
 
 WorkerFactory = Callable[..., CeleryWorker]
@@ -252,8 +252,8 @@ def test_a_send_the_mail_server_drops_is_retried_and_arrives_once(
             "and then succeeded, but the retry sent no email (budget: exactly "
             f"one welcome email to {signup.email}). {TASK} is defined at "
             f"{_task_site()}: the first run's claim was kept when sending "
-            "failed. Give it back (welcomed_at=None) when sending raises, so "
-            "that the retry can send."
+            "failed. Claim and send inside one transaction.atomic() block, so "
+            "that a failed send rolls the claim back and the retry can send."
         )
     _assert_one_welcome(report, signup.email, f"{TASK}, with the first send failing,")
 
