@@ -197,7 +197,8 @@ def _by_name(measurement: Measurement, name: str) -> tuple[list[Any], list[Any]]
 def _built_here(label: str, measurement: Measurement, here: WorkHere) -> str:
     queries = [q for q in measurement.statements if q.origin is not None]
     written = ", ".join(name for name, _ in here.writes) or "no file"
-    first = f", the first from {here.first_query}" if here.first_query else ""
+    lead = "from" if len(queries) == 1 else "the first from"
+    first = f", {lead} {here.first_query}" if here.first_query else ""
     site = here.writes[0][1] if here.writes else ""
     count = f"{len(queries)} {'query' if len(queries) == 1 else 'queries'}"
     return (
