@@ -11,6 +11,11 @@ from tests.checker_testapp import tasks
 
 
 @pytest.fixture
+def user(db, django_user_model):
+    return django_user_model.objects.create(username="ada", email="ada@example.com")
+
+
+@pytest.fixture
 def flaky(settings, monkeypatch):
     settings.EMAIL_BACKEND = "checker.mail.FlakyEmailBackend"
     # The count of failures is read once per process: start afresh.
@@ -51,8 +56,3 @@ def test_mail_sent_from_outside_the_project_has_no_call_site(settings):
     settings.EMAIL_BACKEND = "checker.mail.RecordingEmailBackend"
     mail.send_mail("Hi", "Body", None, ["ada@example.com"])
     assert [(sent_from(m), sent_via(m)) for m in mail.outbox] == [(None, ())]
-
-
-@pytest.fixture
-def user(db, django_user_model):
-    return django_user_model.objects.create(username="ada", email="ada@example.com")
