@@ -159,6 +159,10 @@ def aside() -> Iterator[str]:
         # queue would leave its messages: purge them first.
         channel.queue_purge(name)
         channel.queue_delete(name)
+        client = getattr(channel, "client", None)
+        if client is not None:
+            # Redis keeps the routing of each exchange in sets of its own.
+            client.delete(f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
 
 
 @pytest.fixture
