@@ -666,14 +666,15 @@ def _explain(lesson: str, scale: str, patches: int, rounds: int) -> str:
         return (
             f"{shops} Each page is requested cold (its cache keys just deleted),"
             f" then warm (the same request again), {TIMED_RUNS} times a round;"
-            " queries are medians, hits and misses those of the last pair."
+            " queries are medians, hits and misses those of the last pair. Here"
+            ' "→" reads "cold → warm".'
         )
     if lesson == "05":
         return (
             f"{shops} Every request is committed, and a real worker on the"
             " course's broker drained its tasks before the next request. The"
             f" upload is a {IMAGE_SIZE[0]}\N{MULTIPLICATION SIGN}{IMAGE_SIZE[1]}"
-            f" JPEG of {len(_jpeg()) / 2**20:.1f} MiB."
+            f' JPEG of {len(_jpeg()) / 2**20:.1f} MiB. "→" reads "before → after".'
         )
     return shops
 
