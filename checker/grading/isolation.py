@@ -26,9 +26,11 @@ from psycopg import sql
 from checker.services import ServiceUrls, service_urls
 from checker.services.layout import Layout
 
-# Redis databases 0 and 1 hold the shop's cache and broker; each grading slot
-# takes the next two, so parallel runs never flush each other's keys.
-FIRST_REDIS_DB = 2
+# Redis databases 0 and 1 hold the shop's cache and broker, 2 the checker's
+# worker reports and 3 Celery's results (both keyed by unique ids, shared by
+# every run, never flushed); each grading slot takes two of the rest, so
+# parallel runs never flush each other's keys.
+FIRST_REDIS_DB = 4
 REDIS_DATABASES = 16
 SLOTS = (REDIS_DATABASES - FIRST_REDIS_DB) // 2
 _IDENTIFIER = re.compile(r"[^a-z0-9_]+")

@@ -35,8 +35,8 @@ def test_embedded_services_get_a_database_and_two_redis_databases_per_slot():
         == "postgres://postgres@/grade_3_alice_smith?host=/srv/run"
     )
     assert isolation.test_database == "test_grade_3_alice_smith"
-    assert isolation.redis_url == "unix:///srv/run/redis.sock?db=4"
-    assert isolation.broker_url == "redis+socket:///srv/run/redis.sock?virtual_host=5"
+    assert isolation.redis_url == "unix:///srv/run/redis.sock?db=6"
+    assert isolation.broker_url == "redis+socket:///srv/run/redis.sock?virtual_host=7"
     assert isolation.key_prefix == "grade-alice_smith"
 
 
@@ -45,7 +45,7 @@ def test_external_services_keep_their_hosts_and_an_amqp_broker():
 
     assert (isolation.database_url, isolation.redis_url, isolation.broker_url) == (
         "postgres://postgres@127.0.0.1:5432/grade_1_bob",
-        "redis://127.0.0.1:6379/2",
+        "redis://127.0.0.1:6379/4",
         "amqp://guest:guest@127.0.0.1:5672//",
     )
 
@@ -62,14 +62,14 @@ def test_a_redis_broker_shared_with_the_cache_moves_to_its_own_database():
     isolation = isolation_for(name="bob", number=1, slot=2, urls=urls)
 
     assert (isolation.redis_url, isolation.broker_url) == (
-        "redis://127.0.0.1:6379/6",
-        "redis://127.0.0.1:6379/7",
+        "redis://127.0.0.1:6379/8",
+        "redis://127.0.0.1:6379/9",
     )
 
 
 def test_parallel_slots_never_share_a_redis_database():
     isolations = [
-        isolation_for(name="a", number=1, slot=slot, urls=EMBEDDED) for slot in range(7)
+        isolation_for(name="a", number=1, slot=slot, urls=EMBEDDED) for slot in range(6)
     ]
     used = [
         int(re.search(r"\d+$", url).group())
@@ -77,7 +77,8 @@ def test_parallel_slots_never_share_a_redis_database():
         for url in (isolation.redis_url, isolation.broker_url)
     ]
 
-    assert sorted(used) == list(range(2, 16))
+    # 0-3 hold the shop's cache and broker, the worker reports and the results.
+    assert sorted(used) == list(range(4, 16))
 
 
 def test_the_environment_points_the_shop_at_the_isolated_services(tmp_path):
@@ -87,7 +88,7 @@ def test_the_environment_points_the_shop_at_the_isolated_services(tmp_path):
 
     assert {k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "CACHE_KEY_PREFIX")} == {
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/grade_1_bob",
-        "REDIS_URL": "redis://127.0.0.1:6379/2",
+        "REDIS_URL": "redis://127.0.0.1:6379/4",
         "CACHE_KEY_PREFIX": "grade-bob",
     }
     assert env["MEDIA_ROOT"] == str(tmp_path / "media")
