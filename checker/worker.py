@@ -42,9 +42,35 @@ __all__ = [
     "TaskOutcome",
     "WorkerError",
     "database_url",
+    "queue_remove",
 ]
 
 _FINAL = {"succeeded", "failed", "unknown"}
+
+
+def queue_remove(name: str, broker_url: str | None = None) -> None:
+    """Delete a queue named for one run, with its messages and routing.
+
+    Over Redis a fresh connection knows no bindings: deleting the queue alone
+    would leave its messages, its exchange's binding sets and the
+    unacknowledged messages of its workers, so those go explicitly.
+    """
+    from celery import current_app
+
+    with (
+        current_app.connection_for_write(broker_url) as connection,
+        contextlib.suppress(*connection.channel_errors),
+    ):
+        channel: Any = connection.default_channel
+        channel.queue_purge(name)
+        channel.queue_delete(name)
+        client = getattr(channel, "client", None)
+        if client is not None:
+            client.delete(
+                f"_kombu.binding.{name}",
+                f"_kombu.binding_permanent.{name}",
+                *unacked_keys(name).values(),
+            )
 
 
 class WorkerError(Exception):
@@ -215,18 +241,7 @@ class CeleryWorker:
     def _delete_queue(self) -> None:
         # The queue is named for one run; left behind, it would only pile up
         # on the broker.
-        from celery import current_app
-
-        with (
-            current_app.connection_for_write(self.broker_url) as connection,
-            contextlib.suppress(*connection.channel_errors),
-        ):
-            channel: Any = connection.default_channel
-            channel.queue_delete(self.queue)
-            client = getattr(channel, "client", None)
-            if client is not None:
-                # Redis: the unacknowledged messages of this queue's workers.
-                client.delete(*unacked_keys(self.queue).values())
+        queue_remove(self.queue, self.broker_url)
 
     @contextlib.contextmanager
     def routed(self, *, queues: Iterable[str] = ()) -> Iterator[CeleryWorker]:

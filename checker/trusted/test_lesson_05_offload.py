@@ -46,7 +46,7 @@ from checker.trusted.shop_data import (
     orders_make,
     staff_make,
 )
-from checker.worker import PAUSE_ENV, VISIBILITY_TIMEOUT_ENV, CeleryWorker
+from checker.worker import PAUSE_ENV, VISIBILITY_TIMEOUT_ENV, CeleryWorker, queue_remove
 from orders.models import Order, OrderItem
 from orders.services import REPORT_HEADER
 from orders.tasks import build_sales_report
@@ -150,19 +150,7 @@ def aside() -> Iterator[str]:
     """Return a queue no worker consumes; delete it and its messages after."""
     name = f"checker-aside-{uuid.uuid4().hex[:12]}"
     yield name
-    with (
-        current_app.connection_for_write() as broker,
-        contextlib.suppress(*broker.channel_errors),
-    ):
-        channel: Any = broker.default_channel
-        # Over Redis a fresh connection knows no bindings, and deleting the
-        # queue would leave its messages: purge them first.
-        channel.queue_purge(name)
-        channel.queue_delete(name)
-        client = getattr(channel, "client", None)
-        if client is not None:
-            # Redis keeps the routing of each exchange in sets of its own.
-            client.delete(f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
+    queue_remove(name)
 
 
 @pytest.fixture
