@@ -102,6 +102,36 @@ DIAGNOSES = {
         "with 0 cache hits",
         "First query from shop_app/catalog/selectors.py:",
     ],
+    **{
+        ("05-welcome-email", budget): [
+            "shop_app/customers/services.py:",
+            "sent the welcome email inside the request",
+            "send_welcome_email.delay_on_commit(user.pk)",
+        ]
+        for budget in ("offloaded", "on-commit", "delivered", "retried")
+    },
+    ("05-welcome-email", "idempotent"): [
+        "shop_app/customers/tasks.py:",
+        "sent 2 welcome emails",
+        "welcomed_at=None",
+        "transaction.atomic()",
+    ],
+    **{
+        ("05-sales-report", budget): [
+            "shop_app/orders/views.py:",
+            "built the report inside the request",
+            "Call `build_sales_report.delay()` in the view",
+        ]
+        for budget in ("offloaded", "status", "acks-late")
+    },
+    **{
+        ("05-thumbnails", budget): [
+            "shop_app/catalog/services.py:",
+            "made the thumbnail inside the request",
+            "Call `make_thumbnail.delay_on_commit(product_image.pk)`",
+        ]
+        for budget in ("offloaded", "on-commit", "queue", "drained")
+    },
 }
 _PLACE = re.compile(r"shop_app/\S+:\d+")
 
