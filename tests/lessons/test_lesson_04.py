@@ -12,9 +12,8 @@ import re
 
 import pytest
 
-from tests.lessons.conftest import shop_copy
+from tests.lessons.conftest import graded_with_breaks
 
-LESSONS = ("01", "02", "03", "04")
 GRADED = ("04-sales-dashboard", "04-product-page")
 # Each edit takes one piece out of a lesson 4 patch: (file, pattern, replacement).
 BREAKS = [
@@ -34,15 +33,8 @@ BREAKS = [
 
 @pytest.fixture(scope="module")
 def broken_outcomes(tmp_path_factory, grade, course):
-    patches = [e.solution for e in course.exercises if e.lesson in LESSONS]
-    root = shop_copy(tmp_path_factory.mktemp("broken-04"), patches)
-    for relative, pattern, replacement in BREAKS:
-        path = root / relative
-        text, count = re.subn(pattern, replacement, path.read_text(), flags=re.M)
-        assert count, f"{pattern!r} not found in {relative}"
-        path.write_text(text)
-    chosen = [e for e in course.exercises if e.id in GRADED]
-    return {o.id: {b.budget: b for b in o.budgets} for o in grade(root, chosen)}
+    root = tmp_path_factory.mktemp("broken-04")
+    return graded_with_breaks(root, grade, course, "04-product-page", GRADED, BREAKS)
 
 
 def test_without_receivers_the_sales_figures_are_stale_and_the_diff_shows_it(

@@ -13,16 +13,21 @@ import re
 
 import pytest
 
-from tests.lessons.conftest import shop_copy
+from tests.lessons.conftest import graded_with_breaks
 
 EXERCISE = "05-welcome-email"
 TASKS = "shop_app/customers/tasks.py"
-# Each edit takes one piece out of the patch's task: (pattern, replacement).
+# Each edit takes one piece out of the patch's task: (file, pattern, replacement).
 BREAKS = [
     # Declared without retries: the first failed send is final.
-    (r"^@shared_task\(\n(?:    .*\n)*\)\ndef", "@shared_task(acks_late=True)\ndef"),
+    (
+        TASKS,
+        r"^@shared_task\(\n(?:    .*\n)*\)\ndef",
+        "@shared_task(acks_late=True)\ndef",
+    ),
     # No claim: every run sends.
     (
+        TASKS,
         r"^    with transaction\.atomic\(\):\n(?:        .*\n|\n)*",
         "    welcome_email_send(user_id=user_id)\n",
     ),
@@ -30,17 +35,9 @@ BREAKS = [
 
 
 def _graded(tmp_path_factory, grade, course, name, breaks):
-    upto = [e.id for e in course.exercises].index(EXERCISE) + 1
-    patches = [e.solution for e in course.exercises[:upto]]
-    root = shop_copy(tmp_path_factory.mktemp(name), patches)
-    path = root / TASKS
-    for pattern, replacement in breaks:
-        text, count = re.subn(pattern, replacement, path.read_text(), flags=re.M)
-        assert count, f"{pattern!r} not found in {TASKS}"
-        path.write_text(text)
-    [exercise] = [e for e in course.exercises if e.id == EXERCISE]
-    [outcome] = grade(root, [exercise])
-    return {b.budget: b for b in outcome.budgets}
+    root = tmp_path_factory.mktemp(name)
+    graded = graded_with_breaks(root, grade, course, EXERCISE, [EXERCISE], breaks)
+    return graded[EXERCISE]
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,8 @@ import re
 
 import pytest
 
-from tests.lessons.conftest import shop_copy
+from tests.lessons.conftest import graded_with_breaks
 
-LESSONS = ("01", "02", "03", "04", "05")
 GRADED = ("05-sales-report", "05-thumbnails")
 # Each edit takes one piece out of a lesson 5 patch: (file, pattern, replacement).
 BREAKS = [
@@ -44,15 +43,8 @@ NOT_RECYCLED = [
 
 
 def _graded(tmp_path_factory, grade, course, name, breaks):
-    patches = [e.solution for e in course.exercises if e.lesson in LESSONS]
-    root = shop_copy(tmp_path_factory.mktemp(name), patches)
-    for relative, pattern, replacement in breaks:
-        path = root / relative
-        text, count = re.subn(pattern, replacement, path.read_text(), flags=re.M)
-        assert count, f"{pattern!r} not found in {relative}"
-        path.write_text(text)
-    chosen = [e for e in course.exercises if e.id in GRADED]
-    return {o.id: {b.budget: b for b in o.budgets} for o in grade(root, chosen)}
+    root = tmp_path_factory.mktemp(name)
+    return graded_with_breaks(root, grade, course, "05-thumbnails", GRADED, breaks)
 
 
 @pytest.fixture(scope="module")
