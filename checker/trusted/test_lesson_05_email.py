@@ -9,9 +9,6 @@ them.
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +25,8 @@ from checker.budgets.tasks import (
 )
 from checker.mail import FAILURES_ENV, sent_via
 from checker.measure import Measurement
-from checker.trusted.measuring import measured, shop_code
+from checker.trusted.measuring import measured
+from checker.trusted.queues import queue_aside, task_site
 from checker.trusted.shop_data import customers_make
 from checker.worker import CeleryWorker, DrainReport
 from customers.tasks import send_welcome_email
@@ -63,23 +61,14 @@ def mail_recorded(settings: Any) -> None:
 
 @pytest.fixture
 def aside() -> Iterator[str]:
-    """Publish to a queue no worker consumes; delete it and its messages after."""
-    name = f"checker-aside-{uuid.uuid4().hex[:12]}"
+    """Publish to a queue no worker consumes; remove it and its messages after."""
     previous = current_app.conf.task_default_queue
-    current_app.conf.task_default_queue = name
-    try:
-        yield name
-    finally:
-        current_app.conf.task_default_queue = previous
-        with (
-            current_app.connection_for_write() as broker,
-            contextlib.suppress(*broker.channel_errors),
-        ):
-            channel: Any = broker.default_channel
-            # Over Redis a fresh connection knows no bindings, and deleting
-            # the queue would leave its messages: purge them first.
-            channel.queue_purge(name)
-            channel.queue_delete(name)
+    with queue_aside() as name:
+        current_app.conf.task_default_queue = name
+        try:
+            yield name
+        finally:
+            current_app.conf.task_default_queue = previous
 
 
 @dataclass
@@ -150,10 +139,7 @@ def _assert_offloaded(signup: Signup) -> None:
 
 
 def _task_site() -> str:
-    """Return `shop_app/...:line` where the task is defined."""
-    function = inspect.unwrap(send_welcome_email.run)
-    _, line = inspect.getsourcelines(function)
-    return f"{shop_code().relative(inspect.getsourcefile(function) or '')}:{line}"
+    return task_site(send_welcome_email)
 
 
 def _emails(report: DrainReport) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import inspect
 import io
 import json
 import sys
@@ -40,13 +39,14 @@ from checker.budgets.tasks import (
 )
 from checker.measure import Measurement
 from checker.trusted.measuring import measured, shop_code
+from checker.trusted.queues import queue_aside, task_site
 from checker.trusted.shop_data import (
     catalog_make,
     customers_make,
     orders_make,
     staff_make,
 )
-from checker.worker import PAUSE_ENV, VISIBILITY_TIMEOUT_ENV, CeleryWorker, queue_remove
+from checker.worker import PAUSE_ENV, VISIBILITY_TIMEOUT_ENV, CeleryWorker
 from orders.models import Order, OrderItem
 from orders.services import REPORT_HEADER
 from orders.tasks import build_sales_report
@@ -147,10 +147,9 @@ def _routed_to(queue: str) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def aside() -> Iterator[str]:
-    """Return a queue no worker consumes; delete it and its messages after."""
-    name = f"checker-aside-{uuid.uuid4().hex[:12]}"
-    yield name
-    queue_remove(name)
+    """Return a queue no worker consumes; remove it and its messages after."""
+    with queue_aside() as name:
+        yield name
 
 
 @pytest.fixture
@@ -168,14 +167,6 @@ def staff_client(client: Any) -> Any:
 
 def _worker_environment(media: Path, **extra: str) -> dict[str, str]:
     return {"MEDIA_ROOT": str(media), **extra}
-
-
-def _task_site(task: Any) -> str:
-    """Return `shop_app/...:line` where a task is defined."""
-    function = inspect.unwrap(task.run)
-    code = shop_code()
-    _, line = inspect.getsourcelines(function)
-    return f"{code.relative(inspect.getsourcefile(function) or '')}:{line}"
 
 
 # --- the sales report -------------------------------------------------------
@@ -340,7 +331,7 @@ def test_a_worker_builds_the_report_and_the_status_url_follows_it(
         f"{REPORT_TASK} stored the states {states} and never PROGRESS: no page"
         " can tell how far it has got. Declare it with bind=True and call"
         ' self.update_state(state="PROGRESS", meta={"done": ..., "total": ...})'
-        f" as it writes rows ({_task_site(build_sales_report)})."
+        f" as it writes rows ({task_site(build_sales_report)})."
     )
     done = _status(staff_client, status_url)
     url = str(done.get("url", ""))
@@ -403,7 +394,7 @@ def test_a_report_whose_worker_is_killed_is_built_by_the_next_worker(
         f" worker on its queue never received it within {REDELIVERY_SECONDS} s."
         " The message was acknowledged on receipt, so the broker had nothing"
         " to hand back. Set acks_late=True (and reject_on_worker_lost=True) on"
-        f" the task ({_task_site(build_sales_report)}): the message is then"
+        f" the task ({task_site(build_sales_report)}): the message is then"
         " acknowledged once the task is done. Safe here, because building the"
         " report twice is harmless (the task is idempotent)."
     )
@@ -559,7 +550,7 @@ def test_a_worker_makes_a_jpeg_thumbnail_within_200px(
     assert_within(drained, drained_by_worker())
     image = ProductImage.objects.get(product=product)
     assert image.thumbnail, (
-        f"The worker ran {THUMBNAIL_TASK} ({_task_site(make_thumbnail)})"
+        f"The worker ran {THUMBNAIL_TASK} ({task_site(make_thumbnail)})"
         f" successfully, and ProductImage {image.pk} still has no thumbnail:"
         " the task must save one into ProductImage.thumbnail."
     )
