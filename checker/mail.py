@@ -62,16 +62,9 @@ class RecordingEmailBackend(locmem.EmailBackend):
 
     def send_messages(self, messages: Sequence[EmailMessage]) -> int:
         """Send as the locmem backend does, noting the project lines on the stack."""
-        code = ProjectCode.from_settings()
-        sites: list[str] = []
-        frame = sys._getframe(1)
-        while frame is not None:
-            filename = frame.f_code.co_filename
-            if code.contains(filename):
-                sites.append(f"{code.relative(filename)}:{frame.f_lineno}")
-            frame = frame.f_back  # type: ignore[assignment]
+        sites = ProjectCode.from_settings().lines_on_stack(sys._getframe(1))
         for message in messages:
-            setattr(message, _SENT_FROM, tuple(sites))
+            setattr(message, _SENT_FROM, sites)
         return super().send_messages(messages)
 
 

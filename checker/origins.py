@@ -79,6 +79,16 @@ class ProjectCode:
         base = str(self.base).rstrip("/") + "/"
         return filename[len(base) :] if filename.startswith(base) else filename
 
+    def lines_on_stack(self, frame: FrameType | None) -> tuple[str, ...]:
+        """Return the project's `file:line`s on a stack, innermost first."""
+        lines: list[str] = []
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if self.contains(filename):
+                lines.append(f"{self.relative(filename)}:{frame.f_lineno}")
+            frame = frame.f_back
+        return tuple(lines)
+
     def kind(self, code: CodeType) -> int:
         """Classify a code object as project code, a template node, or other."""
         if code is _RENDER_ANNOTATED:

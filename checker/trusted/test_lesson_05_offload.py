@@ -71,13 +71,7 @@ WorkerFactory = Callable[..., CeleryWorker]
 
 def _chain(frame: Any) -> str:
     """Return the shop's frames of a stack, outermost first, as `file:line`s."""
-    code = shop_code()
-    places: list[str] = []
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if code.contains(filename):
-            places.append(f"{code.relative(filename)}:{frame.f_lineno}")
-        frame = frame.f_back
+    places = shop_code().lines_on_stack(frame)
     return " → ".join(reversed(places))
 
 
