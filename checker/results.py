@@ -1,9 +1,12 @@
-"""A pytest plugin that writes each graded budget's outcome to a JSON file.
+"""A pytest plugin that streams each graded budget's outcome to a JSON-lines file.
 
 Loaded with `-p checker.results` by the runner. A trusted test grades one
 budget of one exercise and says so with
-`@pytest.mark.exercise("01-product-list", budget="queries")`. The file holds
-the verdict and the failure message a learner reads, never the test's source.
+`@pytest.mark.exercise("01-product-list", budget="queries")`. Each outcome is
+appended as soon as it is decided, so a run killed at its time limit keeps
+the verdicts it reached; a later line for the same test (a teardown failure)
+replaces an earlier one. The file holds the verdict and the failure message
+a learner reads, never the test's source.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from typing import Any
 
 import pytest
 
-_KEY = pytest.StashKey[list[dict[str, Any]]]()
 _MAX_MESSAGE = 4000
 
 
@@ -31,7 +33,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_KEY] = []
+    path = config.getoption("course_results")
+    if path:
+        Path(path).write_text("")
 
 
 def _exercise(item: pytest.Item) -> tuple[str, str] | None:
@@ -77,27 +81,39 @@ def pytest_runtest_makereport(
         return report
     failed = report.failed or (report.when == "call" and report.skipped)
     if report.when == "call" or failed:
-        outcomes = item.config.stash[_KEY]
-        # A failure in setup or teardown replaces the call's verdict.
-        outcomes[:] = [o for o in outcomes if o["test"] != item.nodeid]
-        outcomes.append(
-            {
-                "test": item.nodeid,
-                "exercise": graded[0],
-                "budget": graded[1],
-                "passed": report.passed,
-                "phase": report.when,
-                "message": _message(call),
-                "duration": round(report.duration, 4),
-                "properties": {str(k): v for k, v in report.user_properties},
-            }
-        )
+        properties = {str(k): v for k, v in report.user_properties}
+        message = _message(call)
+        if properties.get("disagreement"):
+            message = f"{message}\n{properties['disagreement']}".strip()
+        outcome = {
+            "test": item.nodeid,
+            "exercise": graded[0],
+            "budget": graded[1],
+            "passed": report.passed,
+            "phase": report.when,
+            "message": message,
+            "duration": round(report.duration, 4),
+            "properties": properties,
+        }
+        path = item.config.getoption("course_results")
+        if path:
+            with Path(path).open("a") as results:
+                results.write(json.dumps(outcome, default=str) + "\n")
     return report
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    path = session.config.getoption("course_results")
-    if path:
-        Path(path).write_text(
-            json.dumps(session.config.stash[_KEY], indent=2, default=str)
-        )
+def results_read(path: Path) -> list[dict[str, Any]]:
+    """Read a results file: the last outcome of each test, in order."""
+    latest: dict[str, dict[str, Any]] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            outcome = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a kill
+        latest.pop(outcome["test"], None)
+        latest[outcome["test"]] = outcome
+    return list(latest.values())

@@ -1,11 +1,17 @@
-"""Run the trusted exercise tests on a shop in a child process, with limits."""
+"""Run the trusted exercise tests on a shop in child processes, with limits.
+
+Trusted modules in a folder whose `pytest.ini` loads `checker.harness.plugin`
+run in a pytest process that never imports the shop: it drives the shop's own
+process and counts from the servers (`checker.harness`). Modules under
+`inside/` still run in the shop's process, as pytest-django tests.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import resource
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.manifest import Exercise
+from checker.results import results_read
 
 TRUSTED = Path(__file__).resolve().parent / "trusted"
 _ERROR_LINE = re.compile(
@@ -55,6 +62,8 @@ class ExerciseOutcome:
     budgets: list[BudgetOutcome]
     max_points: int
     reason: str = ""
+    # The seed the run's data sizes were drawn from, to reproduce a grade.
+    seed: int | None = None
 
     @property
     def points(self) -> int:
@@ -75,6 +84,10 @@ class Target:
 
     root: Path
     env: dict[str, str]
+    # How the shop's process is fenced when driven apart (see checker.harness):
+    # None for a learner's own shop, the sandbox's options when grading.
+    sandbox: dict[str, Any] | None = None
+    seed: int | None = None
 
 
 def _limit(limits: Limits) -> None:
@@ -85,11 +98,19 @@ def _limit(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (largest, largest))
 
 
+def runs_apart(trusted: Path, module: str) -> bool:
+    """Tell whether a trusted module drives the shop apart (checker.harness)."""
+    ini = (trusted / module).parent / "pytest.ini"
+    return ini.exists() and "checker.harness.plugin" in ini.read_text()
+
+
 def _command(exercises: Iterable[Exercise], results: Path, trusted: Path) -> list[str]:
+    exercises = list(exercises)
+    folder = (trusted / exercises[0].tests).parent
     command = [
         sys.executable, "-m", "pytest",
-        "-c", str(trusted / "pytest.ini"),
-        "--rootdir", str(trusted),
+        "-c", str(folder / "pytest.ini"),
+        "--rootdir", str(folder),
         # A submission's conftest.py files must not run, nor change the tests.
         "--noconftest",
         # One exercise's module failing to import must not stop the others.
@@ -151,48 +172,116 @@ def run_exercises(
     extra_args: Iterable[str] = (),
 ) -> list[ExerciseOutcome]:
     """Grade `exercises` on the shop in `target.root` and return each outcome."""
+    apart = [e for e in exercises if runs_apart(trusted, e.tests)]
+    inside = [e for e in exercises if e not in apart]
+    seed = target.seed if target.seed is not None else secrets.randbelow(2**31)
+    outcomes: dict[str, ExerciseOutcome] = {}
     with tempfile.TemporaryDirectory(prefix="course-run-") as scratch:
-        results = Path(scratch) / "results.json"
-        log = Path(scratch) / "output.log"
-        env = {
-            **os.environ,
-            **target.env,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "PYTHONPATH": str(target.root / "shop_app"),
-            "COURSE_ROOT": str(target.root),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [*_command(exercises, results, trusted), *extra_args],
-                cwd=target.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=lambda: _limit(limits),
-            )
-            try:
-                returncode: int | None = process.wait(timeout=limits.seconds)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                returncode = None
-        text = _tail(log)
-        flooded = log.stat().st_size >= limits.output_mib * 1024 * 1024
+        folder = Path(scratch)
+        if apart:
+            for outcome in _run_apart(apart, target, limits, trusted, folder, seed):
+                outcomes[outcome.id] = outcome
+        if inside:
+            env = {
+                **target.env,
+                "DJANGO_SETTINGS_MODULE": "config.settings.test",
+                "PYTHONPATH": str(target.root / "shop_app"),
+                "COURSE_ROOT": str(target.root),
+            }
+            for outcome in _run_child(
+                inside,
+                [*_command(inside, folder / "inside.jsonl", trusted), *extra_args],
+                env,
+                target.root,
+                limits,
+                folder / "inside",
+            ):
+                outcomes[outcome.id] = outcome
+    return [outcomes[exercise.id] for exercise in exercises]
+
+
+def _run_apart(
+    exercises: list[Exercise],
+    target: Target,
+    limits: Limits,
+    trusted: Path,
+    scratch: Path,
+    seed: int,
+) -> list[ExerciseOutcome]:
+    from checker.harness.run import RunPlan, run_leftovers_remove
+    from checker.services import service_urls
+
+    plan = RunPlan(
+        root=str(target.root.resolve()),
+        scratch=str(scratch / "shop"),
+        token=secrets.token_hex(4),
+        seed=seed,
+        upstream=service_urls().database,
+        sandbox=target.sandbox,
+        hidden=[str(trusted)],
+    )
+    plan.write(scratch / "plan.json")
+    env = {
+        # The trusted side imports no shop code and loads only its own plugins.
+        key: value
+        for key, value in {**os.environ, **target.env}.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "PYTHONPATH"}
+    }
+    env.update(
+        COURSE_HARNESS=str(scratch / "plan.json"), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"
+    )
+    command = _command(exercises, scratch / "apart.jsonl", trusted)
+    try:
+        outcomes = _run_child(
+            exercises, command, env, trusted, limits, scratch / "apart"
+        )
+    finally:
+        run_leftovers_remove(plan)
+    for outcome in outcomes:
+        outcome.seed = seed
+    return outcomes
+
+
+def _run_child(
+    exercises: list[Exercise],
+    command: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    limits: Limits,
+    base: Path,
+) -> list[ExerciseOutcome]:
+    results = Path(command[command.index("--course-results") + 1])
+    log = base.with_suffix(".log")
+    environment = {**os.environ, **env, "PYTHONDONTWRITEBYTECODE": "1"}
+    if "PYTEST_DISABLE_PLUGIN_AUTOLOAD" in env:
+        environment = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: _limit(limits),
+        )
         try:
-            raw = json.loads(results.read_text())
-        except (OSError, ValueError):
-            raw = []
+            returncode: int | None = process.wait(timeout=limits.seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            returncode = None
+    text = _tail(log)
+    flooded = log.stat().st_size >= limits.output_mib * 1024 * 1024
+    raw = results_read(results)
     graded = {r["exercise"] for r in raw}
     missing = any(exercise.id not in graded for exercise in exercises)
+    root = Path(env.get("COURSE_ROOT", cwd)).resolve()
     return _collect(
         exercises,
         raw,
-        _reason(returncode, text, limits, target.root.resolve(), flooded)
-        if missing
-        else "",
+        _reason(returncode, text, limits, root, flooded) if missing else "",
     )
 
 

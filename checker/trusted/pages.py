@@ -1,22 +1,29 @@
-"""Read what a shop page shows, and what it should show according to the database.
+"""What a shop page should show according to the database, read in the shop.
 
-A refactor must not change a page: the "same-output" budgets compare the
-rendered rows with rows computed here from the database in the plainest way.
+For the trusted tests under `inside/`, which run in the shop's process: the
+"same-output" budgets compare the rendered rows (`checker.trusted.reading`)
+with rows computed here through the shop's models in the plainest way.
 """
 
 from __future__ import annotations
 
-import csv
-import html
-import io
-import re
 from collections.abc import Sequence
-from typing import Any
 
 from django.db.models import Avg
 from django.template.defaultfilters import floatformat
 
 from catalog.models import Category, Product
+from checker.trusted.reading import (
+    Row,
+    assert_same,
+    category_rows,
+    csv_rows,
+    history_orders,
+    product_list_rows,
+    recent_order_rows,
+    review_rows,
+    status_counts,
+)
 from customers.models import Customer
 from orders.models import Order, OrderItem
 
@@ -38,58 +45,7 @@ __all__ = [
     "status_counts_expected",
 ]
 
-Row = tuple[Any, ...]
-_TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"\s+")
 PER_PAGE = 100
-
-
-def _text(fragment: str) -> str:
-    return html.unescape(_SPACE.sub(" ", _TAG.sub("", fragment))).strip()
-
-
-def _rows(page: str, row_class: str) -> list[list[str]]:
-    found = re.findall(rf'<tr class="{row_class}">(.*?)</tr>', page, re.DOTALL)
-    return [re.findall(r"<td>(.*?)</td>", row, re.DOTALL) for row in found]
-
-
-def assert_same(what: str, shown: Sequence[Row], expected: Sequence[Row]) -> None:
-    """Fail naming the first row that differs from the database's."""
-    if list(shown) == list(expected):
-        return
-    if len(shown) != len(expected):
-        raise AssertionError(
-            f"{what} shows {len(shown)} rows; the database says {len(expected)}. "
-            "The change must not alter what the page shows."
-        )
-    number, (got, want) = next(
-        (n, pair)
-        for n, pair in enumerate(zip(shown, expected, strict=True), 1)
-        if pair[0] != pair[1]
-    )
-    raise AssertionError(
-        f"{what} row {number} shows {got!r}; the database says {want!r}. "
-        "The change must not alter what the page shows."
-    )
-
-
-def product_list_rows(page: str) -> list[Row]:
-    """Return name, category, brand, tags, price, reviews, rating per row."""
-    rows = []
-    for cells in _rows(page, "product"):
-        tags = tuple(
-            sorted(_text(t) for t in re.findall(r"<span[^>]*>(.*?)</span>", cells[3]))
-        )
-        rows.append(
-            (
-                _text(cells[0]),
-                _text(cells[1]),
-                _text(cells[2]),
-                tags,
-                *map(_text, cells[4:]),
-            )
-        )
-    return rows
 
 
 def product_list_rows_expected() -> list[Row]:
@@ -113,22 +69,10 @@ def product_list_rows_expected() -> list[Row]:
     return rows
 
 
-def review_rows(page: str) -> list[Row]:
-    """Return the title, rating and author of each review on a product page."""
-    return re.findall(
-        r'<article class="review">\s*<h3>(.*?) \((\d)/5\)</h3>\s*<p>by (.*?) on', page
-    )
-
-
 def review_rows_expected(product: Product) -> list[Row]:
     """Return the approved reviews of `product`, newest first."""
     reviews = product.reviews.filter(is_approved=True).order_by("-created_at")
     return [(r.title, str(r.rating), r.customer.user.username) for r in reviews]
-
-
-def recent_order_rows(page: str) -> list[Row]:
-    """Return the cells of the dashboard's recent orders."""
-    return [tuple(_text(cell) for cell in cells) for cells in _rows(page, "order")]
 
 
 def recent_order_rows_expected() -> list[Row]:
@@ -147,31 +91,12 @@ def recent_order_rows_expected() -> list[Row]:
     ]
 
 
-def status_counts(page: str) -> list[Row]:
-    """Return the dashboard's orders per status."""
-    return re.findall(r"<li>(\w+): (\d+)</li>", page)
-
-
 def status_counts_expected() -> list[Row]:
     """Return every status with its number of orders, in the order of the choices."""
     return [
         (status.label, str(Order.objects.filter(status=status).count()))
         for status in Order.Status
     ]
-
-
-def history_orders(page: str) -> list[Row]:
-    """Return each order's heading and its items (sorted) from a history page."""
-    orders = []
-    for section in re.findall(
-        r'<section class="order">(.*?)</section>', page, re.DOTALL
-    ):
-        heading = _text(re.search(r"<h2>(.*?)</h2>", section, re.DOTALL).group(1))  # type: ignore[union-attr]
-        items = sorted(
-            tuple(_text(c) for c in cells) for cells in _rows(section, "item")
-        )
-        orders.append((heading, tuple(items)))
-    return orders
 
 
 def history_orders_expected(customer: Customer) -> list[Row]:
@@ -195,13 +120,6 @@ def history_orders_expected(customer: Customer) -> list[Row]:
     return orders
 
 
-def category_rows(page: str) -> list[Row]:
-    """Return the product count line and each product row of a category page."""
-    count = re.findall(r"<p>(\d+) products</p>", page)
-    rows = [tuple(_text(cell) for cell in cells) for cells in _rows(page, "product")]
-    return [("count", *count), *rows]
-
-
 def category_rows_expected(category: Category) -> list[Row]:
     """Return what a category page shows, computed product by product."""
     products = category.products.filter(is_active=True).order_by("name", "id")
@@ -213,11 +131,6 @@ def category_rows_expected(category: Category) -> list[Row]:
         latest = approved[0].title if approved else ""
         rows.append((product.name, str(product.price), str(len(approved)), latest))
     return rows
-
-
-def csv_rows(content: bytes) -> list[Row]:
-    """Return the rows of a CSV export, header first."""
-    return [tuple(row) for row in csv.reader(io.StringIO(content.decode()))]
 
 
 def csv_rows_expected(header: Sequence[str]) -> list[Row]:

@@ -1,38 +1,37 @@
-"""Trusted tests of lesson 1: N+1 queries on foreign keys and select_related."""
+"""Trusted tests of lesson 1: N+1 queries on foreign keys and select_related.
+
+They drive the shop apart (`checker.harness`): data is built inside the shop,
+queries are counted from what PostgreSQL received, and expected rows are
+computed here from the run's database.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from catalog.models import Product
 from checker.budgets import assert_within, no_duplicate_queries, queries_constant
-from checker.trusted import pages
-from checker.trusted.measuring import grow, measured, no_query_per_row_via
-from checker.trusted.shop_data import (
-    catalog_make,
-    customers_make,
-    orders_make,
-    staff_make,
-)
-
-pytestmark = pytest.mark.django_db
+from checker.growth import Growth
+from checker.harness.shop import Shop
+from checker.trusted import expected, reading
+from checker.trusted.measuring import no_query_per_row_via
 
 
 @pytest.fixture
-def staff_client(client: Any) -> Any:
-    client.force_login(staff_make())
-    return client
+def staff(shop: Shop) -> str:
+    """Return the username of a superuser for the admin and staff pages."""
+    return str(shop.call("staff_make")["username"])
 
 
 @pytest.mark.exercise("01-product-pages", budget="list-queries")
 def test_product_list_reads_categories_and_brands_without_a_query_per_product(
-    client: Any,
+    shop: Shop,
 ) -> None:
-    growth = grow(
-        lambda n: catalog_make(products=n),
-        lambda: client.get("/products/"),
+    growth = shop.grow(
+        lambda n: shop.call("catalog_make", products=n),
+        lambda: shop.get("/products/"),
         noun="products",
         label="GET /products/",
     )
@@ -42,18 +41,21 @@ def test_product_list_reads_categories_and_brands_without_a_query_per_product(
 
 @pytest.mark.exercise("01-product-pages", budget="detail-queries")
 def test_product_page_reads_review_authors_without_a_query_per_review(
-    client: Any,
+    shop: Shop,
 ) -> None:
-    made: dict[str, Product] = {}
+    made: dict[str, Any] = {}
 
     def build(reviews: int) -> None:
-        [made["product"]] = catalog_make(
-            products=1, reviews_per_product=2 * reviews, reviewers=2 * reviews
+        [made["product"]] = shop.call(
+            "catalog_make",
+            products=1,
+            reviews_per_product=2 * reviews,
+            reviewers=2 * reviews,
         )
 
-    growth = grow(
+    growth = shop.grow(
         build,
-        lambda: client.get(made["product"].get_absolute_url()),
+        lambda: shop.get(made["product"]["url"]),
         noun="reviews",
         label="GET /products/<slug>/",
     )
@@ -62,126 +64,133 @@ def test_product_page_reads_review_authors_without_a_query_per_review(
 
 
 @pytest.mark.exercise("01-product-pages", budget="no-duplicates")
-def test_product_list_runs_no_query_twice(client: Any) -> None:
-    catalog_make(products=9)
+def test_product_list_runs_no_query_twice(shop: Shop) -> None:
+    shop.call("catalog_make", products=9)
 
-    with measured("GET /products/") as measurement:
-        client.get("/products/")
+    page = shop.get("/products/")
 
-    assert_within(measurement, no_duplicate_queries())
+    assert_within(page.measurement, no_duplicate_queries())
 
 
 @pytest.mark.exercise("01-product-pages", budget="same-output")
-def test_product_pages_show_the_same_rows(client: Any) -> None:
-    products = catalog_make(products=9, inactive=2)
+def test_product_pages_show_the_same_rows(shop: Shop, trusted_sql: Any) -> None:
+    products = shop.call("catalog_make", products=9, inactive=2)
 
-    listed = pages.product_list_rows(client.get("/products/").content.decode())
-    detail = client.get(products[0].get_absolute_url()).content.decode()
+    listed = reading.product_list_rows(shop.get("/products/").text)
+    detail = shop.get(products[0]["url"]).text
 
-    pages.assert_same("GET /products/", listed, pages.product_list_rows_expected())
-    pages.assert_same(
+    reading.assert_same(
+        "GET /products/", listed, expected.product_list_rows_expected(trusted_sql)
+    )
+    reading.assert_same(
         "The product page's reviews",
-        pages.review_rows(detail),
-        pages.review_rows_expected(products[0]),
+        reading.review_rows(detail),
+        expected.review_rows_expected(trusted_sql, products[0]["pk"]),
     )
 
 
-def _dashboard_growth(staff_client: Any) -> Any:
-    def build(orders: int) -> None:
-        orders_make(orders=orders, customers=customers_make(2))
+def _staff_growth(
+    shop: Shop, path: str, noun: str, build: Callable[[int], Any]
+) -> Growth:
+    """Measure a staff page at three sizes; each size has its own staff user."""
+    made: dict[str, str] = {}
 
-    return grow(
-        build,
-        lambda: staff_client.get("/dashboard/sales/"),
-        noun="orders",
-        label="GET /dashboard/sales/",
+    def staffed(size: int) -> None:
+        made["staff"] = shop.call("staff_make")["username"]
+        build(size)
+
+    return shop.grow(
+        staffed,
+        lambda: shop.get(path, user=made["staff"]),
+        noun=noun,
+        label=f"GET {path}",
     )
+
+
+def _orders_make(shop: Shop, orders: int) -> None:
+    shop.call("orders_make", orders=orders, customers=shop.call("customers_make", 2))
 
 
 @pytest.mark.exercise("01-recent-orders", budget="queries")
-def test_dashboard_names_customers_without_a_query_per_order(
-    staff_client: Any,
-) -> None:
-    growth = _dashboard_growth(staff_client)
+def test_dashboard_names_customers_without_a_query_per_order(shop: Shop) -> None:
+    growth = _staff_growth(
+        shop, "/dashboard/sales/", "orders", lambda n: _orders_make(shop, n)
+    )
 
     assert_within(growth, no_query_per_row_via("Order.customer", "Customer.user"))
 
 
 @pytest.mark.exercise("01-recent-orders", budget="no-duplicates")
-def test_dashboard_runs_no_query_twice(staff_client: Any) -> None:
-    orders_make(orders=8, customers=customers_make(2))
+def test_dashboard_runs_no_query_twice(shop: Shop, staff: str) -> None:
+    _orders_make(shop, 8)
 
-    with measured("GET /dashboard/sales/") as measurement:
-        staff_client.get("/dashboard/sales/")
+    page = shop.get("/dashboard/sales/", user=staff)
 
-    assert_within(measurement, no_duplicate_queries())
+    assert_within(page.measurement, no_duplicate_queries())
 
 
 @pytest.mark.exercise("01-recent-orders", budget="same-output")
-def test_dashboard_shows_the_same_recent_orders(staff_client: Any) -> None:
-    orders_make(orders=24, customers=customers_make(3))
+def test_dashboard_shows_the_same_recent_orders(
+    shop: Shop, staff: str, trusted_sql: Any
+) -> None:
+    shop.call("orders_make", orders=24, customers=shop.call("customers_make", 3))
 
-    page = staff_client.get("/dashboard/sales/").content.decode()
+    page = shop.get("/dashboard/sales/", user=staff).text
 
-    pages.assert_same(
+    reading.assert_same(
         "The dashboard's recent orders",
-        pages.recent_order_rows(page),
-        pages.recent_order_rows_expected(),
+        reading.recent_order_rows(page),
+        expected.recent_order_rows_expected(trusted_sql),
     )
 
 
-def _changelist_growth(client: Any, path: str, noun: str, build: Any) -> Any:
-    return grow(build, lambda: client.get(path), noun=noun, label=f"GET {path}")
-
-
 @pytest.mark.exercise("01-admin-lists", budget="products")
-def test_product_changelist_runs_a_constant_number_of_queries(
-    staff_client: Any,
-) -> None:
-    growth = _changelist_growth(
-        staff_client,
+def test_product_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
+    growth = _staff_growth(
+        shop,
         "/admin/catalog/product/",
         "products",
-        lambda n: catalog_make(products=n, reviews_per_product=0),
+        lambda n: shop.call("catalog_make", products=n, reviews_per_product=0),
     )
 
     assert_within(growth, queries_constant("products"))
 
 
 @pytest.mark.exercise("01-admin-lists", budget="reviews")
-def test_review_changelist_runs_a_constant_number_of_queries(
-    staff_client: Any,
-) -> None:
-    growth = _changelist_growth(
-        staff_client,
+def test_review_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
+    growth = _staff_growth(
+        shop,
         "/admin/catalog/review/",
         "reviews",
-        lambda n: catalog_make(products=n, reviews_per_product=1, reviewers=n),
+        lambda n: shop.call(
+            "catalog_make", products=n, reviews_per_product=1, reviewers=n
+        ),
     )
 
     assert_within(growth, queries_constant("reviews"))
 
 
 @pytest.mark.exercise("01-admin-lists", budget="orders")
-def test_order_changelist_runs_a_constant_number_of_queries(
-    staff_client: Any,
-) -> None:
-    growth = _changelist_growth(
-        staff_client,
+def test_order_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
+    growth = _staff_growth(
+        shop,
         "/admin/orders/order/",
         "orders",
-        lambda n: orders_make(orders=n, customers=customers_make(n)),
+        lambda n: shop.call(
+            "orders_make", orders=n, customers=shop.call("customers_make", n)
+        ),
     )
 
     assert_within(growth, queries_constant("orders"))
 
 
 @pytest.mark.exercise("01-admin-lists", budget="customers")
-def test_customer_changelist_runs_a_constant_number_of_queries(
-    staff_client: Any,
-) -> None:
-    growth = _changelist_growth(
-        staff_client, "/admin/customers/customer/", "customers", customers_make
+def test_customer_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
+    growth = _staff_growth(
+        shop,
+        "/admin/customers/customer/",
+        "customers",
+        lambda n: shop.call("customers_make", n),
     )
 
     assert_within(growth, queries_constant("customers"))

@@ -8,14 +8,14 @@ import pytest
 
 from catalog.models import Category
 from checker.budgets import assert_within, queries_at_most, queries_constant
-from checker.trusted import pages
-from checker.trusted.measuring import grow
-from checker.trusted.shop_data import (
+from checker.harness.shop_data import (
     catalog_make,
     customers_make,
     orders_make,
     staff_make,
 )
+from checker.trusted import pages
+from checker.trusted.measuring import grow
 from customers.models import Customer
 
 pytestmark = pytest.mark.django_db

@@ -16,17 +16,17 @@ from checker.budgets import (
     columns_not_fetched,
     memory_at_most,
 )
-from checker.measure import Measurement
-from checker.resources import format_bytes
-from checker.trusted import pages
-from checker.trusted.measuring import measured, recorders_warm
-from checker.trusted.shop_data import (
+from checker.harness.shop_data import (
     bulk_order_items,
     catalog_make,
     customers_make,
     orders_make,
     staff_make,
 )
+from checker.measure import Measurement
+from checker.resources import format_bytes
+from checker.trusted import pages
+from checker.trusted.measuring import measured, recorders_warm
 from orders.exports import EXPORT_HEADER
 from orders.selectors import customer_has_orders
 

@@ -23,11 +23,11 @@ from checker.budgets.tasks import (
     task_offloaded,
     task_published_on_commit,
 )
+from checker.harness.shop_data import customers_make
 from checker.mail import FAILURES_ENV, sent_via
 from checker.measure import Measurement
 from checker.trusted.measuring import measured
 from checker.trusted.queues import queue_aside, task_site
-from checker.trusted.shop_data import customers_make
 from checker.worker import CeleryWorker, DrainReport
 from customers.tasks import send_welcome_email
 

@@ -24,9 +24,9 @@ from checker.budgets.cache import (
     no_stale_reads,
     warm_hit_without_queries,
 )
+from checker.harness.shop_data import catalog_make, orders_make
 from checker.invalidation import as_text, check_invalidation, fresh_render
 from checker.trusted.measuring import measured, shop_code
-from checker.trusted.shop_data import catalog_make, orders_make
 from orders.models import Order
 from orders.selectors import sales_bestsellers, sales_by_category
 

@@ -37,15 +37,15 @@ from checker.budgets.tasks import (
     task_offloaded,
     task_published_on_commit,
 )
-from checker.measure import Measurement
-from checker.trusted.measuring import measured, shop_code
-from checker.trusted.queues import queue_aside, task_site
-from checker.trusted.shop_data import (
+from checker.harness.shop_data import (
     catalog_make,
     customers_make,
     orders_make,
     staff_make,
 )
+from checker.measure import Measurement
+from checker.trusted.measuring import measured, shop_code
+from checker.trusted.queues import queue_aside, task_site
 from checker.worker import PAUSE_ENV, VISIBILITY_TIMEOUT_ENV, CeleryWorker
 from orders.models import Order, OrderItem
 from orders.services import REPORT_HEADER

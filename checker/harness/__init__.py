@@ -1,0 +1,1 @@
+"""Run a shop under test apart from the trusted side, and collect evidence."""

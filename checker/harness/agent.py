@@ -1,0 +1,209 @@
+"""Serve the trusted side's commands inside the shop under test.
+
+Started by the harness as `python -m checker.harness.agent`, with the channel's
+file descriptor in COURSE_AGENT_FD and the shop on the Python path. It runs
+requests through Django's test client (so signals, `on_commit` and the
+session behave as in the shop), data builders and ORM writes, and reports what
+the in-shop recorder saw: the file:line, template line and relation of every
+query. It decides no verdict: every number that earns a point is counted by
+the trusted side from the servers, and this process may be the submission's
+to rewrite.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import os
+import socket
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from checker.harness.channel import ChannelClosed, message_read, message_write
+
+__all__ = ["main"]
+
+# Builders a command may call by name: the trusted side never sends code.
+BUILDERS = "checker.harness.shop_data"
+_REF = "__ref__"
+
+
+def _ref(value: Any) -> Any:
+    """Turn model instances into references the trusted side can send back."""
+    from django.db.models import Model
+
+    if isinstance(value, Model):
+        ref: dict[str, Any] = {_REF: value._meta.label, "pk": value.pk}
+        for name in ("slug", "username"):
+            if hasattr(value, name):
+                ref[name] = getattr(value, name)
+        url = getattr(value, "get_absolute_url", None)
+        if callable(url):
+            ref["url"] = url()
+        return ref
+    if isinstance(value, list | tuple):
+        return [_ref(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _ref(item) for key, item in value.items()}
+    return value
+
+
+def _deref(value: Any) -> Any:
+    """Turn references back into model instances, fetched fresh."""
+    from django.apps import apps
+
+    if isinstance(value, dict) and _REF in value:
+        return apps.get_model(value[_REF])._default_manager.get(pk=value["pk"])
+    if isinstance(value, list):
+        return [_deref(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _deref(item) for key, item in value.items()}
+    return value
+
+
+class Agent:
+    """One shop process's answers to the trusted side."""
+
+    def __init__(self) -> None:
+        self.project = _shop_code()
+        self._clients: dict[str, Any] = {}
+
+    def _client(self, user: str | None) -> Any:
+        from django.contrib.auth import get_user_model
+        from django.test import Client
+
+        key = user or ""
+        if key not in self._clients:
+            client = Client()
+            if user:
+                client.force_login(get_user_model().objects.get(username=user))
+            self._clients[key] = client
+        return self._clients[key]
+
+    def op_request(
+        self,
+        *,
+        method: str,
+        path: str,
+        user: str | None = None,
+        data: Any = None,
+        label: str = "",
+    ) -> dict[str, Any]:
+        """Run one request through the test client and report its queries."""
+        from checker.measure import measure
+
+        client = self._client(user)
+        call: Callable[..., Any] = getattr(client, method.lower())
+        with measure(
+            label or f"{method} {path}",
+            project=self.project,
+            cache=False,
+            tasks=False,
+            memory=False,
+        ) as measurement:
+            response = call(path, data) if data is not None else call(path)
+            if getattr(response, "streaming", False):
+                body = b"".join(response.streaming_content)
+            else:
+                body = response.content
+        return {
+            "status": response.status_code,
+            "headers": dict(response.items()),
+            "body": base64.b64encode(body).decode(),
+            "queries": [_query(query) for query in measurement.queries],
+        }
+
+    def op_call(self, *, name: str, kwargs: dict[str, Any]) -> Any:
+        """Call a data builder by name with references resolved."""
+        builders = importlib.import_module(BUILDERS)
+        if name not in builders.__all__:
+            raise LookupError(f"no data builder named {name!r}")
+        return _ref(getattr(builders, name)(**_deref(kwargs)))
+
+    def op_migrate(self) -> None:
+        """Apply the shop's migrations to the run's empty database."""
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+
+    def op_forget_clients(self) -> None:
+        """Drop logged-in clients: their users are gone after a truncation."""
+        self._clients.clear()
+
+    def op_ping(self) -> str:
+        """Answer, so the trusted side knows Django is set up."""
+        return "pong"
+
+
+def _place(location: Any) -> list[Any] | None:
+    if location is None:
+        return None
+    return [location.path, location.line, location.in_project]
+
+
+def _query(query: Any) -> dict[str, Any]:
+    """Return what the recorder knows of a query that the server cannot tell."""
+    return {
+        "sql": query.sql,
+        "frame": _place(query.frame),
+        "template": _place(query.template),
+        "access": query.access.to_dict() if query.access else None,
+    }
+
+
+def _shop_code() -> Any:
+    from checker.origins import ProjectCode
+    from checker.services.layout import project_root
+
+    return ProjectCode(roots=("shop_app",), base=project_root())
+
+
+def _failure(error: BaseException) -> dict[str, Any]:
+    project = _shop_code()
+    where = ""
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        if project.contains(frame.f_code.co_filename):
+            where = f"{project.relative(frame.f_code.co_filename)}:{line}"
+    return {"error": f"{type(error).__name__}: {error}"[:2000], "where": where}
+
+
+def serve(sock: socket.socket) -> None:
+    """Answer commands until the trusted side closes the channel."""
+    agent = Agent()
+    while True:
+        try:
+            command = message_read(sock)
+        except ChannelClosed:
+            return
+        handler = getattr(agent, f"op_{command.pop('op', '')}", None)
+        try:
+            if handler is None:
+                raise LookupError("unknown command")
+            reply: dict[str, Any] = {"result": handler(**command)}
+        except Exception as error:
+            reply = _failure(error)
+        message_write(sock, reply)
+
+
+def main() -> None:
+    """Set Django up, then serve the channel handed over in COURSE_AGENT_FD."""
+    sock = socket.socket(fileno=int(os.environ["COURSE_AGENT_FD"]))
+    try:
+        import django
+        from django.test.utils import setup_test_environment
+
+        django.setup()
+        # As a test run does: the test client's host allowed, mail kept in
+        # memory, templates instrumented.
+        setup_test_environment()
+    except Exception as error:
+        message_write(sock, _failure(error))
+        sys.exit(1)
+    message_write(sock, {"result": "ready"})
+    serve(sock)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The trusted side's pytest plugin: one shop under test per run, driven apart.
+
+Loaded with `-p checker.harness.plugin` by the runner, in a pytest process
+that never imports the submission's code. The run's settings come from the
+JSON file named in COURSE_HARNESS (see `checker.harness.run.RunPlan`): the
+shop's folder, the seed, the sandbox. The session starts the run's own
+services and the shop's process; each test starts on emptied tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import pytest
+
+from checker.harness.run import RunPlan, ShopRun
+from checker.harness.shop import Shop
+
+__all__ = ["shop", "shop_run", "trusted_sql"]
+
+_RUN = pytest.StashKey[ShopRun]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # Budgets and page readers use Django's own helpers (number formats, SQL
+    # normalisation), never the shop's: a bare configuration is enough.
+    if not settings.configured:
+        settings.configure(USE_TZ=True, TIME_ZONE="UTC")
+        import django
+
+        django.setup()
+
+
+@pytest.fixture(scope="session")
+def shop_run(pytestconfig: pytest.Config) -> Iterator[ShopRun]:
+    """Start the run's services and the shop's process, once per run."""
+    run = ShopRun(RunPlan.from_environment())
+    pytestconfig.stash[_RUN] = run
+    try:
+        run.start()
+        yield run
+    finally:
+        run.stop()
+
+
+@pytest.fixture
+def shop(shop_run: ShopRun) -> Shop:
+    """Return the shop under test, its tables emptied."""
+    shop_run.shop.reset()
+    shop_run.shop.disagreements.clear()
+    return shop_run.shop
+
+
+@pytest.fixture
+def trusted_sql(shop_run: ShopRun) -> Any:
+    """Return a superuser connection to the run's database, for expected rows."""
+    return shop_run.trusted_connection()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    # Noted on the item before its report is made, so the results file
+    # carries the line whether the budget was met or not.
+    try:
+        return (yield)
+    finally:
+        run = item.config.stash.get(_RUN, None)
+        current = run.current if run is not None else None
+        if current is not None and current.disagreements:
+            item.user_properties.append(("disagreement", current.disagreements[0]))

@@ -1,0 +1,234 @@
+"""One run of the trusted tests: the shop's own services, process and evidence.
+
+The runner writes a `RunPlan` as JSON and names it in COURSE_HARNESS; the
+trusted pytest process builds a `ShopRun` from it. Everything a run starts
+is named after its token, so the runner can remove what a killed run left
+(`run_leftovers_remove`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from checker.harness.cache_server import RunRedis
+from checker.harness.channel import message_read
+from checker.harness.database import (
+    RunDatabase,
+    run_database_create,
+    run_database_drop,
+    tables_truncate,
+)
+from checker.harness.pgproxy import PgProxy, upstream_from_url
+from checker.harness.sandbox import Sandbox, SandboxLimits
+from checker.harness.shop import Shop, ShopError
+
+__all__ = ["RunPlan", "ShopRun", "run_leftovers_remove"]
+
+CHECKER = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run needs to know, written by the runner as JSON."""
+
+    root: str
+    scratch: str
+    token: str
+    seed: int
+    upstream: str
+    # Seconds one command may take before the shop is called stuck.
+    command_seconds: float = 60.0
+    # None runs the shop as an ordinary child process (a learner's own check).
+    sandbox: dict[str, Any] | None = None
+    hidden: Sequence[str] = field(default_factory=tuple)
+
+    @classmethod
+    def from_environment(cls) -> RunPlan:
+        """Read the plan named by COURSE_HARNESS."""
+        path = os.environ.get("COURSE_HARNESS")
+        if not path:
+            raise RuntimeError("COURSE_HARNESS names no run plan")
+        return cls(**json.loads(Path(path).read_text()))
+
+    def write(self, path: Path) -> None:
+        """Write the plan for the trusted pytest process to read."""
+        path.write_text(json.dumps(asdict(self)))
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.scratch)
+
+
+class _Statements:
+    """The proxy's log as the shop's driver reads it."""
+
+    def __init__(self, proxy: PgProxy) -> None:
+        self.proxy = proxy
+
+    def mark(self) -> int:
+        return self.proxy.mark()
+
+    def received(self, since: int) -> list[tuple[str, Sequence[Any]]]:
+        return [(s.sql, s.params) for s in self.proxy.statements(since)]
+
+
+class ShopRun:
+    """The services and the shop process of one run."""
+
+    def __init__(self, plan: RunPlan) -> None:
+        self.plan = plan
+        self.started = False
+        self.database: RunDatabase | None = None
+        self.proxy: PgProxy | None = None
+        self.redis: RunRedis | None = None
+        self.sandbox: Sandbox | None = None
+        self._shop: Shop | None = None
+
+    @property
+    def current(self) -> Shop | None:
+        """Return the shop process running now, if any."""
+        return self._shop
+
+    @property
+    def shop(self) -> Shop:
+        if self._shop is None or self._shop.broken:
+            self._shop_start()
+        assert self._shop is not None
+        return self._shop
+
+    def start(self) -> None:
+        """Create the run's database, Redis and proxy, then start the shop."""
+        folder = self.plan.folder
+        for name in ("pg", "redis", "media", "home"):
+            (folder / name).mkdir(parents=True, exist_ok=True)
+        self.database = run_database_create(token=self.plan.token)
+        self.proxy = PgProxy(
+            folder / "pg" / ".s.PGSQL.5432",
+            upstream_from_url(self.plan.upstream),
+            user=self.database.role,
+            databases={self.database.name},
+        )
+        self.proxy.start()
+        self.redis = RunRedis(folder / "redis" / "redis.sock", folder=folder / "redis")
+        self.redis.start()
+        if self.plan.sandbox is not None:
+            options = dict(self.plan.sandbox)
+            limits = SandboxLimits(**options.pop("limits", {}))
+            self.sandbox = Sandbox(
+                f"course-{self.plan.token}",
+                limits=limits,
+                readonly=[Path(self.plan.root), CHECKER, Path(sys.prefix)],
+                writable=[folder / "media", folder / "home"],
+                hidden=[Path(path) for path in self.plan.hidden],
+                **options,
+            )
+            self.sandbox.__enter__()
+        self.started = True
+        self._shop_start()
+        self.shop.command("migrate")
+
+    def _environment(self, fd: int) -> dict[str, str]:
+        assert self.database and self.redis
+        folder, root = self.plan.folder, Path(self.plan.root)
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(folder / "home"),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(root / "shop_app"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "COURSE_ROOT": str(root),
+            "COURSE_HOME": str(folder / "home" / ".course"),
+            "DATABASE_URL": self.database.shop_url(folder=folder / "pg"),
+            "REDIS_URL": self.redis.shop_url(0),
+            "CELERY_BROKER_URL": self.redis.broker_url(1),
+            "CACHE_KEY_PREFIX": "run",
+            "MEDIA_ROOT": str(folder / "media"),
+            "COURSE_AGENT_FD": str(fd),
+        }
+
+    def _shop_start(self) -> None:
+        if self._shop is not None:
+            self._shop_stop()
+        assert self.proxy is not None and self.database is not None
+        ours, theirs = socket.socketpair()
+        argv = [sys.executable, "-m", "checker.harness.agent"]
+        env = self._environment(theirs.fileno())
+        root = Path(self.plan.root)
+        if self.sandbox is not None:
+            process = self.sandbox.popen(
+                argv, env=env, cwd=root, pass_fds=(theirs.fileno(),)
+            )
+        else:
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=root,
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        theirs.close()
+        ours.settimeout(self.plan.command_seconds)
+        database = self.database
+        shop = Shop(
+            process=process,
+            channel=ours,
+            statements=_Statements(self.proxy),
+            truncate=lambda: tables_truncate(run=database),
+            memory=self.sandbox,
+            seed=self.plan.seed,
+            command_seconds=self.plan.command_seconds,
+        )
+        self._shop = shop
+        try:
+            ready = message_read(ours)
+        except (OSError, ValueError) as error:
+            raise ShopError(f"The shop did not start: {error}") from None
+        if "error" in ready:
+            where = f" ({ready['where']})" if ready.get("where") else ""
+            raise ShopError(f"The shop did not start: {ready['error']}{where}")
+
+    def _shop_stop(self) -> None:
+        shop, self._shop = self._shop, None
+        if shop is None:
+            return
+        shop.channel.close()
+        if self.sandbox is not None:
+            self.sandbox.kill_all()
+        elif shop.process.poll() is None:
+            os.killpg(shop.process.pid, signal.SIGKILL)
+        shop.process.wait()
+
+    def trusted_connection(self) -> Any:
+        """Return a superuser connection to the run's database."""
+        assert self.database is not None
+        return self.database.connect()
+
+    def stop(self) -> None:
+        """Stop the shop and remove the run's services; safe to call twice."""
+        self._shop_stop()
+        if self.sandbox is not None:
+            self.sandbox.__exit__(None, None, None)
+        if self.proxy is not None:
+            self.proxy.close()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.database is not None:
+            run_database_drop(run=self.database)
+        self.started = False
+
+
+def run_leftovers_remove(plan: RunPlan) -> None:
+    """Remove what a run killed at its limit left: database, role, processes."""
+    name = f"course_run_{plan.token}"
+    run_database_drop(run=RunDatabase(role=name, password="", name=name))

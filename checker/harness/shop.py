@@ -1,0 +1,211 @@
+"""Drive the shop under test from the trusted side, over its command channel.
+
+    shop.call("catalog_make", products=9)
+    page = shop.get("/products/")
+    page.status, page.text, page.measurement.query_count
+
+Every request's queries are the statements the run's PostgreSQL proxy saw
+between sending the command and reading its reply; the shop's own report
+only says where each came from (see `checker.harness.evidence`).
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import socket
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from checker.growth import Growth
+from checker.harness.channel import ChannelClosed, message_read, message_write
+from checker.harness.evidence import EvidenceMeasurement, measurement_from_evidence
+
+__all__ = ["Page", "Shop", "ShopError", "StatementLog", "sizes_draw"]
+
+
+class ShopError(AssertionError):
+    """The shop failed a command: a crash, a missing view, a closed channel."""
+
+
+class StatementLog(Protocol):
+    """What the trusted side reads of the statements a server received."""
+
+    def mark(self) -> int: ...
+
+    def received(self, since: int) -> list[tuple[str, Sequence[Any]]]: ...
+
+
+class MemoryGauge(Protocol):
+    """The kernel's account of the shop's whole process tree."""
+
+    def reset_peak(self) -> None: ...
+
+    def peak_memory_bytes(self) -> int | None: ...
+
+
+@dataclass
+class Page:
+    """One response, and what the servers saw while it was made."""
+
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    measurement: EvidenceMeasurement
+
+    @property
+    def text(self) -> str:
+        """Return the body decoded as UTF-8."""
+        return self.content.decode(errors="replace")
+
+
+def sizes_draw(seed: int, *, smallest: int = 4) -> tuple[int, int, int]:
+    """Draw three growing data sizes from the run's seed.
+
+    Sizes differ from run to run so that no answer can be tuned to them; the
+    seed is recorded with the grades, so a run can be reproduced.
+    """
+    rng = random.Random(seed)
+    first = smallest + rng.randrange(3)
+    second = first + 5 + rng.randrange(4)
+    return first, second, second + 5 + rng.randrange(4)
+
+
+@dataclass
+class Shop:
+    """The shop process of one run, and the evidence around it."""
+
+    process: subprocess.Popen[bytes]
+    channel: socket.socket
+    statements: StatementLog
+    truncate: Callable[[], None]
+    memory: MemoryGauge | None = None
+    seed: int = 0
+    command_seconds: float = 60.0
+    broken: bool = False
+    disagreements: list[str] = field(default_factory=list)
+    _recording: list[EvidenceMeasurement] | None = None
+
+    def command(self, op: str, **arguments: Any) -> Any:
+        """Send one command and return its result; raise ShopError on failure."""
+        try:
+            message_write(self.channel, {"op": op, **arguments})
+            reply = message_read(self.channel)
+        except TimeoutError:
+            # The shop is still busy with this command: it is restarted
+            # before the next test, and only this budget is lost.
+            self.broken = True
+            raise ShopError(
+                f"{arguments.get('label') or op} took more than "
+                f"{self.command_seconds:g} s: look for an endless loop or a page "
+                "that does far too much work"
+            ) from None
+        except (ChannelClosed, OSError) as error:
+            self.broken = True
+            code = self.process.poll()
+            ended = (
+                f" (the shop process exited with {code})" if code is not None else ""
+            )
+            raise ShopError(f"The shop stopped answering{ended}: {error}") from None
+        if "error" in reply:
+            where = f" ({reply['where']})" if reply.get("where") else ""
+            raise ShopError(f"{reply['error']}{where}")
+        return reply["result"]
+
+    def call(self, name: str, **kwargs: Any) -> Any:
+        """Run a data builder inside the shop, so its signals fire there."""
+        return self.command("call", name=name, kwargs=kwargs)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        user: str | None = None,
+        data: Any = None,
+        label: str = "",
+        memory: bool = False,
+    ) -> Page:
+        """Make one request; count its queries from the server's side."""
+        label = label or f"{method} {path}"
+        if memory and self.memory is not None:
+            self.memory.reset_peak()
+        mark = self.statements.mark()
+        reply = self.command(
+            "request", method=method, path=path, user=user, data=data, label=label
+        )
+        peak = self.memory.peak_memory_bytes() if memory and self.memory else None
+        measurement = measurement_from_evidence(
+            label, self.statements.received(mark), reply["queries"], peak_bytes=peak
+        )
+        if measurement.disagreement:
+            self.disagreements.append(measurement.disagreement)
+        if self._recording is not None:
+            self._recording.append(measurement)
+        return Page(
+            reply["status"],
+            reply["headers"],
+            base64.b64decode(reply["body"]),
+            measurement,
+        )
+
+    def get(self, path: str, **options: Any) -> Page:
+        """Make a GET request."""
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, data: Any = None, **options: Any) -> Page:
+        """Make a POST request."""
+        return self.request("POST", path, data=data or {}, **options)
+
+    def reset(self) -> None:
+        """Empty the shop's tables and forget its logged-in clients."""
+        self.truncate()
+        self.command("forget_clients")
+
+    @contextmanager
+    def recording(self, label: str) -> Iterator[list[EvidenceMeasurement]]:
+        """Collect the measurements of every request made in the block."""
+        found: list[EvidenceMeasurement] = []
+        self._recording = found
+        try:
+            yield found
+        finally:
+            self._recording = None
+
+    def _measured(self, label: str, scenario: Callable[[], Any]) -> EvidenceMeasurement:
+        with self.recording(label) as found:
+            scenario()
+        if not found:
+            raise ShopError(f"{label}: the scenario made no request")
+        if len(found) == 1:
+            return found[0]
+        queries = [query for measurement in found for query in measurement.queries]
+        reported = sum(measurement.reported for measurement in found)
+        return EvidenceMeasurement(label, queries, reported=reported)
+
+    def grow(
+        self,
+        build: Callable[[int], Any],
+        scenario: Callable[[], Any],
+        *,
+        noun: str,
+        label: str,
+    ) -> Growth:
+        """Measure `scenario` on an emptied shop after `build(n)`, at three sizes.
+
+        The sizes are drawn from the run's seed. The growth is judged between
+        the smallest and the largest; when the middle size made more queries
+        than the largest, it stands in for the largest, so a count that rises
+        and falls again is not called constant.
+        """
+        sizes = sizes_draw(self.seed)
+        runs = []
+        for size in sizes:
+            self.reset()
+            build(size)
+            runs.append(self._measured(label, scenario))
+        largest = max((1, 2), key=lambda index: runs[index].query_count)
+        return Growth(label, noun, (sizes[0], sizes[largest]), (runs[0], runs[largest]))
