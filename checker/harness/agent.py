@@ -115,6 +115,30 @@ class Agent:
             "queries": [_query(query) for query in measurement.queries],
         }
 
+    def op_invoke(
+        self, *, function: str, kwargs: dict[str, Any], label: str = ""
+    ) -> dict[str, Any]:
+        """Call a function of the shop (`orders.selectors.order_history`), measured.
+
+        The result comes back as JSON data, model instances as references.
+        """
+        from checker.measure import measure
+
+        module, _, name = function.rpartition(".")
+        target = getattr(importlib.import_module(module), name)
+        with measure(
+            label or function,
+            project=self.project,
+            cache=False,
+            tasks=False,
+            memory=False,
+        ) as measurement:
+            result = target(**_deref(kwargs))
+        return {
+            "result": _ref(result),
+            "queries": [_query(query) for query in measurement.queries],
+        }
+
     def op_call(self, *, name: str, kwargs: dict[str, Any]) -> Any:
         """Call a data builder by name with references resolved."""
         builders = importlib.import_module(BUILDERS)

@@ -27,6 +27,7 @@ from checker.harness.database import (
     run_database_drop,
     tables_truncate,
 )
+from checker.harness.memory import ProcessMemory, TreeMemory
 from checker.harness.pgproxy import PgProxy, upstream_from_url
 from checker.harness.sandbox import Sandbox, SandboxLimits
 from checker.harness.shop import Shop, ShopError
@@ -185,7 +186,9 @@ class ShopRun:
             channel=ours,
             statements=_Statements(self.proxy),
             truncate=lambda: tables_truncate(run=database),
-            memory=self.sandbox,
+            memory=TreeMemory(self.sandbox)
+            if self.sandbox is not None
+            else ProcessMemory(process.pid),
             seed=self.plan.seed,
             command_seconds=self.plan.command_seconds,
         )

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from checker.growth import Growth
 from checker.harness.channel import ChannelClosed, message_read, message_write
 from checker.harness.evidence import EvidenceMeasurement, measurement_from_evidence
+from checker.harness.memory import MemoryGauge
 
 __all__ = ["Page", "Shop", "ShopError", "StatementLog", "sizes_draw"]
 
@@ -37,14 +38,6 @@ class StatementLog(Protocol):
     def mark(self) -> int: ...
 
     def received(self, since: int) -> list[tuple[str, Sequence[Any]]]: ...
-
-
-class MemoryGauge(Protocol):
-    """The kernel's account of the shop's whole process tree."""
-
-    def reset_peak(self) -> None: ...
-
-    def peak_memory_bytes(self) -> int | None: ...
 
 
 @dataclass
@@ -138,19 +131,39 @@ class Shop:
             "request", method=method, path=path, user=user, data=data, label=label
         )
         peak = self.memory.peak_memory_bytes() if memory and self.memory else None
-        measurement = measurement_from_evidence(
-            label, self.statements.received(mark), reply["queries"], peak_bytes=peak
-        )
-        if measurement.disagreement:
-            self.disagreements.append(measurement.disagreement)
-        if self._recording is not None:
-            self._recording.append(measurement)
+        measurement = self._evidence(label, mark, reply["queries"], peak)
         return Page(
             reply["status"],
             reply["headers"],
             base64.b64decode(reply["body"]),
             measurement,
         )
+
+    def invoke(
+        self, function: str, *, label: str = "", **kwargs: Any
+    ) -> tuple[Any, EvidenceMeasurement]:
+        """Call a shop function by its dotted path; count its queries."""
+        label = label or function
+        mark = self.statements.mark()
+        reply = self.command("invoke", function=function, kwargs=kwargs, label=label)
+        measurement = self._evidence(label, mark, reply["queries"], None)
+        return reply["result"], measurement
+
+    def _evidence(
+        self,
+        label: str,
+        mark: int,
+        reported: list[dict[str, Any]],
+        peak: int | None,
+    ) -> EvidenceMeasurement:
+        measurement = measurement_from_evidence(
+            label, self.statements.received(mark), reported, peak_bytes=peak
+        )
+        if measurement.disagreement:
+            self.disagreements.append(measurement.disagreement)
+        if self._recording is not None:
+            self._recording.append(measurement)
+        return measurement
 
     def get(self, path: str, **options: Any) -> Page:
         """Make a GET request."""
