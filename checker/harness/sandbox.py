@@ -249,9 +249,12 @@ class Sandbox:
     """A cgroup-limited, namespaced home for one submission's process tree.
 
     The caller chowns the `writable` folders to `uid` and `gid`; `hidden`
-    paths (under a read-only bind, e.g. `checker/trusted/`) show empty. Call
-    `popen()` from a thread that outlives the run: bwrap's --die-with-parent
-    watches the thread that started it.
+    paths (under a read-only bind, e.g. `checker/trusted/`) show empty. No
+    path given may lie under a folder a submission could write: root
+    resolves it, so a planted symlink would bind its target. Call `popen()`
+    from a thread that outlives the run: bwrap's --die-with-parent watches
+    the thread that started it. The evidence stays readable after
+    `kill_all()`.
     """
 
     def __init__(
