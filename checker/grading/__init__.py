@@ -28,6 +28,21 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
     if args.jobs < 1:
         console.print("[red]error:[/] -j needs at least 1 job.")
         return 2
+    from checker.harness.sandbox import enforcement
+
+    missing = enforcement()
+    if missing:
+        console.print("[yellow]This machine cannot fence a submission:[/]")
+        for line in missing:
+            console.print(f"  - {line}")
+        if not args.unsafe:
+            console.print(
+                "Refusing to grade: a submission could forge its grade or harm "
+                "other runs. Grade on Linux as root with bubblewrap and cgroups, "
+                "or pass --unsafe to grade anyway."
+            )
+            return 2
+        console.print("[yellow]Grading anyway (--unsafe).[/]")
     course = _course(args)
     for message in ensure_up():
         console.print(message)
@@ -35,6 +50,7 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
         course=course,
         trusted=args.trusted.resolve(),
         limits=Limits(args.timeout, args.memory, args.output),
+        sandbox=not missing,
     )
     grades = grade_class(
         args.submissions, plan=plan, jobs=args.jobs, ref=args.ref, console=console
@@ -126,6 +142,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "-j", "--jobs", type=int, default=1, help="submissions graded at once"
     )
     grade.add_argument("--ref", help="git tag or branch for repositories without @ref")
+    grade.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="grade even where the sandbox cannot be enforced (see the warning)",
+    )
     _course_options(grade)
     grade.set_defaults(handler=_grade)
 

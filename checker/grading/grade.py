@@ -108,6 +108,8 @@ class GradingPlan:
     limits: Limits = field(default_factory=Limits)
     caps: Caps = field(default_factory=Caps)
     extra_args: tuple[str, ...] = ()
+    # Run each shop in a sandbox of its own (checker.harness.sandbox).
+    sandbox: bool = False
 
 
 def ungraded(exercises: Iterable[Exercise], reason: str) -> list[ExerciseOutcome]:
@@ -136,12 +138,21 @@ def _unique(submissions: list[Submission]) -> list[Submission]:
     return unique
 
 
-def _run(root: Path, isolation: Isolation, plan: GradingPlan) -> list[ExerciseOutcome]:
+# Each run's shop gets a uid of its own, outside any range a distribution
+# hands out to users, so no two runs of one grader share a user.
+FIRST_UID = 620_000
+
+
+def _run(
+    root: Path, isolation: Isolation, plan: GradingPlan, number: int
+) -> list[ExerciseOutcome]:
     isolation_reset(isolation)
+    uid = FIRST_UID + number
+    sandbox = {"uid": uid, "gid": uid} if plan.sandbox else None
     try:
         return run_exercises(
             list(plan.course.exercises),
-            Target(root, isolation.env(root)),
+            Target(root, isolation.env(root), sandbox=sandbox),
             limits=plan.limits,
             trusted=plan.trusted,
             extra_args=plan.extra_args,
@@ -163,7 +174,7 @@ def submission_grade(
                 isolation = isolation_for(
                     name=submission.name, number=number, slot=slot, run=run
                 )
-                grade.exercises = _run(root, isolation, plan)
+                grade.exercises = _run(root, isolation, plan, number)
                 _relative(grade.exercises, root)
         except SubmissionError as error:
             grade.reason = str(error)

@@ -69,18 +69,29 @@ class Agent:
     def __init__(self) -> None:
         self.project = _shop_code()
         self._clients: dict[str, Any] = {}
+        self._prepared: dict[str, Any] = {}
 
     def _client(self, user: str | None) -> Any:
+        from django.test import Client
+
+        if user is None:
+            return self._clients.setdefault("", Client())
+        if user not in self._clients:
+            raise LookupError(f"no client logged in as {user!r}")
+        return self._clients[user]
+
+    def op_login(self, *, user: str) -> None:
+        """Log a client in, apart from any request the trusted side counts."""
         from django.contrib.auth import get_user_model
         from django.test import Client
 
-        key = user or ""
-        if key not in self._clients:
-            client = Client()
-            if user:
-                client.force_login(get_user_model().objects.get(username=user))
-            self._clients[key] = client
-        return self._clients[key]
+        client = Client()
+        client.force_login(get_user_model().objects.get(username=user))
+        self._clients[user] = client
+
+    def op_prepare(self, *, kwargs: dict[str, Any]) -> None:
+        """Fetch the instances a later `invoke` takes, before it is counted."""
+        self._prepared = _deref(kwargs)
 
     def op_request(
         self,
@@ -115,12 +126,11 @@ class Agent:
             "queries": [_query(query) for query in measurement.queries],
         }
 
-    def op_invoke(
-        self, *, function: str, kwargs: dict[str, Any], label: str = ""
-    ) -> dict[str, Any]:
-        """Call a function of the shop (`orders.selectors.order_history`), measured.
+    def op_invoke(self, *, function: str, label: str = "") -> dict[str, Any]:
+        """Call a shop function (`orders.selectors.order_history`), measured.
 
-        The result comes back as JSON data, model instances as references.
+        Its arguments are the last ones prepared; the result comes back as
+        JSON data, model instances as references.
         """
         from checker.measure import measure
 
@@ -133,18 +143,18 @@ class Agent:
             tasks=False,
             memory=False,
         ) as measurement:
-            result = target(**_deref(kwargs))
+            result = target(**self._prepared)
         return {
             "result": _ref(result),
             "queries": [_query(query) for query in measurement.queries],
         }
 
-    def op_call(self, *, name: str, kwargs: dict[str, Any]) -> Any:
+    def op_call(self, *, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Call a data builder by name with references resolved."""
         builders = importlib.import_module(BUILDERS)
         if name not in builders.__all__:
             raise LookupError(f"no data builder named {name!r}")
-        return _ref(getattr(builders, name)(**_deref(kwargs)))
+        return _ref(getattr(builders, name)(*_deref(args), **_deref(kwargs)))
 
     def op_migrate(self) -> None:
         """Apply the shop's migrations to the run's empty database."""

@@ -124,11 +124,20 @@ class ShopRun:
         if self.plan.sandbox is not None:
             options = dict(self.plan.sandbox)
             limits = SandboxLimits(**options.pop("limits", {}))
+            writable = [folder / "media", folder / "home"]
+            for path in writable:
+                os.chown(path, options["uid"], options["gid"])
             self.sandbox = Sandbox(
-                f"course-{self.plan.token}",
+                self.plan.token,
                 limits=limits,
-                readonly=[Path(self.plan.root), CHECKER, Path(sys.prefix)],
-                writable=[folder / "media", folder / "home"],
+                # The shop reaches its services through their sockets only.
+                readonly=[
+                    Path(self.plan.root),
+                    CHECKER,
+                    folder / "pg",
+                    folder / "redis",
+                ],
+                writable=writable,
                 hidden=[Path(path) for path in self.plan.hidden],
                 **options,
             )

@@ -74,13 +74,14 @@ class Shop:
     process: subprocess.Popen[bytes]
     channel: socket.socket
     statements: StatementLog
-    truncate: Callable[[], None]
+    truncate: Callable[[], object]
     memory: MemoryGauge | None = None
     seed: int = 0
     command_seconds: float = 60.0
     broken: bool = False
     disagreements: list[str] = field(default_factory=list)
     _recording: list[EvidenceMeasurement] | None = None
+    _logged_in: set[str] = field(default_factory=set)
 
     def command(self, op: str, **arguments: Any) -> Any:
         """Send one command and return its result; raise ShopError on failure."""
@@ -108,9 +109,9 @@ class Shop:
             raise ShopError(f"{reply['error']}{where}")
         return reply["result"]
 
-    def call(self, name: str, **kwargs: Any) -> Any:
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Run a data builder inside the shop, so its signals fire there."""
-        return self.command("call", name=name, kwargs=kwargs)
+        return self.command("call", name=name, args=list(args), kwargs=kwargs)
 
     def request(
         self,
@@ -124,6 +125,9 @@ class Shop:
     ) -> Page:
         """Make one request; count its queries from the server's side."""
         label = label or f"{method} {path}"
+        if user is not None and user not in self._logged_in:
+            self.command("login", user=user)
+            self._logged_in.add(user)
         if memory and self.memory is not None:
             self.memory.reset_peak()
         mark = self.statements.mark()
@@ -144,8 +148,9 @@ class Shop:
     ) -> tuple[Any, EvidenceMeasurement]:
         """Call a shop function by its dotted path; count its queries."""
         label = label or function
+        self.command("prepare", kwargs=kwargs)
         mark = self.statements.mark()
-        reply = self.command("invoke", function=function, kwargs=kwargs, label=label)
+        reply = self.command("invoke", function=function, label=label)
         measurement = self._evidence(label, mark, reply["queries"], None)
         return reply["result"], measurement
 
@@ -177,6 +182,7 @@ class Shop:
         """Empty the shop's tables and forget its logged-in clients."""
         self.truncate()
         self.command("forget_clients")
+        self._logged_in.clear()
 
     @contextmanager
     def recording(self, label: str) -> Iterator[list[EvidenceMeasurement]]:
