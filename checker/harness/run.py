@@ -69,6 +69,17 @@ class RunPlan:
         return Path(self.scratch)
 
 
+def _world_readable(root: Path) -> None:
+    """Let the sandbox's user read the shop's copy (the mount keeps it read-only)."""
+    for path in (root, *root.rglob("*")):
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        wanted = mode | 0o444 | (0o111 if path.is_dir() else 0)
+        if wanted != mode:
+            path.chmod(wanted)
+
+
 class _Statements:
     """The proxy's log as the shop's driver reads it."""
 
@@ -124,6 +135,7 @@ class ShopRun:
         if self.plan.sandbox is not None:
             options = dict(self.plan.sandbox)
             limits = SandboxLimits(**options.pop("limits", {}))
+            _world_readable(Path(self.plan.root))
             writable = [folder / "media", folder / "home"]
             for path in writable:
                 os.chown(path, options["uid"], options["gid"])
