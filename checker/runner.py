@@ -275,8 +275,14 @@ def _run_child(
     text = _tail(log)
     flooded = log.stat().st_size >= limits.output_mib * 1024 * 1024
     raw = results_read(results)
-    graded = {r["exercise"] for r in raw}
-    missing = any(exercise.id not in graded for exercise in exercises)
+    # A budget with no verdict lost it to the crash or the limit; the ones
+    # decided before keep theirs.
+    graded = {(r["exercise"], r["budget"]) for r in raw}
+    missing = any(
+        (exercise.id, budget) not in graded
+        for exercise in exercises
+        for budget in exercise.points
+    )
     root = Path(env.get("COURSE_ROOT", cwd)).resolve()
     return _collect(
         exercises,

@@ -13,15 +13,15 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from checker.grading.grade import FIRST_UID
 from checker.grading.isolation import (
     isolation_for,
     isolation_reset,
     run_token,
     slot_claimed,
 )
-from checker.manifest import MANIFEST, Course, Exercise
-from checker.grading.grade import FIRST_UID
 from checker.harness.sandbox import enforcement
+from checker.manifest import MANIFEST, Course, Exercise
 from checker.runner import TRUSTED, ExerciseOutcome, Limits, Target, run_exercises
 from checker.services.layout import project_root
 

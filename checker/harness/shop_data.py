@@ -18,6 +18,7 @@ __all__ = [
     "DESCRIPTION",
     "bulk_order_items",
     "catalog_make",
+    "category_make",
     "customers_make",
     "orders_make",
     "staff_make",
@@ -130,6 +131,17 @@ def catalog_make(
         )
         _spread_review_dates(reviews)
     return made[:products]
+
+
+def category_make(*, products: int, inactive: int = 1) -> Category:
+    """Create a category of `products` active products and `inactive` more.
+
+    The first product has no review; the others have reviews, every other one
+    approved, so the category page shows both an empty and a filled row.
+    """
+    [first] = catalog_make(products=1, reviews_per_product=0)
+    catalog_make(products=products - 1, category=first.category, inactive=inactive)
+    return first.category
 
 
 def orders_make(

@@ -15,9 +15,13 @@ from checker.trusted.reading import Row
 
 __all__ = [
     "STATUS_LABELS",
+    "category_rows_expected",
+    "csv_rows_expected",
+    "history_orders_expected",
     "product_list_rows_expected",
     "recent_order_rows_expected",
     "review_rows_expected",
+    "status_counts_expected",
 ]
 
 PER_PAGE = 100
@@ -114,4 +118,106 @@ def recent_order_rows_expected(connection: Any) -> list[Row]:
             created.strftime("%Y-%m-%d"),
         )
         for number, username, status, items, total, created in found
+    ]
+
+
+def status_counts_expected(connection: Any) -> list[Row]:
+    """Return every status with its number of orders, in the order of the choices."""
+    counts = dict(
+        _rows(connection, "SELECT status, count(*) FROM orders_order GROUP BY status")
+    )
+    return [
+        (label, str(counts.get(status, 0))) for status, label in STATUS_LABELS.items()
+    ]
+
+
+def history_orders_expected(connection: Any, customer: int) -> list[Row]:
+    """Return a customer's orders, newest first, each with its items sorted."""
+    orders = _rows(
+        connection,
+        """
+        SELECT o.id, to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+               o.status, o.total
+        FROM orders_order o
+        WHERE o.customer_id = %s
+        ORDER BY o.created_at DESC, o.id DESC
+        """,
+        customer,
+    )
+    items: dict[int, list[Row]] = {number: [] for number, *_ in orders}
+    for number, *item in _rows(
+        connection,
+        """
+        SELECT i.order_id, p.name, i.quantity, i.unit_price,
+               i.quantity * i.unit_price
+        FROM orders_orderitem i
+        JOIN orders_order o ON o.id = i.order_id
+        JOIN catalog_product p ON p.id = i.product_id
+        WHERE o.customer_id = %s
+        """,
+        customer,
+    ):
+        items[number].append(tuple(str(value) for value in item))
+    return [
+        (
+            f"Order #{number} · {day} · {STATUS_LABELS[status]} · {total}",
+            tuple(sorted(items[number])),
+        )
+        for number, day, status, total in orders
+    ]
+
+
+def category_rows_expected(connection: Any, category: int) -> list[Row]:
+    """Return the product count and the active products of a category page."""
+    found = _rows(
+        connection,
+        """
+        SELECT p.name, p.price,
+               (SELECT count(*) FROM catalog_review r
+                WHERE r.product_id = p.id AND r.is_approved),
+               (SELECT r.title FROM catalog_review r
+                WHERE r.product_id = p.id AND r.is_approved
+                ORDER BY r.created_at DESC LIMIT 1)
+        FROM catalog_product p
+        WHERE p.category_id = %s AND p.is_active
+        ORDER BY p.name, p.id
+        """,
+        category,
+    )
+    rows: list[Row] = [("count", str(len(found)))]
+    rows.extend(
+        (name, str(price), str(reviews), latest or "")
+        for name, price, reviews, latest in found
+    )
+    return rows
+
+
+def csv_rows_expected(connection: Any, header: tuple[str, ...]) -> list[Row]:
+    """Return the order items export, header first, one line per item by id."""
+    found = _rows(
+        connection,
+        """
+        SELECT o.id, o.created_at AT TIME ZONE 'UTC', o.status, o.customer_id,
+               p.sku, p.name, i.quantity, i.unit_price
+        FROM orders_orderitem i
+        JOIN orders_order o ON o.id = i.order_id
+        JOIN catalog_product p ON p.id = i.product_id
+        ORDER BY i.id
+        """,
+    )
+    # The shop writes created_at.isoformat() of an aware UTC datetime: the
+    # naive UTC time read here, with the offset it prints.
+    return [tuple(header)] + [
+        (
+            str(order),
+            f"{created.isoformat()}+00:00",
+            status,
+            str(customer),
+            sku,
+            name,
+            str(quantity),
+            str(price),
+            str(quantity * price),
+        )
+        for order, created, status, customer, sku, name, quantity, price in found
     ]

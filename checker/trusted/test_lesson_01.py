@@ -7,16 +7,15 @@ computed here from the run's database.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from checker.budgets import assert_within, no_duplicate_queries, queries_constant
-from checker.growth import Growth
 from checker.harness.shop import Shop
 from checker.trusted import expected, reading
 from checker.trusted.measuring import no_query_per_row_via
+from checker.trusted.staff import staff_growth
 
 
 @pytest.fixture
@@ -89,31 +88,13 @@ def test_product_pages_show_the_same_rows(shop: Shop, trusted_sql: Any) -> None:
     )
 
 
-def _staff_growth(
-    shop: Shop, path: str, noun: str, build: Callable[[int], Any]
-) -> Growth:
-    """Measure a staff page at three sizes; each size has its own staff user."""
-    made: dict[str, str] = {}
-
-    def staffed(size: int) -> None:
-        made["staff"] = shop.call("staff_make")["username"]
-        build(size)
-
-    return shop.grow(
-        staffed,
-        lambda: shop.get(path, user=made["staff"]),
-        noun=noun,
-        label=f"GET {path}",
-    )
-
-
 def _orders_make(shop: Shop, orders: int) -> None:
     shop.call("orders_make", orders=orders, customers=shop.call("customers_make", 2))
 
 
 @pytest.mark.exercise("01-recent-orders", budget="queries")
 def test_dashboard_names_customers_without_a_query_per_order(shop: Shop) -> None:
-    growth = _staff_growth(
+    growth = staff_growth(
         shop, "/dashboard/sales/", "orders", lambda n: _orders_make(shop, n)
     )
 
@@ -146,7 +127,7 @@ def test_dashboard_shows_the_same_recent_orders(
 
 @pytest.mark.exercise("01-admin-lists", budget="products")
 def test_product_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
-    growth = _staff_growth(
+    growth = staff_growth(
         shop,
         "/admin/catalog/product/",
         "products",
@@ -158,7 +139,7 @@ def test_product_changelist_runs_a_constant_number_of_queries(shop: Shop) -> Non
 
 @pytest.mark.exercise("01-admin-lists", budget="reviews")
 def test_review_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
-    growth = _staff_growth(
+    growth = staff_growth(
         shop,
         "/admin/catalog/review/",
         "reviews",
@@ -172,7 +153,7 @@ def test_review_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None
 
 @pytest.mark.exercise("01-admin-lists", budget="orders")
 def test_order_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
-    growth = _staff_growth(
+    growth = staff_growth(
         shop,
         "/admin/orders/order/",
         "orders",
@@ -186,7 +167,7 @@ def test_order_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
 
 @pytest.mark.exercise("01-admin-lists", budget="customers")
 def test_customer_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
-    growth = _staff_growth(
+    growth = staff_growth(
         shop,
         "/admin/customers/customer/",
         "customers",

@@ -1,4 +1,9 @@
-"""Trusted tests of lesson 2: prefetch_related, Prefetch(queryset=...), annotate."""
+"""Trusted tests of lesson 2: prefetch_related, Prefetch(queryset=...), annotate.
+
+They drive the shop apart (`checker.harness`): data is built inside the shop,
+queries are counted from what PostgreSQL received, and expected rows are
+computed here from the run's database.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,10 @@ from typing import Any
 
 import pytest
 
-from catalog.models import Category
 from checker.budgets import assert_within, queries_at_most, queries_constant
-from checker.harness.shop_data import (
-    catalog_make,
-    customers_make,
-    orders_make,
-    staff_make,
-)
-from checker.trusted import pages
-from checker.trusted.measuring import grow
-from customers.models import Customer
-
-pytestmark = pytest.mark.django_db
+from checker.harness.shop import Shop
+from checker.trusted import expected, reading
+from checker.trusted.staff import staff_growth, staff_make
 
 # The session, the staff user, revenue, statuses, bestsellers, categories and
 # the recent orders: one query each.
@@ -26,16 +22,16 @@ DASHBOARD_QUERIES = 7
 
 
 @pytest.fixture
-def staff_client(client: Any) -> Any:
-    client.force_login(staff_make())
-    return client
+def staff(shop: Shop) -> str:
+    """Return the username of a superuser for the staff pages."""
+    return staff_make(shop)
 
 
 @pytest.mark.exercise("02-product-list", budget="queries")
-def test_product_list_runs_a_constant_number_of_queries(client: Any) -> None:
-    growth = grow(
-        lambda n: catalog_make(products=n),
-        lambda: client.get("/products/"),
+def test_product_list_runs_a_constant_number_of_queries(shop: Shop) -> None:
+    growth = shop.grow(
+        lambda n: shop.call("catalog_make", products=n),
+        lambda: shop.get("/products/"),
         noun="products",
         label="GET /products/",
     )
@@ -44,26 +40,31 @@ def test_product_list_runs_a_constant_number_of_queries(client: Any) -> None:
 
 
 @pytest.mark.exercise("02-product-list", budget="same-output")
-def test_product_list_shows_the_same_rows(client: Any) -> None:
-    catalog_make(products=9, inactive=2)
-    catalog_make(products=3, reviews_per_product=0, tags_per_product=0)
+def test_product_list_shows_the_same_rows(shop: Shop, trusted_sql: Any) -> None:
+    shop.call("catalog_make", products=9, inactive=2)
+    shop.call("catalog_make", products=3, reviews_per_product=0, tags_per_product=0)
 
-    listed = pages.product_list_rows(client.get("/products/").content.decode())
+    listed = reading.product_list_rows(shop.get("/products/").text)
 
-    pages.assert_same("GET /products/", listed, pages.product_list_rows_expected())
+    reading.assert_same(
+        "GET /products/", listed, expected.product_list_rows_expected(trusted_sql)
+    )
 
 
 @pytest.mark.exercise("02-order-pages", budget="history-queries")
-def test_order_history_runs_a_constant_number_of_queries(staff_client: Any) -> None:
-    made: dict[str, Customer] = {}
+def test_order_history_runs_a_constant_number_of_queries(shop: Shop) -> None:
+    made: dict[str, Any] = {}
 
     def build(orders: int) -> None:
-        made["customer"] = customers_make(1)[0]
-        orders_make(orders=orders, customers=[made["customer"]])
+        made["staff"] = staff_make(shop)
+        [made["customer"]] = shop.call("customers_make", count=1)
+        shop.call("orders_make", orders=orders, customers=[made["customer"]])
 
-    growth = grow(
+    growth = shop.grow(
         build,
-        lambda: staff_client.get(f"/customers/{made['customer'].pk}/orders/"),
+        lambda: shop.get(
+            f"/customers/{made['customer']['pk']}/orders/", user=made["staff"]
+        ),
         noun="orders",
         label="GET /customers/<id>/orders/",
     )
@@ -71,60 +72,57 @@ def test_order_history_runs_a_constant_number_of_queries(staff_client: Any) -> N
     assert_within(growth, queries_constant("orders"))
 
 
+def _orders_make(shop: Shop, orders: int) -> None:
+    shop.call("orders_make", orders=orders, customers=shop.call("customers_make", 2))
+
+
 @pytest.mark.exercise("02-order-pages", budget="dashboard-queries")
-def test_dashboard_runs_a_few_queries_whatever_the_orders(staff_client: Any) -> None:
-    growth = grow(
-        lambda n: orders_make(orders=n, customers=customers_make(2)),
-        lambda: staff_client.get("/dashboard/sales/"),
-        noun="orders",
-        label="GET /dashboard/sales/",
+def test_dashboard_runs_a_few_queries_whatever_the_orders(shop: Shop) -> None:
+    growth = staff_growth(
+        shop, "/dashboard/sales/", "orders", lambda n: _orders_make(shop, n)
     )
 
     assert_within(growth, queries_at_most(DASHBOARD_QUERIES, constant_in="orders"))
 
 
 @pytest.mark.exercise("02-order-pages", budget="same-output")
-def test_order_pages_show_the_same_rows(staff_client: Any) -> None:
-    customer = customers_make(1)[0]
-    orders_make(orders=6, customers=[customer])
-    orders_make(orders=23, customers=customers_make(3))
+def test_order_pages_show_the_same_rows(
+    shop: Shop, staff: str, trusted_sql: Any
+) -> None:
+    [customer] = shop.call("customers_make", count=1)
+    shop.call("orders_make", orders=6, customers=[customer])
+    shop.call("orders_make", orders=23, customers=shop.call("customers_make", 3))
 
-    history = staff_client.get(f"/customers/{customer.pk}/orders/").content.decode()
-    dashboard = staff_client.get("/dashboard/sales/").content.decode()
+    history = shop.get(f"/customers/{customer['pk']}/orders/", user=staff).text
+    dashboard = shop.get("/dashboard/sales/", user=staff).text
 
-    pages.assert_same(
+    reading.assert_same(
         "The order history",
-        pages.history_orders(history),
-        pages.history_orders_expected(customer),
+        reading.history_orders(history),
+        expected.history_orders_expected(trusted_sql, customer["pk"]),
     )
-    pages.assert_same(
+    reading.assert_same(
         "The dashboard's orders by status",
-        pages.status_counts(dashboard),
-        pages.status_counts_expected(),
+        reading.status_counts(dashboard),
+        expected.status_counts_expected(trusted_sql),
     )
-    pages.assert_same(
+    reading.assert_same(
         "The dashboard's recent orders",
-        pages.recent_order_rows(dashboard),
-        pages.recent_order_rows_expected(),
+        reading.recent_order_rows(dashboard),
+        expected.recent_order_rows_expected(trusted_sql),
     )
-
-
-def _category_with(products: int) -> Category:
-    [product] = catalog_make(products=1, reviews_per_product=0)
-    catalog_make(products=products - 1, category=product.category, inactive=1)
-    return product.category
 
 
 @pytest.mark.exercise("02-category-page", budget="queries")
-def test_category_page_runs_a_constant_number_of_queries(client: Any) -> None:
-    made: dict[str, Category] = {}
+def test_category_page_runs_a_constant_number_of_queries(shop: Shop) -> None:
+    made: dict[str, Any] = {}
 
     def build(products: int) -> None:
-        made["category"] = _category_with(products)
+        made["category"] = shop.call("category_make", products=products)
 
-    growth = grow(
+    growth = shop.grow(
         build,
-        lambda: client.get(made["category"].get_absolute_url()),
+        lambda: shop.get(made["category"]["url"]),
         noun="products",
         label="GET /categories/<slug>/",
     )
@@ -133,13 +131,13 @@ def test_category_page_runs_a_constant_number_of_queries(client: Any) -> None:
 
 
 @pytest.mark.exercise("02-category-page", budget="same-output")
-def test_category_page_shows_the_same_rows(client: Any) -> None:
-    category = _category_with(8)
+def test_category_page_shows_the_same_rows(shop: Shop, trusted_sql: Any) -> None:
+    category = shop.call("category_make", products=8)
 
-    page = client.get(category.get_absolute_url()).content.decode()
+    page = shop.get(category["url"]).text
 
-    pages.assert_same(
-        f"GET {category.get_absolute_url()}",
-        pages.category_rows(page),
-        pages.category_rows_expected(category),
+    reading.assert_same(
+        f"GET {category['url']}",
+        reading.category_rows(page),
+        expected.category_rows_expected(trusted_sql, category["pk"]),
     )

@@ -1,14 +1,16 @@
-"""Trusted tests of lesson 3: defer(), values_list(), iterator(), exists(), count()."""
+"""Trusted tests of lesson 3: defer(), values_list(), iterator(), exists(), count().
+
+They drive the shop apart (`checker.harness`): data is built inside the shop,
+queries are read from what PostgreSQL received, memory peaks from the kernel,
+and expected rows are computed here from the run's database.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from seeding.scales import scale_get
 
-from catalog.selectors import category_product_count
 from checker.budgets import (
     Verdict,
     assert_within,
@@ -16,24 +18,27 @@ from checker.budgets import (
     columns_not_fetched,
     memory_at_most,
 )
-from checker.harness.shop_data import (
-    bulk_order_items,
-    catalog_make,
-    customers_make,
-    orders_make,
-    staff_make,
-)
+from checker.harness.evidence import EvidenceMeasurement
+from checker.harness.shop import Shop
 from checker.measure import Measurement
 from checker.resources import format_bytes
-from checker.trusted import pages
-from checker.trusted.measuring import measured, recorders_warm
-from orders.exports import EXPORT_HEADER
-from orders.selectors import customer_has_orders
+from checker.trusted import expected, reading
 
-pytestmark = pytest.mark.django_db
-
-# The response holds the whole CSV (a few MiB at the small scale); streamed
-# rows add one chunk to that, loaded model instances add a copy per row.
+EXPORT_PATH = "/exports/order-items.csv"
+# The naive shop's `orders.exports.EXPORT_HEADER`: every export must keep it.
+EXPORT_HEADER = (
+    "order_id", "ordered_at", "status", "customer_id", "sku", "product",
+    "quantity", "unit_price", "line_total",
+)  # fmt: skip
+# The shop's "small" seeding scale (`seeding.scales`): the size a learner's
+# export must handle.
+SMALL_ORDERS = 12_000
+SMALL_ORDER_ITEMS = 40_000
+SMALL_PRODUCTS = 300
+# The peak the shop's process gains while it answers, read from the kernel.
+# It holds the whole CSV several times over (the response, and the copies
+# the command channel sends back); loaded model instances add a copy of
+# every item, its order and its product per row.
 EXPORT_MEMORY_MIB = 16
 # Enough to answer with one number or one boolean, far too little for rows.
 ANSWER_MEMORY_KIB = 160
@@ -41,61 +46,65 @@ ROWS = 1000
 
 
 @pytest.fixture
-def staff_client(client: Any) -> Any:
-    client.force_login(staff_make())
-    return client
+def staff(shop: Shop) -> str:
+    """Return the username of a superuser for the staff pages."""
+    return str(shop.call("staff_make")["username"])
 
 
 @pytest.mark.exercise("03-product-list", budget="columns")
-def test_product_list_leaves_the_description_in_the_database(client: Any) -> None:
-    catalog_make(products=6)
+def test_product_list_leaves_the_description_in_the_database(shop: Shop) -> None:
+    shop.call("catalog_make", products=6)
 
-    with measured("GET /products/") as measurement:
-        client.get("/products/")
+    page = shop.get("/products/")
 
-    assert_within(measurement, columns_not_fetched("catalog_product.description"))
+    assert_within(page.measurement, columns_not_fetched("catalog_product.description"))
 
 
 @pytest.mark.exercise("03-product-list", budget="same-output")
-def test_product_list_shows_the_same_rows(client: Any) -> None:
-    catalog_make(products=9, inactive=2)
+def test_product_list_shows_the_same_rows(shop: Shop, trusted_sql: Any) -> None:
+    shop.call("catalog_make", products=9, inactive=2)
 
-    listed = pages.product_list_rows(client.get("/products/").content.decode())
+    listed = reading.product_list_rows(shop.get("/products/").text)
 
-    pages.assert_same("GET /products/", listed, pages.product_list_rows_expected())
+    reading.assert_same(
+        "GET /products/", listed, expected.product_list_rows_expected(trusted_sql)
+    )
 
 
 @pytest.mark.exercise("03-order-export", budget="memory")
 def test_csv_export_of_the_small_shop_stays_within_its_memory_budget(
-    staff_client: Any, record_property: Any
+    shop: Shop, staff: str, record_property: Any
 ) -> None:
-    path = "/exports/order-items.csv"
     # Warm up on no data: the first request of a process imports the URLconf
-    # and every view module, and the first measurement imports the recorders.
-    staff_client.get(path)
-    recorders_warm()
-    small = scale_get(name="small")
-    bulk_order_items(orders=small.orders, items=small.order_items, products=300)
+    # and every view module.
+    shop.get(EXPORT_PATH, user=staff)
+    shop.call(
+        "bulk_order_items",
+        orders=SMALL_ORDERS,
+        items=SMALL_ORDER_ITEMS,
+        products=SMALL_PRODUCTS,
+    )
 
-    with measured(f"GET {path}", memory=True) as measurement:
-        response = staff_client.get(path)
+    page = shop.get(EXPORT_PATH, user=staff, memory=True)
 
-    record_property("peak_bytes", measurement.peak_bytes)
-    assert response.status_code == 200
-    [verdict] = check_all(measurement, memory_at_most(mib=EXPORT_MEMORY_MIB))
-    assert verdict.met, f"{verdict.message}{_loaded_by(measurement)}"
+    record_property("peak_bytes", page.measurement.peak_bytes)
+    assert page.status == 200
+    [verdict] = check_all(page.measurement, memory_at_most(mib=EXPORT_MEMORY_MIB))
+    assert verdict.met, f"{verdict.message}{_loaded_by(page.measurement)}"
 
 
 @pytest.mark.exercise("03-order-export", budget="same-output")
-def test_csv_export_writes_the_same_lines(staff_client: Any) -> None:
-    orders_make(orders=7, customers=customers_make(3))
+def test_csv_export_writes_the_same_lines(
+    shop: Shop, staff: str, trusted_sql: Any
+) -> None:
+    shop.call("orders_make", orders=7, customers=shop.call("customers_make", 3))
 
-    content = staff_client.get("/exports/order-items.csv").content
+    content = shop.get(EXPORT_PATH, user=staff).content
 
-    pages.assert_same(
-        "GET /exports/order-items.csv",
-        pages.csv_rows(content),
-        pages.csv_rows_expected(EXPORT_HEADER),
+    reading.assert_same(
+        f"GET {EXPORT_PATH}",
+        reading.csv_rows(content),
+        expected.csv_rows_expected(trusted_sql, EXPORT_HEADER),
     )
 
 
@@ -106,18 +115,50 @@ def _loaded_by(measurement: Measurement) -> str:
     if not found:
         return ""
     query = found[0]
-    origin = f" — from {query.origin}" if query.origin else ""
-    return f" The rows come from {query.short}{origin}."
+    return f" The rows come from {query.short} — from {query.origin}."
+
+
+def _category_of(trusted_sql: Any, product: dict[str, Any]) -> dict[str, Any]:
+    """Return a reference to the category of `product`, read from the database."""
+    with trusted_sql.cursor() as cursor:
+        cursor.execute(
+            "SELECT category_id FROM catalog_product WHERE id = %s", [product["pk"]]
+        )
+        [(pk,)] = cursor.fetchall()
+    return {"__ref__": "catalog.Category", "pk": pk}
+
+
+def _invoked(
+    shop: Shop, function: str, *, label: str, **kwargs: Any
+) -> tuple[Any, EvidenceMeasurement]:
+    """Call a shop function, with the memory its process gained read around it."""
+    # Shop.invoke() reads no memory peak: the gauge is read around the call
+    # as Shop.request(memory=True) reads it around a request.
+    gauge = shop.memory
+    if gauge is not None:
+        gauge.reset_peak()
+    result, measurement = shop.invoke(function, label=label, **kwargs)
+    peak = gauge.peak_memory_bytes() if gauge is not None else None
+    return result, EvidenceMeasurement(
+        label, measurement.queries, reported=measurement.reported, peak_bytes=peak
+    )
 
 
 def _answer_within(
-    label: str, call: Callable[[], object], *, rows: str, fix: str
-) -> Measurement:
-    """Measure `call` and fail, like a code review, if it held rows in memory."""
-    recorders_warm()
-    call()  # The first call compiles and caches what later calls reuse.
-    with measured(label, memory=True) as measurement:
-        call()
+    shop: Shop,
+    function: str,
+    *,
+    warm: dict[str, Any],
+    measured: dict[str, Any],
+    rows: str,
+    fix: str,
+) -> EvidenceMeasurement:
+    """Measure a shop function and fail, like a code review, if it held rows."""
+    label = f"{function.rpartition('.')[2]}()"
+    # The first call compiles and caches what later calls reuse; it is made
+    # where there is no row, so that no freed row is there to be reused.
+    shop.invoke(function, label=label, **warm)
+    _, measurement = _invoked(shop, function, label=label, **measured)
     [verdict] = check_all(measurement, memory_at_most(kib=ANSWER_MEMORY_KIB))
     if not verdict.met:
         raise AssertionError(_loaded_rows_message(verdict, measurement, rows, fix))
@@ -131,49 +172,70 @@ def _loaded_rows_message(
     # needed at all, so the message names the query and the right fix.
     peak = format_bytes(measurement.peak_bytes or 0)
     return (
-        f"{measurement.label} peaked at {peak} of Python memory with {rows}"
+        f"{measurement.label} peaked at {peak} of memory with {rows}"
         f" (budget: {verdict.budget}): it loads the rows to answer."
         f"{_loaded_by(measurement)} {fix}"
     )
 
 
 @pytest.mark.exercise("03-exists-count", budget="has-orders")
-def test_telling_whether_a_customer_has_orders_loads_none_of_them() -> None:
-    customer = customers_make(1)[0]
-    orders_make(orders=ROWS, items_per_order=1, customers=[customer])
+def test_telling_whether_a_customer_has_orders_loads_none_of_them(
+    shop: Shop,
+) -> None:
+    buyer, newcomer = shop.call("customers_make", 2)
+    shop.call("orders_make", orders=ROWS, items_per_order=1, customers=[buyer])
 
     _answer_within(
-        "customer_has_orders()",
-        lambda: customer_has_orders(customer=customer),
+        shop,
+        "orders.selectors.customer_has_orders",
+        warm={"customer": newcomer},
+        measured={"customer": buyer},
         rows=f"{ROWS} orders",
         fix="Try .exists() on the queryset.",
     )
 
 
 @pytest.mark.exercise("03-exists-count", budget="product-count")
-def test_counting_a_categorys_products_loads_none_of_them() -> None:
-    [first] = catalog_make(products=1, reviews_per_product=0)
-    catalog_make(products=ROWS - 1, category=first.category, reviews_per_product=0)
+def test_counting_a_categorys_products_loads_none_of_them(
+    shop: Shop, trusted_sql: Any
+) -> None:
+    [first, other] = shop.call("catalog_make", products=2, reviews_per_product=0)
+    category = _category_of(trusted_sql, first)
+    shop.call(
+        "catalog_make",
+        products=ROWS - 1,
+        category=category,
+        reviews_per_product=0,
+    )
 
     _answer_within(
-        "category_product_count()",
-        lambda: category_product_count(category=first.category),
+        shop,
+        "catalog.selectors.category_product_count",
+        warm={"category": _category_of(trusted_sql, other)},
+        measured={"category": category},
         rows=f"{ROWS} products",
         fix="Try .count() on the queryset.",
     )
 
 
 @pytest.mark.exercise("03-exists-count", budget="same-output")
-def test_the_answers_stay_the_same() -> None:
-    buyer, newcomer = customers_make(2)
-    orders_make(orders=3, customers=[buyer])
-    [first] = catalog_make(products=1, reviews_per_product=0)
-    catalog_make(products=4, category=first.category, reviews_per_product=0, inactive=3)
+def test_the_answers_stay_the_same(shop: Shop, trusted_sql: Any) -> None:
+    buyer, newcomer = shop.call("customers_make", 2)
+    shop.call("orders_make", orders=3, customers=[buyer])
+    [first] = shop.call("catalog_make", products=1, reviews_per_product=0)
+    category = _category_of(trusted_sql, first)
+    shop.call(
+        "catalog_make",
+        products=4,
+        category=category,
+        reviews_per_product=0,
+        inactive=3,
+    )
 
     answers = [
-        customer_has_orders(customer=buyer),
-        customer_has_orders(customer=newcomer),
-        category_product_count(category=first.category),
+        shop.invoke("orders.selectors.customer_has_orders", customer=buyer)[0],
+        shop.invoke("orders.selectors.customer_has_orders", customer=newcomer)[0],
+        shop.invoke("catalog.selectors.category_product_count", category=category)[0],
     ]
 
     expected = [True, False, 5]

@@ -1,0 +1,38 @@
+"""Staff users for the trusted tests of staff pages, made inside the shop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from checker.growth import Growth
+from checker.harness.shop import Shop
+
+__all__ = ["staff_growth", "staff_make"]
+
+
+def staff_make(shop: Shop) -> str:
+    """Create a superuser in the shop and return its username."""
+    return str(shop.call("staff_make")["username"])
+
+
+def staff_growth(
+    shop: Shop, path: str, noun: str, build: Callable[[int], Any]
+) -> Growth:
+    """Measure a staff page at three sizes; each size has its own staff user.
+
+    `shop.grow` empties every table before each size, users included, so the
+    staff user is made again with the data.
+    """
+    made: dict[str, str] = {}
+
+    def staffed(size: int) -> None:
+        made["staff"] = staff_make(shop)
+        build(size)
+
+    return shop.grow(
+        staffed,
+        lambda: shop.get(path, user=made["staff"]),
+        noun=noun,
+        label=f"GET {path}",
+    )
