@@ -36,6 +36,8 @@ from checker.services.urls import database_url
 PREFIX = "course_run_"
 CONNECTION_LIMIT = 20
 STATEMENT_TIMEOUT_MS = 30_000
+# Below this many bytes of table data, deleting rows beats TRUNCATE's files.
+DELETE_BELOW_BYTES = 8 * 1024 * 1024
 # The shop process caches content types and permissions by id, so emptying
 # them between scenarios would leave it pointing at rows that are gone.
 KEPT_TABLES = frozenset(
@@ -46,8 +48,6 @@ _OWNER = re.compile(r"course run: pid=(\d+) start=(\d*) host=(\S+)")
 # Serialises the one-time REVOKE on other databases: two sessions granting on
 # the same pg_database row at once fail with "tuple concurrently updated".
 _FENCE_LOCK = 0x636F7572
-# Below this many bytes of table data, deleting rows beats TRUNCATE's files.
-_DELETE_BELOW = 8 * 1024 * 1024
 _USER_RELATIONS = (
     "SELECT n.nspname, c.relname FROM pg_class c"
     " JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -301,7 +301,11 @@ def leftovers_drop() -> list[str]:
 
 
 def tables_truncate(
-    *, run: RunDatabase, keep: Iterable[str] = KEPT_TABLES, lock_timeout_ms: int = 5_000
+    *,
+    run: RunDatabase,
+    keep: Iterable[str] = KEPT_TABLES,
+    lock_timeout_ms: int = 5_000,
+    delete_below_bytes: int = DELETE_BELOW_BYTES,
 ) -> list[str]:
     """Empty every table of the run's database but `keep`; return their names.
 
@@ -324,7 +328,7 @@ def tables_truncate(
         # The data is thrown away: a crash may lose this commit, not wait for it.
         connection.execute("SET LOCAL synchronous_commit = off")
         names = [sql.Identifier(schema, name) for _, schema, name, _ in tables]
-        if sum(size for *_, size in tables) > _DELETE_BELOW:
+        if sum(size for *_, size in tables) >= delete_below_bytes:
             connection.execute(
                 sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
                     sql.SQL(", ").join(names)
