@@ -187,8 +187,16 @@ class ShopRun:
         env = self._environment(theirs.fileno())
         root = Path(self.plan.root)
         if self.sandbox is not None:
+            # What a sandboxed shop prints goes nowhere: it reports over the
+            # channel, and an endless print must not fill the grader's disk.
             process = self.sandbox.popen(
-                argv, env=env, cwd=root, pass_fds=(theirs.fileno(),)
+                argv,
+                env=env,
+                cwd=root,
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         else:
             process = subprocess.Popen(
@@ -207,6 +215,9 @@ class ShopRun:
             channel=ours,
             statements=_Statements(self.proxy),
             truncate=lambda: tables_truncate(run=database),
+            rows_count=lambda rows: int(
+                database.query(f"SELECT count(*) FROM {rows}")[0][0]  # type: ignore[arg-type]
+            ),
             memory=TreeMemory(self.sandbox)
             if self.sandbox is not None
             else ProcessMemory(process.pid),

@@ -75,6 +75,9 @@ class Shop:
     channel: socket.socket
     statements: StatementLog
     truncate: Callable[[], object]
+    # Count rows as the trusted side sees them: `rows_count("catalog_product
+    # WHERE is_active")`.
+    rows_count: Callable[[str], int]
     memory: MemoryGauge | None = None
     seed: int = 0
     command_seconds: float = 60.0
@@ -212,19 +215,30 @@ class Shop:
         *,
         noun: str,
         label: str,
+        rows: str,
     ) -> Growth:
         """Measure `scenario` on an emptied shop after `build(n)`, at three sizes.
 
-        The sizes are drawn from the run's seed. The growth is judged between
-        the smallest and the largest; when the middle size made more queries
-        than the largest, it stands in for the largest, so a count that rises
-        and falls again is not called constant.
+        The sizes are drawn from the run's seed. After each build the trusted
+        side counts `rows` (a table and condition, `catalog_product WHERE
+        is_active`): builders run in the shop, and a shop that built fewer
+        rows than asked would make any page look constant. The growth is
+        judged between the smallest and the largest size; when the middle one
+        made more queries than the largest, it stands in for the largest, so
+        a count that rises and falls again is not called constant.
         """
         sizes = sizes_draw(self.seed)
         runs = []
         for size in sizes:
             self.reset()
             build(size)
+            built = self.rows_count(rows)
+            if built < size:
+                raise ShopError(
+                    f"{label}: building {size} {noun} left {built} rows of "
+                    f"{rows} in the database; the shop must not change how the "
+                    "checker builds its data"
+                )
             runs.append(self._measured(label, scenario))
         largest = max((1, 2), key=lambda index: runs[index].query_count)
         return Growth(label, noun, (sizes[0], sizes[largest]), (runs[0], runs[largest]))

@@ -17,7 +17,7 @@ def staff_make(shop: Shop) -> str:
 
 
 def staff_growth(
-    shop: Shop, path: str, noun: str, build: Callable[[int], Any]
+    shop: Shop, path: str, noun: str, build: Callable[[int], Any], rows: str
 ) -> Growth:
     """Measure a staff page at three sizes; each size has its own staff user.
 
@@ -35,4 +35,5 @@ def staff_growth(
         lambda: shop.get(path, user=made["staff"]),
         noun=noun,
         label=f"GET {path}",
+        rows=rows,
     )
