@@ -51,6 +51,7 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
         trusted=args.trusted.resolve(),
         limits=Limits(args.timeout, args.memory, args.output),
         sandbox=not missing,
+        seed=args.seed,
     )
     grades = grade_class(
         args.submissions, plan=plan, jobs=args.jobs, ref=args.ref, console=console
@@ -142,6 +143,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "-j", "--jobs", type=int, default=1, help="submissions graded at once"
     )
     grade.add_argument("--ref", help="git tag or branch for repositories without @ref")
+    grade.add_argument(
+        "--seed",
+        type=int,
+        help="draw every run's data sizes from this seed (grades.json records it)",
+    )
     grade.add_argument(
         "--unsafe",
         action="store_true",

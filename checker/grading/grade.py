@@ -110,6 +110,8 @@ class GradingPlan:
     extra_args: tuple[str, ...] = ()
     # Run each shop in a sandbox of its own (checker.harness.sandbox).
     sandbox: bool = False
+    # The seed data sizes are drawn from; None draws one per run.
+    seed: int | None = None
 
 
 def ungraded(exercises: Iterable[Exercise], reason: str) -> list[ExerciseOutcome]:
@@ -152,7 +154,7 @@ def _run(
     try:
         return run_exercises(
             list(plan.course.exercises),
-            Target(root, isolation.env(root), sandbox=sandbox),
+            Target(root, isolation.env(root), sandbox=sandbox, seed=plan.seed),
             limits=plan.limits,
             trusted=plan.trusted,
             extra_args=plan.extra_args,

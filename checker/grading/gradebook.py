@@ -49,6 +49,9 @@ def _student(grade: StudentGrade) -> dict[str, Any]:
                 "points": outcome.points,
                 "max_points": outcome.max_points,
                 "reason": outcome.reason,
+                # Data sizes were drawn from this seed: `course grade --seed`
+                # with it grades the same data again.
+                "seed": outcome.seed,
                 "budgets": [asdict(budget) for budget in outcome.budgets],
             }
             for outcome in grade.exercises
