@@ -199,20 +199,31 @@ def run_database_create(
             connection.execute(
                 sql.SQL("COMMENT ON ROLE {} IS {}").format(role, comment)
             )
-        create = sql.SQL("CREATE DATABASE {} OWNER {}").format(database, role)
+        # Closed until fenced: a new database lets PUBLIC connect, and a
+        # session opened in that moment would outlive the REVOKE.
+        create = sql.SQL("CREATE DATABASE {} OWNER {} ALLOW_CONNECTIONS false").format(
+            database, role
+        )
         if template:
             create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-        connection.execute(create)
-        for statement in (
-            "COMMENT ON DATABASE {database} IS {comment}",
-            "REVOKE ALL ON DATABASE {database} FROM PUBLIC",
-            "GRANT CONNECT ON DATABASE {database} TO {role}",
-        ):
-            connection.execute(
-                sql.SQL(statement).format(database=database, comment=comment, role=role)
-            )
-    if template:
-        _objects_give(run)
+        try:
+            connection.execute(create)
+            for statement in (
+                "COMMENT ON DATABASE {database} IS {comment}",
+                "REVOKE ALL ON DATABASE {database} FROM PUBLIC",
+                "GRANT CONNECT ON DATABASE {database} TO {role}",
+                "ALTER DATABASE {database} ALLOW_CONNECTIONS true",
+            ):
+                connection.execute(
+                    sql.SQL(statement).format(
+                        database=database, comment=comment, role=role
+                    )
+                )
+            if template:
+                _objects_give(run)
+        except BaseException:
+            _names_drop(connection, name=run.name, role=run.role)
+            raise
     return run
 
 

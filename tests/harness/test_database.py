@@ -336,3 +336,15 @@ def test_truncation_empties_the_shop_but_keeps_what_its_process_caches(shop_run,
         "INSERT INTO catalog_tag (name, slug) VALUES ('t', 't') RETURNING id"
     )
     assert next_id == 1
+
+
+def test_a_failed_create_leaves_no_role_behind():
+    token = _token()
+
+    with pytest.raises(psycopg.errors.InvalidCatalogName) as excinfo:
+        run_database_create(token=token, template="course_no_such_template")
+
+    assert str(excinfo.value) == (
+        'template database "course_no_such_template" does not exist'
+    )
+    assert not _exists("pg_roles", "rolname", f"course_run_{token}")
