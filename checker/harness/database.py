@@ -163,12 +163,16 @@ def run_database_create(
     template: str | None = None,
     connection_limit: int = CONNECTION_LIMIT,
     statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+    fence_others: bool = True,
 ) -> RunDatabase:
     """Create the role `course_run_<token>` and its database, fenced.
 
     With `template`, the database is a copy of that one (which must have no
     open connections), and its tables, views, sequences and schemas are
-    given to the run's role.
+    given to the run's role. `fence_others` also revokes PUBLIC's CONNECT on
+    every other database of the server: what a grading machine wants, and
+    more than a learner's own check needs (its shop is not hostile, and the
+    proxy pins user and database anyway).
     """
     if not _TOKEN.fullmatch(token):
         raise ValueError(f"token {token!r} must match {_TOKEN.pattern}")
@@ -178,7 +182,8 @@ def run_database_create(
     role, database = sql.Identifier(run.role), sql.Identifier(run.name)
     comment = sql.Literal(_owner_comment())
     with _maintenance() as connection:
-        _others_fence(connection)
+        if fence_others:
+            _others_fence(connection)
         # One transaction, so a role never exists without the comment that
         # lets `leftovers_drop()` find its creator.
         with connection.transaction():

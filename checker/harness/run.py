@@ -122,7 +122,9 @@ class ShopRun:
         folder = self.plan.folder
         for name in ("pg", "redis", "media", "home"):
             (folder / name).mkdir(parents=True, exist_ok=True)
-        self.database = run_database_create(token=self.plan.token)
+        self.database = run_database_create(
+            token=self.plan.token, fence_others=self.plan.sandbox is not None
+        )
         self.proxy = PgProxy(
             folder / "pg" / ".s.PGSQL.5432",
             upstream_from_url(self.plan.upstream),
@@ -173,6 +175,7 @@ class ShopRun:
             "DATABASE_URL": self.database.shop_url(folder=folder / "pg"),
             "REDIS_URL": self.redis.shop_url(0),
             "CELERY_BROKER_URL": self.redis.broker_url(1),
+            "CELERY_RESULT_BACKEND": self.redis.broker_url(3),
             "CACHE_KEY_PREFIX": "run",
             "MEDIA_ROOT": str(folder / "media"),
             "COURSE_AGENT_FD": str(fd),
@@ -216,13 +219,14 @@ class ShopRun:
             statements=_Statements(self.proxy),
             truncate=lambda: tables_truncate(run=database),
             rows_count=lambda rows: int(
-                database.query(f"SELECT count(*) FROM {rows}")[0][0]  # type: ignore[arg-type]
+                database.query(f"SELECT count(*) FROM {rows}")[0][0]
             ),
             memory=TreeMemory(self.sandbox)
             if self.sandbox is not None
             else ProcessMemory(process.pid),
             seed=self.plan.seed,
             command_seconds=self.plan.command_seconds,
+            stopped_because=self.sandbox.exceeded if self.sandbox else lambda: "",
         )
         self._shop = shop
         try:
