@@ -101,8 +101,13 @@ class Agent:
         user: str | None = None,
         data: Any = None,
         label: str = "",
+        cache: bool = False,
     ) -> dict[str, Any]:
-        """Run one request through the test client and report its queries."""
+        """Run one request through the test client and report what it did.
+
+        With `cache`, the in-shop cache recorder names each operation's key
+        family and line; the trusted side counts hits from Redis itself.
+        """
         from checker.measure import measure
 
         client = self._client(user)
@@ -110,7 +115,7 @@ class Agent:
         with measure(
             label or f"{method} {path}",
             project=self.project,
-            cache=False,
+            cache=cache,
             tasks=False,
             memory=False,
         ) as measurement:
@@ -147,6 +152,7 @@ class Agent:
         return {
             "result": _ref(result),
             "queries": [_query(query) for query in measurement.queries],
+            "cache": measurement.cache.to_dict() if measurement.cache else None,
         }
 
     def op_call(self, *, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -160,6 +160,16 @@ class ShopRun:
         self._shop_start()
         self.shop.command("migrate")
 
+    def restart(self, **env: str) -> Shop:
+        """Start the shop again with some settings changed (`REDIS_URL=...`).
+
+        The next test gets the shop as the run started it.
+        """
+        self._shop_start(env)
+        assert self._shop is not None
+        self._shop.broken = bool(env)
+        return self._shop
+
     def _environment(self, fd: int) -> dict[str, str]:
         assert self.database and self.redis
         folder, root = self.plan.folder, Path(self.plan.root)
@@ -181,13 +191,13 @@ class ShopRun:
             "COURSE_AGENT_FD": str(fd),
         }
 
-    def _shop_start(self) -> None:
+    def _shop_start(self, overrides: dict[str, str] | None = None) -> None:
         if self._shop is not None:
             self._shop_stop()
         assert self.proxy is not None and self.database is not None
         ours, theirs = socket.socketpair()
         argv = [sys.executable, "-m", "checker.harness.agent"]
-        env = self._environment(theirs.fileno())
+        env = {**self._environment(theirs.fileno()), **(overrides or {})}
         root = Path(self.plan.root)
         if self.sandbox is not None:
             # What a sandboxed shop prints goes nowhere: it reports over the
@@ -227,6 +237,7 @@ class ShopRun:
             seed=self.plan.seed,
             command_seconds=self.plan.command_seconds,
             stopped_because=self.sandbox.exceeded if self.sandbox else lambda: "",
+            redis=self.redis,
         )
         self._shop = shop
         try:

@@ -48,6 +48,9 @@ class Page:
     headers: dict[str, str]
     content: bytes
     measurement: EvidenceMeasurement
+    # What the shop's own cache recorder saw (asked for with `cache=True`):
+    # key families and lines for a diagnosis, never a count that earns points.
+    cache_reported: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -79,6 +82,11 @@ class Shop:
     # WHERE is_active")`.
     rows_count: Callable[[str], int]
     memory: MemoryGauge | None = None
+    # The run's own Redis (checker.harness.cache_server.RunRedis), read by
+    # the trusted side for cache evidence.
+    redis: Any = None
+    # Why the shop's process tree was stopped (a sandbox limit), or "".
+    stopped_because: Callable[[], str] = lambda: ""
     seed: int = 0
     command_seconds: float = 60.0
     broken: bool = False
@@ -102,6 +110,9 @@ class Shop:
             ) from None
         except (ChannelClosed, OSError) as error:
             self.broken = True
+            why = self.stopped_because()
+            if why:
+                raise ShopError(f"The shop {why}") from None
             code = self.process.poll()
             ended = (
                 f" (the shop process exited with {code})" if code is not None else ""
@@ -125,6 +136,7 @@ class Shop:
         data: Any = None,
         label: str = "",
         memory: bool = False,
+        cache: bool = False,
     ) -> Page:
         """Make one request; count its queries from the server's side."""
         label = label or f"{method} {path}"
@@ -135,7 +147,13 @@ class Shop:
             self.memory.reset_peak()
         mark = self.statements.mark()
         reply = self.command(
-            "request", method=method, path=path, user=user, data=data, label=label
+            "request",
+            method=method,
+            path=path,
+            user=user,
+            data=data,
+            label=label,
+            cache=cache,
         )
         peak = self.memory.peak_memory_bytes() if memory and self.memory else None
         measurement = self._evidence(label, mark, reply["queries"], peak)
@@ -144,6 +162,7 @@ class Shop:
             reply["headers"],
             base64.b64decode(reply["body"]),
             measurement,
+            reply.get("cache"),
         )
 
     def invoke(
