@@ -55,9 +55,15 @@ def shop(shop_run: ShopRun) -> Shop:
 
 
 @pytest.fixture
-def trusted_sql(shop_run: ShopRun) -> Any:
-    """Return a superuser connection to the run's database, for expected rows."""
-    return shop_run.trusted_connection()
+def trusted_sql(shop_run: ShopRun) -> Iterator[Any]:
+    """Yield a superuser connection to the run's database, for expected rows."""
+    connection = shop_run.trusted_connection()
+    # The shop shows dates in UTC (TIME_ZONE); read them the same way.
+    connection.execute("SET TIME ZONE 'UTC'")
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 @pytest.hookimpl(wrapper=True)
