@@ -200,6 +200,19 @@ def run_exercises(
     return [outcomes[exercise.id] for exercise in exercises]
 
 
+def _sandbox_options(
+    sandbox: dict[str, Any] | None, limits: Limits
+) -> dict[str, Any] | None:
+    if sandbox is None:
+        return None
+    caps = {
+        "memory_mib": limits.memory_mib,
+        "file_mib": limits.output_mib,
+        "written_mib": limits.output_mib,
+    }
+    return {**sandbox, "limits": {**caps, **sandbox.get("limits", {})}}
+
+
 def _run_apart(
     exercises: list[Exercise],
     target: Target,
@@ -217,8 +230,10 @@ def _run_apart(
         token=secrets.token_hex(4),
         seed=seed,
         upstream=service_urls().database,
-        sandbox=target.sandbox,
+        sandbox=_sandbox_options(target.sandbox, limits),
         hidden=[str(trusted)],
+        # One stuck page costs its own budget, not the rest of the run.
+        command_seconds=max(5.0, limits.seconds / 10),
     )
     plan.write(scratch / "plan.json")
     env = {
