@@ -170,7 +170,7 @@ class ShopRun:
         self._shop.broken = bool(env)
         return self._shop
 
-    def _environment(self, fd: int) -> dict[str, str]:
+    def _environment(self) -> dict[str, str]:
         assert self.database and self.redis
         folder, root = self.plan.folder, Path(self.plan.root)
         return {
@@ -188,38 +188,57 @@ class ShopRun:
             "CELERY_RESULT_BACKEND": self.redis.broker_url(3),
             "CACHE_KEY_PREFIX": "run",
             "MEDIA_ROOT": str(folder / "media"),
-            "COURSE_AGENT_FD": str(fd),
         }
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        pass_fds: Sequence[int] = (),
+        output: Any = subprocess.DEVNULL,
+    ) -> subprocess.Popen[bytes]:
+        """Start a command of the shop's (a Celery worker, say) beside it.
+
+        It runs with the shop's settings, in the run's sandbox when there is
+        one, and dies with the run. What a sandboxed process prints goes to
+        `output` (nowhere by default: an endless print must not fill the
+        grader's disk).
+        """
+        environment = {**self._environment(), **(env or {})}
+        root = Path(self.plan.root)
+        if self.sandbox is not None:
+            return self.sandbox.popen(
+                argv,
+                env=environment,
+                cwd=root,
+                pass_fds=tuple(pass_fds),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+            )
+        return subprocess.Popen(
+            argv,
+            env=environment,
+            cwd=root,
+            pass_fds=tuple(pass_fds),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+        )
 
     def _shop_start(self, overrides: dict[str, str] | None = None) -> None:
         if self._shop is not None:
             self._shop_stop()
         assert self.proxy is not None and self.database is not None
         ours, theirs = socket.socketpair()
-        argv = [sys.executable, "-m", "checker.harness.agent"]
-        env = {**self._environment(theirs.fileno()), **(overrides or {})}
-        root = Path(self.plan.root)
-        if self.sandbox is not None:
-            # What a sandboxed shop prints goes nowhere: it reports over the
-            # channel, and an endless print must not fill the grader's disk.
-            process = self.sandbox.popen(
-                argv,
-                env=env,
-                cwd=root,
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        else:
-            process = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=root,
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        process = self.spawn(
+            [sys.executable, "-m", "checker.harness.agent"],
+            env={"COURSE_AGENT_FD": str(theirs.fileno()), **(overrides or {})},
+            pass_fds=(theirs.fileno(),),
+            output=None if self.sandbox is None else subprocess.DEVNULL,
+        )
         theirs.close()
         ours.settimeout(self.plan.command_seconds)
         database = self.database
