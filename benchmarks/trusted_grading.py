@@ -1,0 +1,133 @@
+"""Print grading throughput and a learner's re-check, before and after a change.
+
+    .venv/bin/python benchmarks/trusted_grading.py [--before REV] [--copies 2]
+
+Grades the real course (`course.toml`) on three kinds of submission: the
+naive shop, a partial one (lesson 1's first patch), and one with every
+patch applied; `--copies` of each, at `-j 1` and `-j 2`, with this checkout's
+`course grade`, and, side by side in the same run, with the checkout at
+`--before` (a git worktree made for the run; default: the last commit
+before the trusted harness). Then times `course check 01-product-pages`
+on each checkout, as `course watch` runs it on every save.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from checker.manifest import load_course  # noqa: E402
+from checker.services import ensure_up  # noqa: E402
+
+BEFORE = "9c1fafa"
+
+
+def _shop(folder: Path, patches: list[Path]) -> Path:
+    shutil.copytree(
+        ROOT / "shop_app",
+        folder / "shop_app",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    for patch in patches:
+        subprocess.run(["git", "apply", str(patch)], cwd=folder, check=True)
+    return folder
+
+
+def _submissions(folder: Path, copies: int) -> dict[str, list[str]]:
+    course = load_course(ROOT)
+    every = [ROOT / e.solution for e in course.exercises]
+    kinds = {"naive": [], "partial": every[:1], "solved": every}
+    return {
+        kind: [
+            str(_shop(folder / f"{kind}-{number}", patches)) for number in range(copies)
+        ]
+        for kind, patches in kinds.items()
+    }
+
+
+def _run(checkout: Path, *args: str) -> float:
+    # Each checkout grades with its own `checker`, against its own course,
+    # on this checkout's running services.
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(checkout),
+        "COURSE_HOME": str(ROOT / ".course"),
+    }
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "checker.cli", *args],
+        cwd=checkout,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default=BEFORE)
+    parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rechecks", type=int, default=3)
+    args = parser.parse_args()
+    ensure_up()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    before = scratch / "before"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(before), args.before],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        kinds = _submissions(scratch / "submissions", args.copies)
+        checkouts = {"before": before, "after": ROOT}
+        print(f"{'kind':8} {'-j':>3} {'before s/sub':>13} {'after s/sub':>12} ratio")
+        for kind, specs in kinds.items():
+            for jobs in args.jobs:
+                seconds = {}
+                for name, checkout in checkouts.items():
+                    out = scratch / f"out-{name}-{kind}-{jobs}"
+                    grade = ["grade", *specs, "--out", str(out), "-j", str(jobs)]
+                    seconds[name] = _run(checkout, *grade) / len(specs)
+                ratio = seconds["after"] / seconds["before"]
+                print(
+                    f"{kind:8} {jobs:>3} {seconds['before']:>13.1f} "
+                    f"{seconds['after']:>12.1f} {ratio:.2f}"
+                )
+        for checkout in checkouts.values():
+            _run(checkout, "check", "01-product-pages")  # warm: databases made
+        rechecks: dict[str, list[float]] = {name: [] for name in checkouts}
+        for _ in range(args.rechecks):
+            for name, checkout in checkouts.items():
+                rechecks[name].append(_run(checkout, "check", "01-product-pages"))
+        for name, runs in rechecks.items():
+            print(
+                f"re-check of 01-product-pages, {name}: median "
+                f"{statistics.median(runs):.1f} s "
+                f"(runs: {', '.join(f'{s:.1f}' for s in runs)})"
+            )
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(before)],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
