@@ -14,7 +14,11 @@ __all__ = ["MemoryPeak", "memory_at_most"]
 
 @dataclass(repr=False)
 class MemoryPeak(Budget):
-    """The tracemalloc peak stays at or below a number of bytes."""
+    """The memory peak stays at or below a number of bytes.
+
+    The peak is tracemalloc's, or the kernel's for a shop driven apart
+    (`peak_kind` on the measurement says which).
+    """
 
     limit: int = 0
 
@@ -33,8 +37,9 @@ class MemoryPeak(Budget):
             )
             return Verdict(self.describe(), False, "unknown", message, {}, self.points)
         met = peak <= self.limit
+        kind = getattr(subject, "peak_kind", "Python memory")
         message = (
-            f"{label} peaked at {format_bytes(peak)} of Python memory "
+            f"{label} peaked at {format_bytes(peak)} of {kind} "
             f"(budget: {self.describe()})."
         )
         if not met:

@@ -24,10 +24,21 @@ __all__ = ["EvidenceMeasurement", "measurement_from_evidence"]
 _WORD_LITERAL = re.compile(r"\b(?:true|false|null)\b", re.IGNORECASE)
 # Django's first statement on every new connection; no page asked for it.
 _CONNECTION_SETUP = "SELECT set_config('TimeZone'"
+# A streamed queryset (`iterator()`) is one query that psycopg runs as a
+# named cursor: DECLARE once, then FETCH batches and a CLOSE that are not
+# queries of their own.
+_DECLARE = re.compile(
+    r'^DECLARE\s+"?[^\s"]+"?\s+(?:NO\s+)?(?:SCROLL\s+)?CURSOR\s+'
+    r"(?:(?:WITH|WITHOUT)\s+HOLD\s+)?FOR\s+",
+    re.IGNORECASE,
+)
+_CURSOR_STEP = re.compile(r"^(?:FETCH|MOVE|CLOSE)\b", re.IGNORECASE)
 
 
 class EvidenceMeasurement(Measurement):
     """A measurement whose queries are the server's, attributed by the shop."""
+
+    peak_kind = "memory above what the shop held before, as the kernel counts it"
 
     def __init__(
         self,
@@ -36,11 +47,14 @@ class EvidenceMeasurement(Measurement):
         *,
         reported: int,
         peak_bytes: int | None = None,
+        resident_bytes: int | None = None,
     ) -> None:
         super().__init__(label)
         self._evidence = queries
         self.reported = reported
         self._peak = peak_bytes
+        # What the shop held in memory when the peak was reset.
+        self.resident_bytes = resident_bytes
 
     @property
     def queries(self) -> list[CapturedQuery]:
@@ -65,7 +79,15 @@ class EvidenceMeasurement(Measurement):
 
 
 def _shape(text: str) -> str:
-    return _WORD_LITERAL.sub("#", sql.normalise(text))
+    return _WORD_LITERAL.sub("#", sql.normalise(_DECLARE.sub("", text)))
+
+
+def _uncounted(text: str) -> bool:
+    return (
+        sql.is_transaction_statement(text)
+        or text.startswith(_CONNECTION_SETUP)
+        or bool(_CURSOR_STEP.match(text))
+    )
 
 
 def _location(place: Sequence[Any] | None) -> Location | None:
@@ -90,6 +112,7 @@ def measurement_from_evidence(
     *,
     alias: str = "default",
     peak_bytes: int | None = None,
+    resident_bytes: int | None = None,
 ) -> EvidenceMeasurement:
     """Measure from `received` (SQL and params the server got), attributed.
 
@@ -100,12 +123,11 @@ def measurement_from_evidence(
     queries = [
         CapturedQuery(
             alias=alias,
-            sql=text,
+            sql=_DECLARE.sub("", text),
             params=list(params),
             many=False,
             duration=0.0,
-            transaction=sql.is_transaction_statement(text)
-            or text.startswith(_CONNECTION_SETUP),
+            transaction=_uncounted(text),
         )
         for text, params in received
     ]
@@ -123,5 +145,9 @@ def measurement_from_evidence(
             query.template = _location(item["template"])
             query.access = _access(item["access"])
     return EvidenceMeasurement(
-        label, queries, reported=len(told), peak_bytes=peak_bytes
+        label,
+        queries,
+        reported=len(told),
+        peak_bytes=peak_bytes,
+        resident_bytes=resident_bytes,
     )

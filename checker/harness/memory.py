@@ -5,6 +5,10 @@ learner's own check has no cgroup, so the shop process's own peak resident
 set (`VmHWM`, reset through `/proc/<pid>/clear_refs`) stands in. Either way
 the figure is the peak above what the shop held before the request, read
 by the trusted side, never reported by the shop.
+
+A peak above the memory held before a request can be hidden by holding
+ballast and freeing it during the request, so the memory held before the
+request (`resident_bytes()`) is reported too, for budgets to bound.
 """
 
 from __future__ import annotations
@@ -21,6 +25,15 @@ class MemoryGauge(Protocol):
     def reset_peak(self) -> None: ...
 
     def peak_memory_bytes(self) -> int | None: ...
+
+    def resident_bytes(self) -> int | None: ...
+
+
+def _resident(pids: list[int]) -> int | None:
+    """Return the resident set of processes summed, from /proc (Linux)."""
+    sizes = [_status_kib(pid, "VmRSS") for pid in pids]
+    known = [size for size in sizes if size is not None]
+    return sum(known) * 1024 if known else None
 
 
 def _status_kib(pid: int, field: str) -> int | None:
@@ -59,11 +72,23 @@ class ProcessMemory:
             return None
         return max(0, peak * 1024 - self._baseline)
 
+    def resident_bytes(self) -> int | None:
+        """Return what the process holds in memory now."""
+        return _resident([self.pid])
+
+
+class _Account(Protocol):
+    def reset_peak(self) -> None: ...
+
+    def peak_memory_bytes(self) -> int | None: ...
+
+    def pids(self) -> list[int]: ...
+
 
 class TreeMemory:
     """A sandbox's whole process tree, from its memory cgroup."""
 
-    def __init__(self, account: MemoryGauge) -> None:
+    def __init__(self, account: _Account) -> None:
         self.account = account
         self._baseline: int | None = None
 
@@ -79,3 +104,7 @@ class TreeMemory:
         if peak is None or self._baseline is None:
             return None
         return max(0, peak - self._baseline)
+
+    def resident_bytes(self) -> int | None:
+        """Return what the tree's processes hold in memory now (no page cache)."""
+        return _resident(self.account.pids())

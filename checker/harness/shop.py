@@ -143,8 +143,10 @@ class Shop:
         if user is not None and user not in self._logged_in:
             self.command("login", user=user)
             self._logged_in.add(user)
+        resident = None
         if memory and self.memory is not None:
             self.memory.reset_peak()
+            resident = self.memory.resident_bytes()
         mark = self.statements.mark()
         reply = self.command(
             "request",
@@ -156,7 +158,7 @@ class Shop:
             cache=cache,
         )
         peak = self.memory.peak_memory_bytes() if memory and self.memory else None
-        measurement = self._evidence(label, mark, reply["queries"], peak)
+        measurement = self._evidence(label, mark, reply["queries"], peak, resident)
         return Page(
             reply["status"],
             reply["headers"],
@@ -173,7 +175,7 @@ class Shop:
         self.command("prepare", kwargs=kwargs)
         mark = self.statements.mark()
         reply = self.command("invoke", function=function, label=label)
-        measurement = self._evidence(label, mark, reply["queries"], None)
+        measurement = self._evidence(label, mark, reply["queries"], None, None)
         return reply["result"], measurement
 
     def _evidence(
@@ -182,9 +184,14 @@ class Shop:
         mark: int,
         reported: list[dict[str, Any]],
         peak: int | None,
+        resident: int | None,
     ) -> EvidenceMeasurement:
         measurement = measurement_from_evidence(
-            label, self.statements.received(mark), reported, peak_bytes=peak
+            label,
+            self.statements.received(mark),
+            reported,
+            peak_bytes=peak,
+            resident_bytes=resident,
         )
         if measurement.disagreement:
             self.disagreements.append(measurement.disagreement)
