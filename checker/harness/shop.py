@@ -223,9 +223,16 @@ class Shop:
         finally:
             self._recording = None
 
-    def _measured(self, label: str, scenario: Callable[[], Any]) -> EvidenceMeasurement:
+    def _measured(
+        self,
+        label: str,
+        scenario: Callable[[], Any],
+        verify: Callable[[Any], object] | None = None,
+    ) -> EvidenceMeasurement:
         with self.recording(label) as found:
-            scenario()
+            shown = scenario()
+        if verify is not None:
+            verify(shown)
         if not found:
             raise ShopError(f"{label}: the scenario made no request")
         if len(found) == 1:
@@ -242,6 +249,7 @@ class Shop:
         noun: str,
         label: str,
         rows: str,
+        verify: Callable[[Any], object] | None = None,
     ) -> Growth:
         """Measure `scenario` on an emptied shop after `build(n)`, at three sizes.
 
@@ -252,6 +260,10 @@ class Shop:
         judged between the smallest and the largest size; when the middle one
         made more queries than the largest, it stands in for the largest, so
         a count that rises and falls again is not called constant.
+
+        `verify(result of scenario)` runs at every size and raises when the
+        page is wrong: few queries earn nothing for a page that does not
+        show the rows.
         """
         sizes = sizes_draw(self.seed)
         runs = []
@@ -265,6 +277,6 @@ class Shop:
                     f"{rows} in the database; the shop must not change how the "
                     "checker builds its data"
                 )
-            runs.append(self._measured(label, scenario))
+            runs.append(self._measured(label, scenario, verify))
         largest = max((1, 2), key=lambda index: runs[index].query_count)
         return Growth(label, noun, (sizes[0], sizes[largest]), (runs[0], runs[largest]))

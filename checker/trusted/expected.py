@@ -15,16 +15,24 @@ from checker.trusted.reading import Row
 
 __all__ = [
     "STATUS_LABELS",
+    "bestseller_rows_expected",
+    "category_link_rows_expected",
     "category_rows_expected",
+    "category_sales_rows_expected",
+    "changelist_rows_expected",
     "csv_rows_expected",
     "history_orders_expected",
     "product_list_rows_expected",
+    "product_page_rows_expected",
     "recent_order_rows_expected",
     "review_rows_expected",
     "status_counts_expected",
 ]
 
 PER_PAGE = 100
+BESTSELLERS = 10
+# Orders that brought money in (the shop's `REVENUE_STATUSES`).
+REVENUE_STATUSES = ("paid", "shipped")
 # Order.Status in the shop, in the order of its choices.
 STATUS_LABELS = {
     "pending": "Pending",
@@ -32,6 +40,16 @@ STATUS_LABELS = {
     "shipped": "Shipped",
     "cancelled": "Cancelled",
 }
+
+
+# An admin change list shows this many objects a page.
+CHANGELIST_PER_PAGE = 100
+
+
+def changelist_rows_expected(connection: Any, table: str) -> int:
+    """Return how many objects an admin change list of `table` shows."""
+    [(count,)] = _rows(connection, f"SELECT count(*) FROM {table}")
+    return min(int(count), CHANGELIST_PER_PAGE)
 
 
 def _rows(connection: Any, query: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -221,3 +239,67 @@ def csv_rows_expected(connection: Any, header: tuple[str, ...]) -> list[Row]:
         )
         for order, created, status, customer, sku, name, quantity, price in found
     ]
+
+
+def product_page_rows_expected(connection: Any, product: int) -> list[Row]:
+    """Return what a product page shows: name, price, stock and approved reviews."""
+    [(name, price, stock)] = _rows(
+        connection,
+        "SELECT name, price, stock FROM catalog_product WHERE id = %s",
+        product,
+    )
+    reviews = review_rows_expected(connection, product)
+    return [
+        ("name", name),
+        ("price", str(price)),
+        ("stock", f"{stock} in stock" if stock else "Out of stock"),
+        ("reviews", str(len(reviews))),
+        *(("review", *review) for review in reviews),
+    ]
+
+
+def category_link_rows_expected(connection: Any) -> list[Row]:
+    """Return every category by name, as the product list links to it."""
+    found = _rows(connection, "SELECT name, slug FROM catalog_category ORDER BY name")
+    return [(name, f"/categories/{slug}/") for name, slug in found]
+
+
+def bestseller_rows_expected(connection: Any, limit: int = BESTSELLERS) -> list[Row]:
+    """Return the products that sold the most units in paid and shipped orders."""
+    found = _rows(
+        connection,
+        """
+        SELECT p.name, p.slug, sum(i.quantity), sum(i.quantity * i.unit_price)
+        FROM orders_orderitem i
+        JOIN orders_order o ON o.id = i.order_id
+        JOIN catalog_product p ON p.id = i.product_id
+        WHERE o.status = ANY(%s)
+        GROUP BY p.id, p.name, p.slug
+        ORDER BY 3 DESC, p.id
+        LIMIT %s
+        """,
+        list(REVENUE_STATUSES),
+        limit,
+    )
+    return [
+        (name, slug, str(units), str(revenue)) for name, slug, units, revenue in found
+    ]
+
+
+def category_sales_rows_expected(connection: Any) -> list[Row]:
+    """Return the units and revenue per category, highest revenue first."""
+    found = _rows(
+        connection,
+        """
+        SELECT c.name, sum(i.quantity), sum(i.quantity * i.unit_price)
+        FROM orders_orderitem i
+        JOIN orders_order o ON o.id = i.order_id
+        JOIN catalog_product p ON p.id = i.product_id
+        JOIN catalog_category c ON c.id = p.category_id
+        WHERE o.status = ANY(%s)
+        GROUP BY c.name
+        ORDER BY 3 DESC, c.name
+        """,
+        list(REVENUE_STATUSES),
+    )
+    return [(name, str(units), str(revenue)) for name, units, revenue in found]

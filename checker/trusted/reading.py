@@ -15,11 +15,16 @@ from typing import Any
 
 __all__ = [
     "Row",
+    "admin_rows",
     "assert_same",
+    "bestseller_rows",
+    "category_link_rows",
     "category_rows",
+    "category_sales_rows",
     "csv_rows",
     "history_orders",
     "product_list_rows",
+    "product_page_rows",
     "recent_order_rows",
     "review_rows",
     "status_counts",
@@ -119,3 +124,60 @@ def category_rows(page: str) -> list[Row]:
 def csv_rows(content: bytes) -> list[Row]:
     """Return the rows of a CSV export, header first."""
     return [tuple(row) for row in csv.reader(io.StringIO(content.decode()))]
+
+
+def _first(pattern: str, page: str) -> str | None:
+    found = re.search(pattern, page, re.DOTALL)
+    return _text(found.group(1)) if found else None
+
+
+def product_page_rows(page: str) -> list[Row]:
+    """Return the name, price, stock, review count and reviews of a product page."""
+    return [
+        ("name", _first(r"<h1>(.*?)</h1>", page)),
+        ("price", _first(r'<p class="price">(.*?)</p>', page)),
+        ("stock", _first(r'<p class="price">.*?</p>\s*<p>(.*?)</p>', page)),
+        ("reviews", _first(r"<h2>Reviews \((\d+)\)</h2>", page)),
+        *(("review", *review) for review in review_rows(page)),
+    ]
+
+
+def category_link_rows(page: str) -> list[Row]:
+    """Return the name and address of each category link on the product list."""
+    links = re.search(r"<p>Categories:(.*?)</p>", page, re.DOTALL)
+    found = re.findall(r'<a href="([^"]*)">(.*?)</a>', links.group(1) if links else "")
+    return [(_text(name), html.unescape(url)) for url, name in found]
+
+
+def bestseller_rows(sales: Sequence[dict[str, Any]]) -> list[Row]:
+    """Return name, slug, units and revenue of each bestseller a selector returned."""
+    return [
+        (
+            row.get("product__name"),
+            row.get("product__slug"),
+            str(row.get("units")),
+            str(row.get("revenue")),
+        )
+        for row in sales
+    ]
+
+
+def category_sales_rows(sales: Sequence[dict[str, Any]]) -> list[Row]:
+    """Return name, units and revenue of each category a selector returned."""
+    return [
+        (
+            row.get("product__category__name"),
+            str(row.get("units")),
+            str(row.get("revenue")),
+        )
+        for row in sales
+    ]
+
+
+def admin_rows(page: str) -> int:
+    """Return how many objects an admin change list shows."""
+    table = re.search(r'<table id="result_list">(.*?)</table>', page, re.DOTALL)
+    if table is None:
+        return 0
+    body = re.search(r"<tbody>(.*?)</tbody>", table.group(1), re.DOTALL)
+    return len(re.findall(r"<tr\b", body.group(1))) if body else 0

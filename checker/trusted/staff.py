@@ -7,8 +7,9 @@ from typing import Any
 
 from checker.growth import Growth
 from checker.harness.shop import Shop
+from checker.trusted import expected, reading
 
-__all__ = ["staff_growth", "staff_make"]
+__all__ = ["changelist_verify", "staff_growth", "staff_make"]
 
 
 def staff_make(shop: Shop) -> str:
@@ -17,7 +18,12 @@ def staff_make(shop: Shop) -> str:
 
 
 def staff_growth(
-    shop: Shop, path: str, noun: str, build: Callable[[int], Any], rows: str
+    shop: Shop,
+    path: str,
+    noun: str,
+    build: Callable[[int], Any],
+    rows: str,
+    verify: Callable[[Any], object] | None = None,
 ) -> Growth:
     """Measure a staff page at three sizes; each size has its own staff user.
 
@@ -36,4 +42,20 @@ def staff_growth(
         noun=noun,
         label=f"GET {path}",
         rows=rows,
+        verify=verify,
     )
+
+
+def changelist_verify(connection: Any, path: str, table: str) -> Callable[[Any], None]:
+    """Return a check that an admin change list shows the objects of `table`."""
+
+    def verify(page: Any) -> None:
+        shown = reading.admin_rows(page.text)
+        wanted = expected.changelist_rows_expected(connection, table)
+        if shown != wanted:
+            raise AssertionError(
+                f"GET {path} shows {shown} objects; the database says {wanted}. "
+                "The change must not alter what the page shows."
+            )
+
+    return verify

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from checker.budgets import assert_within, no_duplicate_queries, queries_constant
-from checker.harness.shop import Shop
+from checker.harness.shop import Page, Shop
 from checker.trusted import expected, reading
 from checker.trusted.measuring import no_query_per_row_via
-from checker.trusted.staff import staff_growth
+from checker.trusted.staff import changelist_verify, staff_growth
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def staff(shop: Shop) -> str:
 
 @pytest.mark.exercise("01-product-pages", budget="list-queries")
 def test_product_list_reads_categories_and_brands_without_a_query_per_product(
-    shop: Shop,
+    shop: Shop, trusted_sql: Any
 ) -> None:
     growth = shop.grow(
         lambda n: shop.call("catalog_make", products=n),
@@ -34,6 +34,7 @@ def test_product_list_reads_categories_and_brands_without_a_query_per_product(
         noun="products",
         label="GET /products/",
         rows="catalog_product WHERE is_active",
+        verify=lambda page: _product_list_same(page, trusted_sql),
     )
 
     assert_within(growth, no_query_per_row_via("Product.category", "Product.brand"))
@@ -41,7 +42,7 @@ def test_product_list_reads_categories_and_brands_without_a_query_per_product(
 
 @pytest.mark.exercise("01-product-pages", budget="detail-queries")
 def test_product_page_reads_review_authors_without_a_query_per_review(
-    shop: Shop,
+    shop: Shop, trusted_sql: Any
 ) -> None:
     made: dict[str, Any] = {}
 
@@ -59,6 +60,7 @@ def test_product_page_reads_review_authors_without_a_query_per_review(
         noun="reviews",
         label="GET /products/<slug>/",
         rows="catalog_review WHERE is_approved",
+        verify=lambda page: _reviews_same(page, trusted_sql, made["product"]["pk"]),
     )
 
     assert_within(growth, queries_constant("reviews"))
@@ -77,16 +79,23 @@ def test_product_list_runs_no_query_twice(shop: Shop) -> None:
 def test_product_pages_show_the_same_rows(shop: Shop, trusted_sql: Any) -> None:
     products = shop.call("catalog_make", products=9, inactive=2)
 
-    listed = reading.product_list_rows(shop.get("/products/").text)
-    detail = shop.get(products[0]["url"]).text
+    _product_list_same(shop.get("/products/"), trusted_sql)
+    _reviews_same(shop.get(products[0]["url"]), trusted_sql, products[0]["pk"])
 
+
+def _product_list_same(page: Page, connection: Any) -> None:
     reading.assert_same(
-        "GET /products/", listed, expected.product_list_rows_expected(trusted_sql)
+        "GET /products/",
+        reading.product_list_rows(page.text),
+        expected.product_list_rows_expected(connection),
     )
+
+
+def _reviews_same(page: Page, connection: Any, product: int) -> None:
     reading.assert_same(
         "The product page's reviews",
-        reading.review_rows(detail),
-        expected.review_rows_expected(trusted_sql, products[0]["pk"]),
+        reading.review_rows(page.text),
+        expected.review_rows_expected(connection, product),
     )
 
 
@@ -95,13 +104,16 @@ def _orders_make(shop: Shop, orders: int) -> None:
 
 
 @pytest.mark.exercise("01-recent-orders", budget="queries")
-def test_dashboard_names_customers_without_a_query_per_order(shop: Shop) -> None:
+def test_dashboard_names_customers_without_a_query_per_order(
+    shop: Shop, trusted_sql: Any
+) -> None:
     growth = staff_growth(
         shop,
         "/dashboard/sales/",
         "orders",
         lambda n: _orders_make(shop, n),
         "orders_order",
+        lambda page: _recent_orders_same(page, trusted_sql),
     )
 
     assert_within(growth, no_query_per_row_via("Order.customer", "Customer.user"))
@@ -122,30 +134,37 @@ def test_dashboard_shows_the_same_recent_orders(
 ) -> None:
     shop.call("orders_make", orders=24, customers=shop.call("customers_make", 3))
 
-    page = shop.get("/dashboard/sales/", user=staff).text
+    _recent_orders_same(shop.get("/dashboard/sales/", user=staff), trusted_sql)
 
+
+def _recent_orders_same(page: Page, connection: Any) -> None:
     reading.assert_same(
         "The dashboard's recent orders",
-        reading.recent_order_rows(page),
-        expected.recent_order_rows_expected(trusted_sql),
+        reading.recent_order_rows(page.text),
+        expected.recent_order_rows_expected(connection),
     )
 
 
 @pytest.mark.exercise("01-admin-lists", budget="products")
-def test_product_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
+def test_product_changelist_runs_a_constant_number_of_queries(
+    shop: Shop, trusted_sql: Any
+) -> None:
     growth = staff_growth(
         shop,
         "/admin/catalog/product/",
         "products",
         lambda n: shop.call("catalog_make", products=n, reviews_per_product=0),
         "catalog_product",
+        changelist_verify(trusted_sql, "/admin/catalog/product/", "catalog_product"),
     )
 
     assert_within(growth, queries_constant("products"))
 
 
 @pytest.mark.exercise("01-admin-lists", budget="reviews")
-def test_review_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
+def test_review_changelist_runs_a_constant_number_of_queries(
+    shop: Shop, trusted_sql: Any
+) -> None:
     growth = staff_growth(
         shop,
         "/admin/catalog/review/",
@@ -154,13 +173,16 @@ def test_review_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None
             "catalog_make", products=n, reviews_per_product=1, reviewers=n
         ),
         "catalog_review",
+        changelist_verify(trusted_sql, "/admin/catalog/review/", "catalog_review"),
     )
 
     assert_within(growth, queries_constant("reviews"))
 
 
 @pytest.mark.exercise("01-admin-lists", budget="orders")
-def test_order_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
+def test_order_changelist_runs_a_constant_number_of_queries(
+    shop: Shop, trusted_sql: Any
+) -> None:
     growth = staff_growth(
         shop,
         "/admin/orders/order/",
@@ -169,19 +191,25 @@ def test_order_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
             "orders_make", orders=n, customers=shop.call("customers_make", n)
         ),
         "orders_order",
+        changelist_verify(trusted_sql, "/admin/orders/order/", "orders_order"),
     )
 
     assert_within(growth, queries_constant("orders"))
 
 
 @pytest.mark.exercise("01-admin-lists", budget="customers")
-def test_customer_changelist_runs_a_constant_number_of_queries(shop: Shop) -> None:
+def test_customer_changelist_runs_a_constant_number_of_queries(
+    shop: Shop, trusted_sql: Any
+) -> None:
     growth = staff_growth(
         shop,
         "/admin/customers/customer/",
         "customers",
         lambda n: shop.call("customers_make", n),
         "customers_customer",
+        changelist_verify(
+            trusted_sql, "/admin/customers/customer/", "customers_customer"
+        ),
     )
 
     assert_within(growth, queries_constant("customers"))
