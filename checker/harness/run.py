@@ -120,7 +120,7 @@ class ShopRun:
     def start(self) -> None:
         """Create the run's database, Redis and proxy, then start the shop."""
         folder = self.plan.folder
-        for name in ("pg", "redis", "media", "home"):
+        for name in ("pg", "redis", "mail", "media", "home"):
             (folder / name).mkdir(parents=True, exist_ok=True)
         self.database = run_database_create(
             token=self.plan.token, fence_others=self.plan.sandbox is not None
@@ -150,6 +150,7 @@ class ShopRun:
                     CHECKER,
                     folder / "pg",
                     folder / "redis",
+                    folder / "mail",
                 ],
                 writable=writable,
                 hidden=[Path(path) for path in self.plan.hidden],
@@ -179,7 +180,7 @@ class ShopRun:
             "LANG": "C.UTF-8",
             "PYTHONPATH": str(root / "shop_app"),
             "PYTHONDONTWRITEBYTECODE": "1",
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DJANGO_SETTINGS_MODULE": "checker.harness.shop_settings",
             "COURSE_ROOT": str(root),
             "COURSE_HOME": str(folder / "home" / ".course"),
             "DATABASE_URL": self.database.shop_url(folder=folder / "pg"),
