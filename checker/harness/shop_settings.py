@@ -3,12 +3,7 @@
 `checker.harness.run` names this module in DJANGO_SETTINGS_MODULE. Email
 goes by SMTP to the run's mail sink (`checker.harness.mail_sink`), whose
 socket is COURSE_MAIL_SOCKET, or `mail/smtp.sock` beside the run's home
-folder. A test may ask, through the environment of the process it starts:
-
-- COURSE_ATOMIC_REQUESTS=1: every request in one transaction;
-- COURSE_BROKER_VISIBILITY_TIMEOUT=<seconds>: on the Redis broker, hand a
-  message a killed worker left unacknowledged to the next worker that long
-  after it was taken, sweeping every second.
+folder.
 """
 
 import os
@@ -19,7 +14,6 @@ from django.core.mail.backends import locmem
 from checker.harness.mail_backend import EmailBackend
 from checker.harness.mail_sink import SOCKET_NAME
 from config.settings.test import *  # noqa: F403
-from config.settings.test import DATABASES
 
 EMAIL_BACKEND = "checker.harness.mail_backend.EmailBackend"
 EMAIL_HOST = os.environ.get("COURSE_MAIL_SOCKET") or str(
@@ -31,16 +25,3 @@ EMAIL_TIMEOUT = 10
 # EMAIL_BACKEND at locmem once these settings are loaded; mail a request
 # sends must still reach the sink, where the trusted side counts it.
 locmem.EmailBackend = EmailBackend  # type: ignore[misc,assignment]
-
-if os.environ.get("COURSE_ATOMIC_REQUESTS"):
-    DATABASES["default"]["ATOMIC_REQUESTS"] = True
-
-if _visibility := os.environ.get("COURSE_BROKER_VISIBILITY_TIMEOUT"):
-    # The Redis transport sweeps for such messages as a worker starts
-    # consuming, then every `unacked_restore_interval` seconds, scanning on
-    # every `unacked_restore_throttle`-th sweep (by default 10 and 10).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": float(_visibility),
-        "unacked_restore_interval": 1,
-        "unacked_restore_throttle": 1,
-    }

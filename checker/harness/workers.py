@@ -46,10 +46,13 @@ __all__ = [
     "WorkerError",
     "Workers",
     "broker_clear",
+    "database",
     "drain_report",
+    "error_text",
     "publish_again",
     "published",
     "task_result",
+    "until",
 ]
 
 # The run's Redis databases the shop's Celery uses (see checker.harness.run).
