@@ -8,6 +8,7 @@ is named after its token, so the runner can remove what a killed run left
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.harness.cache_server import RunRedis
+from checker.harness.cgroups import leftovers_remove as cgroups_leftovers_remove
 from checker.harness.channel import message_read
 from checker.harness.database import (
     RunDatabase,
@@ -35,6 +37,7 @@ from checker.harness.shop import Shop, ShopError
 __all__ = ["RunPlan", "ShopRun", "run_leftovers_remove"]
 
 CHECKER = Path(__file__).resolve().parents[1]
+_REDIS_PID = "redis/server.pid"
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,8 @@ class ShopRun:
         self.proxy.start()
         self.redis = RunRedis(folder / "redis" / "redis.sock", folder=folder / "redis")
         self.redis.start()
+        # Noted for `run_leftovers_remove`: the server outlives a killed run.
+        (folder / _REDIS_PID).write_text(str(self.redis.pid))
         if self.plan.sandbox is not None:
             options = dict(self.plan.sandbox)
             limits = SandboxLimits(**options.pop("limits", {}))
@@ -302,3 +307,8 @@ def run_leftovers_remove(plan: RunPlan) -> None:
     """Remove what a run killed at its limit left: database, role, processes."""
     name = f"course_run_{plan.token}"
     run_database_drop(run=RunDatabase(role=name, password="", name=name))
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int((plan.folder / _REDIS_PID).read_text()), signal.SIGKILL)
+    # The sandbox's tree died with the trusted process (bubblewrap's
+    # --die-with-parent); its cgroups are named for that dead process.
+    cgroups_leftovers_remove()

@@ -11,25 +11,31 @@ the kernel's documentation but not tested.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CGROUP_PREFIX = "course-"
+from checker.harness.cgroups import (
+    CGROUP_PREFIX,
+    CGROUP_ROOT,
+    CgroupError,
+    cgroup_kill,
+    cgroup_procs,
+    cgroup_remove,
+    parents,
+    unified,
+)
+
 MIB = 1024 * 1024
 # How often the writable paths are measured: a tree writing at disk speed
 # overshoots the cap by at most this long's worth of writes.
@@ -42,7 +48,6 @@ _EVIDENCE = (
 # Only these run as root, so they come from the system, never from PATH.
 _TOOLS = "/usr/bin:/bin"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,80}")
-_OWNED = re.compile(rf"{CGROUP_PREFIX}(\d+)-")
 _SYSTEM = tuple(
     Path(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 )
@@ -68,118 +73,6 @@ def _tool(name: str) -> str:
     if found is None:
         raise SandboxError(f"{name} is not installed in {_TOOLS}")
     return found
-
-
-def _unified() -> bool:
-    return (CGROUP_ROOT / "cgroup.controllers").exists()
-
-
-def _hierarchies() -> dict[str, Path]:
-    """Return the grader's own cgroup per controller; sandboxes nest in it."""
-    mine: dict[str, Path] = {}
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if _unified() and controllers == "":
-            mine = {"memory": CGROUP_ROOT / path.lstrip("/")}
-            mine["pids"] = mine["memory"]
-        for name in ("memory", "pids"):
-            if name in controllers.split(",") and not _unified():
-                mine[name] = CGROUP_ROOT / name / path.lstrip("/")
-    return mine
-
-
-def _parents() -> list[Path]:
-    """Return the cgroups to create a sandbox's cgroups in, one per hierarchy."""
-    mine = _hierarchies()
-    if not _unified():
-        return [mine["memory"], mine["pids"]]
-    # A v2 cgroup holding processes cannot enable controllers for children,
-    # so fall back to the grader's parent when its own cgroup refuses.
-    for parent in (mine["memory"], mine["memory"].parent):
-        control = parent / "cgroup.subtree_control"
-        try:
-            if not {"memory", "pids"} <= set(control.read_text().split()):
-                control.write_text("+memory +pids")
-            return [parent]
-        except OSError:
-            continue
-    raise SandboxError("cgroup v2: memory and pids cannot be enabled for children")
-
-
-def _procs(directory: Path) -> set[int]:
-    try:
-        return {int(pid) for pid in (directory / "cgroup.procs").read_text().split()}
-    except FileNotFoundError:
-        return set()
-
-
-def _kill_cgroup(directory: Path) -> None:
-    """SIGKILL every process in `directory` until none is left."""
-    if (directory / "cgroup.kill").exists():
-        (directory / "cgroup.kill").write_text("1")
-    deadline = time.monotonic() + 10
-    while (pids := _procs(directory)) and time.monotonic() < deadline:
-        # A pidfd pins the process: re-reading cgroup.procs after opening it
-        # proves the pid was not reused by a process outside the sandbox.
-        handles: dict[int, int] = {}
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                handles[pid] = os.pidfd_open(pid)
-        still = _procs(directory)
-        for pid, handle in handles.items():
-            try:
-                if pid in still:
-                    signal.pidfd_send_signal(handle, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            finally:
-                os.close(handle)
-        time.sleep(0.005)
-
-
-def _remove_cgroup(directory: Path) -> None:
-    deadline = time.monotonic() + 5
-    while directory.exists():
-        _kill_cgroup(directory)
-        try:
-            directory.rmdir()
-        except FileNotFoundError:
-            return
-        except OSError:
-            # Exiting processes leave the cgroup a moment after SIGKILL.
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def leftovers_remove() -> list[str]:
-    """Kill what is left in cgroups of graders that have died, and remove them."""
-    if sys.platform != "linux" or os.geteuid() != 0:
-        return []
-    roots = [CGROUP_ROOT / name for name in ("memory", "pids")]
-    if _unified():
-        roots = [CGROUP_ROOT]
-    removed = []
-    for root in roots:
-        for directory, children, _ in os.walk(root):
-            for child in list(children):
-                owner = _OWNED.match(child)
-                if owner:
-                    children.remove(child)
-                    if not _alive(int(owner.group(1))):
-                        _remove_cgroup(Path(directory, child))
-                        removed.append(str(Path(directory, child)))
-    return removed
 
 
 def _tree_bytes(paths: Sequence[Path]) -> int:
@@ -229,18 +122,18 @@ def enforcement() -> list[str]:
             missing.append(f"bwrap cannot make namespaces here: {run.stderr.strip()}")
     if not missing:
         try:
-            for parent in _parents():
+            for parent in parents():
                 probe_dir = parent / f"{CGROUP_PREFIX}{os.getpid()}-probe"
                 probe_dir.mkdir()
                 probe_dir.rmdir()
-        except (OSError, KeyError, SandboxError) as error:
+        except (OSError, KeyError, CgroupError) as error:
             missing.append(
                 f"no writable cgroup memory and pids controllers ({error}): no "
                 "memory, process or peak accounting for the whole tree"
             )
     swap = Path("/proc/swaps").read_text().count("\n") > 1
     memsw = CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes"
-    if swap and not _unified() and not memsw.exists():
+    if swap and not unified() and not memsw.exists():
         missing.append("swap is on and memory.memsw is absent: swap is not limited")
     return missing
 
@@ -276,8 +169,8 @@ class Sandbox:
         self.readonly = [Path(p).resolve() for p in readonly]
         self.writable = [Path(p).resolve() for p in writable]
         self.hidden = [Path(p).resolve() for p in hidden]
-        self._v2 = _unified()
-        self._dirs = [p / f"{CGROUP_PREFIX}{os.getpid()}-{name}" for p in _parents()]
+        self._v2 = unified()
+        self._dirs = [p / f"{CGROUP_PREFIX}{os.getpid()}-{name}" for p in parents()]
         self._procs: list[subprocess.Popen[bytes]] = []
         self._reason = ""
         self._past: list[str] = []
@@ -421,7 +314,7 @@ class Sandbox:
                 )
                 with self._lock:
                     for directory in self._dirs:
-                        _kill_cgroup(directory)
+                        cgroup_kill(directory)
                 return
 
     def _read(self, name: str) -> str:
@@ -464,7 +357,7 @@ class Sandbox:
 
     def pids(self) -> list[int]:
         """Return the pids, as the grader sees them, of the tree's processes."""
-        return sorted(_procs(self._dirs[-1]))
+        return sorted(cgroup_procs(self._dirs[-1]))
 
     def exceeded(self) -> str:
         """Return why the run was stopped or held back, or "" when it was not."""
@@ -485,7 +378,7 @@ class Sandbox:
             self._watcher.join()
         with self._lock:
             for directory in self._dirs:
-                _kill_cgroup(directory)
+                cgroup_kill(directory)
             for process in self._procs:
                 process.wait()
             if self._final is None:
@@ -495,7 +388,7 @@ class Sandbox:
                     os.close(self._peak_fd)
                 self._final = evidence
             for directory in self._dirs:
-                _remove_cgroup(directory)
+                cgroup_remove(directory)
 
     def __enter__(self) -> Sandbox:
         return self

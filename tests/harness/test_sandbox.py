@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from checker.harness import sandbox as sandbox_module
+from checker.harness.cgroups import leftovers_remove
 from checker.harness.sandbox import (
     MIB,
     Sandbox,
     SandboxError,
     SandboxLimits,
     enforcement,
-    leftovers_remove,
 )
 
 UID = GID = 61900
