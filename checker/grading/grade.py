@@ -33,6 +33,8 @@ from checker.grading.submissions import (
     submission_parse,
     submission_unpack,
 )
+from checker.harness.cgroups import leftovers_remove
+from checker.harness.database import leftovers_drop
 from checker.manifest import Course, Exercise
 from checker.runner import (
     TRUSTED,
@@ -198,6 +200,9 @@ def grade_class(
     console: Console | None = None,
 ) -> list[StudentGrade]:
     """Grade every submission in `specs`, `jobs` at a time, in the given order."""
+    # A grader killed earlier left its runs' databases, roles and cgroups.
+    leftovers_drop()
+    leftovers_remove()
     submissions = _unique([submission_parse(spec, ref=ref) for spec in specs])
     run = run_token()
     grades: dict[int, StudentGrade] = {}
