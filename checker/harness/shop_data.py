@@ -19,8 +19,13 @@ __all__ = [
     "bulk_order_items",
     "catalog_make",
     "category_make",
+    "category_rename",
     "customers_make",
+    "order_status_set",
     "orders_make",
+    "product_price_raise",
+    "product_restock",
+    "review_approve",
     "staff_make",
     "task_send",
 ]
@@ -204,6 +209,46 @@ def bulk_order_items(*, orders: int, items: int, products: int) -> None:
             "  FROM orders_order) o",
             [[p.pk for p in made], len(made), items],
         )
+
+
+# Writes a trusted test makes between two reads: each runs inside the shop, with
+# an ordinary save(), so that its signals and on_commit callbacks fire there.
+
+
+def product_price_raise(*, product: Product, by: int = 5) -> Product:
+    """Raise a product's price and save the whole product."""
+    product.price += by
+    product.save()
+    return product
+
+
+def product_restock(*, product: Product, by: int = 7) -> Product:
+    """Add to a product's stock, saving that field alone."""
+    product.stock += by
+    product.save(update_fields=["stock"])
+    return product
+
+
+def review_approve(*, product: Product) -> Review:
+    """Approve the oldest review of `product` that is not approved yet."""
+    review = product.reviews.filter(is_approved=False).order_by("id")[0]
+    review.is_approved = True
+    review.save()
+    return review
+
+
+def order_status_set(*, order: Order, status: str) -> Order:
+    """Give an order another status and save it."""
+    order.status = status
+    order.save()
+    return order
+
+
+def category_rename(*, category: Category, to: str) -> Category:
+    """Rename a category and save it."""
+    category.name = to
+    category.save()
+    return category
 
 
 def task_send(name: str, *args: Any) -> str:
