@@ -116,6 +116,9 @@ class Agent:
             label or f"{method} {path}",
             project=self.project,
             cache=cache,
+            # Redis's own counters are read by the trusted side; the shop's
+            # user may not run INFO.
+            cross_check=False,
             tasks=False,
             memory=False,
         ) as measurement:
@@ -129,6 +132,7 @@ class Agent:
             "headers": dict(response.items()),
             "body": base64.b64encode(body).decode(),
             "queries": [_query(query) for query in measurement.queries],
+            "cache": measurement.cache.to_dict() if measurement.cache else None,
         }
 
     def op_invoke(self, *, function: str, label: str = "") -> dict[str, Any]:
@@ -152,7 +156,6 @@ class Agent:
         return {
             "result": _ref(result),
             "queries": [_query(query) for query in measurement.queries],
-            "cache": measurement.cache.to_dict() if measurement.cache else None,
         }
 
     def op_call(self, *, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:

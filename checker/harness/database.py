@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, LiteralString
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -71,13 +71,32 @@ class RunDatabase:
         )
 
     def connect(self) -> psycopg.Connection[tuple[Any, ...]]:
-        """Open a superuser connection to the run's database for trusted checks."""
+        """Open a connection to the run's database as its own role.
+
+        Never as superuser: the run's role owns every table, view, function
+        and trigger in it, and any of them can run code in the session that
+        reads it, `RESET ROLE` included, so only a session whose login is the
+        role itself gives that code nothing more than the shop already has.
+        The search path names the shop's schema only, so a schema the role
+        made cannot stand in for the tables.
+        """
+        parts = urlsplit(database_url(self.name, libpq=True))
+        host = parts.netloc.rpartition("@")[2]
+        login = f"{quote(self.role, safe='')}:{quote(self.password, safe='')}"
+        connection = psycopg.connect(
+            urlunsplit(parts._replace(netloc=f"{login}@{host}")), autocommit=True
+        )
+        connection.execute("SET search_path TO pg_catalog, public")
+        return connection
+
+    def connect_superuser(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """Open a superuser connection to the run's database (setup only)."""
         return psycopg.connect(database_url(self.name, libpq=True), autocommit=True)
 
     def query(
         self, query: LiteralString | sql.Composed, params: Sequence[object] = ()
     ) -> list[tuple[Any, ...]]:
-        """Run one statement as superuser in the run's database; return its rows."""
+        """Run one statement as the run's role in its database; return its rows."""
         with self.connect() as connection:
             cursor = connection.execute(query, params)
             return cursor.fetchall() if cursor.description else []
@@ -236,7 +255,7 @@ def _objects_give(run: RunDatabase) -> None:
     """Make the run's role own the schemas and relations copied from a template."""
     role = sql.Identifier(run.role)
     kinds = {"v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
-    with run.connect() as connection:
+    with run.connect_superuser() as connection:
         for (schema,) in connection.execute(
             "SELECT nspname FROM pg_namespace"
             " WHERE nspname <> 'information_schema' AND nspname !~ '^pg_'"
@@ -352,9 +371,9 @@ def tables_truncate(
             )
         elif tables:
             # TRUNCATE makes and removes a file per table and index, which
-            # costs more than deleting a few pages of rows. Foreign keys are
-            # not checked (replica role) since every table they join is emptied.
-            connection.execute("SET LOCAL session_replication_role = replica")
+            # costs more than deleting a few pages of rows. Django's foreign
+            # keys are checked at commit, when every table they join is empty.
+            connection.execute("SET CONSTRAINTS ALL DEFERRED")
             for name in names:
                 connection.execute(sql.SQL("DELETE FROM {}").format(name))
             connection.execute(
