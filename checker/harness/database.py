@@ -70,6 +70,13 @@ class RunDatabase:
             f"?host={quote(str(folder), safe='/')}"
         )
 
+    def url(self) -> str:
+        """Return the URL of the run's database with the run's role as login."""
+        parts = urlsplit(database_url(self.name, libpq=True))
+        host = parts.netloc.rpartition("@")[2]
+        login = f"{quote(self.role, safe='')}:{quote(self.password, safe='')}"
+        return urlunsplit(parts._replace(netloc=f"{login}@{host}"))
+
     def connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         """Open a connection to the run's database as its own role.
 
@@ -80,12 +87,7 @@ class RunDatabase:
         The search path names the shop's schema only, so a schema the role
         made cannot stand in for the tables.
         """
-        parts = urlsplit(database_url(self.name, libpq=True))
-        host = parts.netloc.rpartition("@")[2]
-        login = f"{quote(self.role, safe='')}:{quote(self.password, safe='')}"
-        connection = psycopg.connect(
-            urlunsplit(parts._replace(netloc=f"{login}@{host}")), autocommit=True
-        )
+        connection = psycopg.connect(self.url(), autocommit=True)
         connection.execute("SET search_path TO pg_catalog, public")
         return connection
 

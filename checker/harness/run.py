@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checker.harness.builder import Builder
 from checker.harness.cache_server import RunRedis
 from checker.harness.cgroups import leftovers_remove as cgroups_leftovers_remove
 from checker.harness.channel import message_read
@@ -106,6 +107,7 @@ class ShopRun:
         self.proxy: PgProxy | None = None
         self.redis: RunRedis | None = None
         self.sandbox: Sandbox | None = None
+        self.builder: Builder | None = None
         self._shop: Shop | None = None
 
     @property
@@ -163,8 +165,13 @@ class ShopRun:
             )
             self.sandbox.__enter__()
         self.started = True
+        self.builder = Builder(root=CHECKER.parent, env=self._builder_environment())
+        # Both processes set Django up at once; the builder waits for the
+        # shop's migrations only when it is first asked for data.
+        self.builder.start()
         self._shop_start()
         self.shop.command("migrate")
+        self.builder.ready()
 
     def restart(self, **env: str) -> Shop:
         """Start the shop again with some settings changed (`REDIS_URL=...`).
@@ -234,6 +241,16 @@ class ShopRun:
             start_new_session=True,
         )
 
+    def _builder_environment(self) -> dict[str, str]:
+        assert self.database is not None
+        return {
+            **self._environment(),
+            # Straight to the server, as the run's role: the proxy's log is
+            # the shop's statements only.
+            "DATABASE_URL": self.database.url(),
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        }
+
     def _shop_start(self, overrides: dict[str, str] | None = None) -> None:
         if self._shop is not None:
             self._shop_stop()
@@ -263,6 +280,7 @@ class ShopRun:
             command_seconds=self.plan.command_seconds,
             stopped_because=self.sandbox.exceeded if self.sandbox else lambda: "",
             redis=self.redis,
+            builder=self.builder,
         )
         self._shop = shop
         try:
@@ -292,6 +310,8 @@ class ShopRun:
     def stop(self) -> None:
         """Stop the shop and remove the run's services; safe to call twice."""
         self._shop_stop()
+        if self.builder is not None:
+            self.builder.close()
         if self.sandbox is not None:
             self.sandbox.__exit__(None, None, None)
         if self.proxy is not None:

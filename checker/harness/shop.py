@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import random
+import re
 import socket
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from checker.growth import Growth
+from checker.harness.builder import Builder
 from checker.harness.channel import ChannelClosed, message_read, message_write
 from checker.harness.evidence import EvidenceMeasurement, measurement_from_evidence
 from checker.harness.memory import MemoryGauge
@@ -38,6 +40,27 @@ class StatementLog(Protocol):
     def mark(self) -> int: ...
 
     def received(self, since: int) -> list[tuple[str, Sequence[Any]]]: ...
+
+
+# A statement that changes data or schema; the session table is the one a
+# page that only reads may still write.
+_WRITE = re.compile(
+    r"^\s*(?:INSERT|UPDATE|DELETE|MERGE|TRUNCATE|DROP|ALTER|CREATE|GRANT|REVOKE"
+    r"|COPY\s+\S+\s+FROM)\b",
+    re.IGNORECASE,
+)
+_SESSION = re.compile(r'^\s*(?:INSERT INTO|UPDATE|DELETE FROM)\s+"?django_session"?\b')
+
+
+def _reads_only(label: str, measurement: EvidenceMeasurement) -> None:
+    """Refuse a page that only reads but changed the data it is compared with."""
+    for query in measurement.statements:
+        if _WRITE.match(query.sql) and not _SESSION.match(query.sql):
+            where = f" — from {query.origin}" if query.origin else ""
+            raise ShopError(
+                f"{label} changed the database ({query.short}{where}): a page "
+                "that shows data must not write it"
+            )
 
 
 @dataclass
@@ -85,6 +108,8 @@ class Shop:
     # The run's own Redis (checker.harness.cache_server.RunRedis), read by
     # the trusted side for cache evidence.
     redis: Any = None
+    # The course's own data builder; without one, data is built in the shop.
+    builder: Builder | None = None
     # Why the shop's process tree was stopped (a sandbox limit), or "".
     stopped_because: Callable[[], str] = lambda: ""
     seed: int = 0
@@ -124,8 +149,14 @@ class Shop:
         return reply["result"]
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Run a data builder inside the shop, so its signals fire there."""
+        """Run a write of `shop_data` inside the shop, so its signals fire there."""
         return self.command("call", name=name, args=list(args), kwargs=kwargs)
+
+    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Make data with the course's own builder (`checker.harness.builder`)."""
+        if self.builder is None:
+            return self.call(name, *args, **kwargs)
+        return self.builder.call(name, *args, **kwargs)
 
     def request(
         self,
@@ -159,6 +190,8 @@ class Shop:
         )
         peak = self.memory.peak_memory_bytes() if memory and self.memory else None
         measurement = self._evidence(label, mark, reply["queries"], peak, resident)
+        if method in {"GET", "HEAD"}:
+            _reads_only(label, measurement)
         return Page(
             reply["status"],
             reply["headers"],

@@ -14,7 +14,7 @@ __all__ = ["changelist_verify", "staff_growth", "staff_make"]
 
 def staff_make(shop: Shop) -> str:
     """Create a superuser in the shop and return its username."""
-    return str(shop.call("staff_make")["username"])
+    return str(shop.build("staff_make")["username"])
 
 
 def staff_growth(

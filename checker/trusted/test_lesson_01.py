@@ -21,7 +21,7 @@ from checker.trusted.staff import changelist_verify, staff_growth
 @pytest.fixture
 def staff(shop: Shop) -> str:
     """Return the username of a superuser for the admin and staff pages."""
-    return str(shop.call("staff_make")["username"])
+    return str(shop.build("staff_make")["username"])
 
 
 @pytest.mark.exercise("01-product-pages", budget="list-queries")
@@ -29,7 +29,7 @@ def test_product_list_reads_categories_and_brands_without_a_query_per_product(
     shop: Shop, trusted_sql: Any
 ) -> None:
     growth = shop.grow(
-        lambda n: shop.call("catalog_make", products=n),
+        lambda n: shop.build("catalog_make", products=n),
         lambda: shop.get("/products/"),
         noun="products",
         label="GET /products/",
@@ -47,7 +47,7 @@ def test_product_page_reads_review_authors_without_a_query_per_review(
     made: dict[str, Any] = {}
 
     def build(reviews: int) -> None:
-        [made["product"]] = shop.call(
+        [made["product"]] = shop.build(
             "catalog_make",
             products=1,
             reviews_per_product=2 * reviews,
@@ -68,7 +68,7 @@ def test_product_page_reads_review_authors_without_a_query_per_review(
 
 @pytest.mark.exercise("01-product-pages", budget="no-duplicates")
 def test_product_list_runs_no_query_twice(shop: Shop) -> None:
-    shop.call("catalog_make", products=9)
+    shop.build("catalog_make", products=9)
 
     page = shop.get("/products/")
 
@@ -77,7 +77,7 @@ def test_product_list_runs_no_query_twice(shop: Shop) -> None:
 
 @pytest.mark.exercise("01-product-pages", budget="same-output")
 def test_product_pages_show_the_same_rows(shop: Shop, trusted_sql: Any) -> None:
-    products = shop.call("catalog_make", products=9, inactive=2)
+    products = shop.build("catalog_make", products=9, inactive=2)
 
     _product_list_same(shop.get("/products/"), trusted_sql)
     _reviews_same(shop.get(products[0]["url"]), trusted_sql, products[0]["pk"])
@@ -100,7 +100,7 @@ def _reviews_same(page: Page, connection: Any, product: int) -> None:
 
 
 def _orders_make(shop: Shop, orders: int) -> None:
-    shop.call("orders_make", orders=orders, customers=shop.call("customers_make", 2))
+    shop.build("orders_make", orders=orders, customers=shop.build("customers_make", 2))
 
 
 @pytest.mark.exercise("01-recent-orders", budget="queries")
@@ -132,7 +132,7 @@ def test_dashboard_runs_no_query_twice(shop: Shop, staff: str) -> None:
 def test_dashboard_shows_the_same_recent_orders(
     shop: Shop, staff: str, trusted_sql: Any
 ) -> None:
-    shop.call("orders_make", orders=24, customers=shop.call("customers_make", 3))
+    shop.build("orders_make", orders=24, customers=shop.build("customers_make", 3))
 
     _recent_orders_same(shop.get("/dashboard/sales/", user=staff), trusted_sql)
 
@@ -153,7 +153,7 @@ def test_product_changelist_runs_a_constant_number_of_queries(
         shop,
         "/admin/catalog/product/",
         "products",
-        lambda n: shop.call("catalog_make", products=n, reviews_per_product=0),
+        lambda n: shop.build("catalog_make", products=n, reviews_per_product=0),
         "catalog_product",
         changelist_verify(trusted_sql, "/admin/catalog/product/", "catalog_product"),
     )
@@ -169,7 +169,7 @@ def test_review_changelist_runs_a_constant_number_of_queries(
         shop,
         "/admin/catalog/review/",
         "reviews",
-        lambda n: shop.call(
+        lambda n: shop.build(
             "catalog_make", products=n, reviews_per_product=1, reviewers=n
         ),
         "catalog_review",
@@ -187,8 +187,8 @@ def test_order_changelist_runs_a_constant_number_of_queries(
         shop,
         "/admin/orders/order/",
         "orders",
-        lambda n: shop.call(
-            "orders_make", orders=n, customers=shop.call("customers_make", n)
+        lambda n: shop.build(
+            "orders_make", orders=n, customers=shop.build("customers_make", n)
         ),
         "orders_order",
         changelist_verify(trusted_sql, "/admin/orders/order/", "orders_order"),
@@ -205,7 +205,7 @@ def test_customer_changelist_runs_a_constant_number_of_queries(
         shop,
         "/admin/customers/customer/",
         "customers",
-        lambda n: shop.call("customers_make", n),
+        lambda n: shop.build("customers_make", n),
         "customers_customer",
         changelist_verify(
             trusted_sql, "/admin/customers/customer/", "customers_customer"

@@ -32,7 +32,7 @@ def test_product_list_runs_a_constant_number_of_queries(
     shop: Shop, trusted_sql: Any
 ) -> None:
     growth = shop.grow(
-        lambda n: shop.call("catalog_make", products=n),
+        lambda n: shop.build("catalog_make", products=n),
         lambda: shop.get("/products/"),
         noun="products",
         label="GET /products/",
@@ -45,8 +45,8 @@ def test_product_list_runs_a_constant_number_of_queries(
 
 @pytest.mark.exercise("02-product-list", budget="same-output")
 def test_product_list_shows_the_same_rows(shop: Shop, trusted_sql: Any) -> None:
-    shop.call("catalog_make", products=9, inactive=2)
-    shop.call("catalog_make", products=3, reviews_per_product=0, tags_per_product=0)
+    shop.build("catalog_make", products=9, inactive=2)
+    shop.build("catalog_make", products=3, reviews_per_product=0, tags_per_product=0)
 
     _product_list_same(shop.get("/products/"), trusted_sql)
 
@@ -67,8 +67,8 @@ def test_order_history_runs_a_constant_number_of_queries(
 
     def build(orders: int) -> None:
         made["staff"] = staff_make(shop)
-        [made["customer"]] = shop.call("customers_make", count=1)
-        shop.call("orders_make", orders=orders, customers=[made["customer"]])
+        [made["customer"]] = shop.build("customers_make", count=1)
+        shop.build("orders_make", orders=orders, customers=[made["customer"]])
 
     growth = shop.grow(
         build,
@@ -85,7 +85,7 @@ def test_order_history_runs_a_constant_number_of_queries(
 
 
 def _orders_make(shop: Shop, orders: int) -> None:
-    shop.call("orders_make", orders=orders, customers=shop.call("customers_make", 2))
+    shop.build("orders_make", orders=orders, customers=shop.build("customers_make", 2))
 
 
 @pytest.mark.exercise("02-order-pages", budget="dashboard-queries")
@@ -108,9 +108,9 @@ def test_dashboard_runs_a_few_queries_whatever_the_orders(
 def test_order_pages_show_the_same_rows(
     shop: Shop, staff: str, trusted_sql: Any
 ) -> None:
-    [customer] = shop.call("customers_make", count=1)
-    shop.call("orders_make", orders=6, customers=[customer])
-    shop.call("orders_make", orders=23, customers=shop.call("customers_make", 3))
+    [customer] = shop.build("customers_make", count=1)
+    shop.build("orders_make", orders=6, customers=[customer])
+    shop.build("orders_make", orders=23, customers=shop.build("customers_make", 3))
 
     history = shop.get(f"/customers/{customer['pk']}/orders/", user=staff)
     _history_same(history, trusted_sql, customer["pk"])
@@ -145,7 +145,7 @@ def test_category_page_runs_a_constant_number_of_queries(
     made: dict[str, Any] = {}
 
     def build(products: int) -> None:
-        made["category"] = shop.call("category_make", products=products)
+        made["category"] = shop.build("category_make", products=products)
 
     growth = shop.grow(
         build,
@@ -161,7 +161,7 @@ def test_category_page_runs_a_constant_number_of_queries(
 
 @pytest.mark.exercise("02-category-page", budget="same-output")
 def test_category_page_shows_the_same_rows(shop: Shop, trusted_sql: Any) -> None:
-    category = shop.call("category_make", products=8)
+    category = shop.build("category_make", products=8)
 
     _category_same(shop.get(category["url"]), trusted_sql, category)
 

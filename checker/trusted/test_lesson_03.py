@@ -61,12 +61,12 @@ _CURSOR_USE = ("FETCH", "CLOSE", "MOVE")
 @pytest.fixture
 def staff(shop: Shop) -> str:
     """Return the username of a superuser for the staff pages."""
-    return str(shop.call("staff_make")["username"])
+    return str(shop.build("staff_make")["username"])
 
 
 @pytest.mark.exercise("03-product-list", budget="columns")
 def test_product_list_leaves_the_description_in_the_database(shop: Shop) -> None:
-    shop.call("catalog_make", products=6)
+    shop.build("catalog_make", products=6)
 
     page = shop.get("/products/")
 
@@ -75,7 +75,7 @@ def test_product_list_leaves_the_description_in_the_database(shop: Shop) -> None
 
 @pytest.mark.exercise("03-product-list", budget="same-output")
 def test_product_list_shows_the_same_rows(shop: Shop, trusted_sql: Any) -> None:
-    shop.call("catalog_make", products=9, inactive=2)
+    shop.build("catalog_make", products=9, inactive=2)
 
     listed = reading.product_list_rows(shop.get("/products/").text)
 
@@ -91,7 +91,7 @@ def test_csv_export_of_the_small_shop_stays_within_its_memory_budget(
     # Warm up on no data: the first request of a process imports the URLconf
     # and every view module.
     shop.get(EXPORT_PATH, user=staff)
-    shop.call(
+    shop.build(
         "bulk_order_items",
         orders=SMALL_ORDERS,
         items=SMALL_ORDER_ITEMS,
@@ -116,7 +116,7 @@ def test_csv_export_of_the_small_shop_stays_within_its_memory_budget(
 def test_csv_export_writes_the_same_lines(
     shop: Shop, staff: str, trusted_sql: Any
 ) -> None:
-    shop.call("orders_make", orders=7, customers=shop.call("customers_make", 3))
+    shop.build("orders_make", orders=7, customers=shop.build("customers_make", 3))
 
     content = shop.get(EXPORT_PATH, user=staff).content
 
@@ -219,8 +219,8 @@ def _answer_within(
 def test_telling_whether_a_customer_has_orders_loads_none_of_them(
     shop: Shop, shop_run: ShopRun, trusted_sql: Any
 ) -> None:
-    [customer] = shop.call("customers_make", 1)
-    shop.call("orders_make", orders=ROWS, items_per_order=1, customers=[customer])
+    [customer] = shop.build("customers_make", 1)
+    shop.build("orders_make", orders=ROWS, items_per_order=1, customers=[customer])
 
     _answer_within(
         shop,
@@ -237,9 +237,9 @@ def test_telling_whether_a_customer_has_orders_loads_none_of_them(
 def test_counting_a_categorys_products_loads_none_of_them(
     shop: Shop, shop_run: ShopRun, trusted_sql: Any
 ) -> None:
-    [first] = shop.call("catalog_make", products=1, reviews_per_product=0)
+    [first] = shop.build("catalog_make", products=1, reviews_per_product=0)
     category = _category_of(trusted_sql, first)
-    shop.call(
+    shop.build(
         "catalog_make", products=ROWS - 1, category=category, reviews_per_product=0
     )
 
@@ -256,11 +256,11 @@ def test_counting_a_categorys_products_loads_none_of_them(
 
 @pytest.mark.exercise("03-exists-count", budget="same-output")
 def test_the_answers_stay_the_same(shop: Shop, trusted_sql: Any) -> None:
-    buyer, newcomer = shop.call("customers_make", 2)
-    shop.call("orders_make", orders=3, customers=[buyer])
-    [first] = shop.call("catalog_make", products=1, reviews_per_product=0)
+    buyer, newcomer = shop.build("customers_make", 2)
+    shop.build("orders_make", orders=3, customers=[buyer])
+    [first] = shop.build("catalog_make", products=1, reviews_per_product=0)
     category = _category_of(trusted_sql, first)
-    shop.call(
+    shop.build(
         "catalog_make",
         products=4,
         category=category,

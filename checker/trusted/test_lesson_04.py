@@ -244,7 +244,7 @@ def _order_with(trusted_sql: Any, status: str) -> dict[str, Any]:
 
 @pytest.mark.exercise("04-sales-dashboard", budget="warm")
 def test_sales_figures_come_from_the_cache_once_warm(shop: Shop) -> None:
-    shop.call("orders_make", orders=8)
+    shop.build("orders_make", orders=8)
 
     warm = cache_warm(shop, lambda: _sales(shop), label=f"The second call of {SALES}")
 
@@ -255,7 +255,7 @@ def test_sales_figures_come_from_the_cache_once_warm(shop: Shop) -> None:
 def test_sales_figures_follow_order_status_changes(
     shop: Shop, trusted_sql: Any
 ) -> None:
-    shop.call("orders_make", orders=8)
+    shop.build("orders_make", orders=8)
     writes = {
         "a pending order was paid": (_order_with(trusted_sql, "pending"), "paid"),
         "a paid order was cancelled": (_order_with(trusted_sql, "paid"), "cancelled"),
@@ -272,7 +272,7 @@ def test_sales_figures_follow_order_status_changes(
 
 @pytest.mark.exercise("04-sales-dashboard", budget="expires")
 def test_cached_sales_figures_expire(shop: Shop) -> None:
-    shop.call("orders_make", orders=8)
+    shop.build("orders_make", orders=8)
 
     measurement = cache_written(
         shop, lambda: [_sales(shop), _sales(shop)], label=f"Two calls of {SALES}"
@@ -283,7 +283,7 @@ def test_cached_sales_figures_expire(shop: Shop) -> None:
 
 @pytest.mark.exercise("04-category-links", budget="warm")
 def test_category_links_come_from_a_cached_fragment(shop: Shop) -> None:
-    shop.call("catalog_make", products=6)
+    shop.build("catalog_make", products=6)
 
     warm = cache_warm(
         shop,
@@ -300,7 +300,7 @@ def test_category_links_come_from_a_cached_fragment(shop: Shop) -> None:
 
 @pytest.mark.exercise("04-category-links", budget="no-stale")
 def test_renaming_a_category_updates_the_links(shop: Shop, trusted_sql: Any) -> None:
-    [product, *_] = shop.call("catalog_make", products=6)
+    [product, *_] = shop.build("catalog_make", products=6)
     [(pk, name)] = trusted_sql.execute(
         "SELECT c.id, c.name FROM catalog_category c"
         " JOIN catalog_product p ON p.category_id = c.id WHERE p.id = %s",
@@ -318,7 +318,7 @@ def test_renaming_a_category_updates_the_links(shop: Shop, trusted_sql: Any) -> 
 
 @pytest.mark.exercise("04-category-links", budget="expires")
 def test_cached_category_links_expire(shop: Shop) -> None:
-    shop.call("catalog_make", products=6)
+    shop.build("catalog_make", products=6)
 
     measurement = cache_written(
         shop,
@@ -333,7 +333,7 @@ def test_cached_category_links_expire(shop: Shop) -> None:
 def test_an_anonymous_product_page_comes_from_the_cache_once_warm(
     shop: Shop,
 ) -> None:
-    [product] = shop.call("catalog_make", products=1)
+    [product] = shop.build("catalog_make", products=1)
 
     warm = cache_warm(
         shop,
@@ -348,7 +348,7 @@ def test_an_anonymous_product_page_comes_from_the_cache_once_warm(
 def test_the_product_page_follows_price_stock_and_review_changes(
     shop: Shop, trusted_sql: Any
 ) -> None:
-    [product] = shop.call("catalog_make", products=1, reviews_per_product=4)
+    [product] = shop.build("catalog_make", products=1, reviews_per_product=4)
     writes = {
         "its price was changed with save()": "product_price_raise",
         'its stock was changed with save(update_fields=["stock"])': "product_restock",
@@ -366,7 +366,7 @@ def test_the_product_page_follows_price_stock_and_review_changes(
 
 @pytest.mark.exercise("04-product-page", budget="expires")
 def test_the_cached_product_page_expires(shop: Shop) -> None:
-    [product] = shop.call("catalog_make", products=1)
+    [product] = shop.build("catalog_make", products=1)
 
     measurement = cache_written(
         shop,
@@ -397,7 +397,7 @@ def _refused_socket(shop_run: ShopRun) -> Path:
 def test_the_product_page_answers_while_redis_is_down(
     shop: Shop, shop_run: ShopRun, trusted_sql: Any
 ) -> None:
-    [product] = shop.call("catalog_make", products=1)
+    [product] = shop.build("catalog_make", products=1)
     budget = "the page answers as usual while the cache is down"
     down = "the cache's Redis refused every connection"
 

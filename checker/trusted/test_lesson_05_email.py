@@ -347,7 +347,7 @@ def test_a_send_the_mail_server_refuses_is_retried_and_arrives_once(
 def test_the_task_delivered_twice_for_one_user_sends_one_email(
     shop: Shop, sink: MailSink, workers: Workers, trusted_sql: Any
 ) -> None:
-    [customer] = shop.call("customers_make", 1)
+    [customer] = shop.build("customers_make", 1)
     [(user_id, email)] = trusted_sql.execute(
         "SELECT u.id, u.email FROM customers_customer c"
         " JOIN auth_user u ON u.id = c.user_id WHERE c.id = %s",
