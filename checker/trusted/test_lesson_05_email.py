@@ -65,14 +65,15 @@ CLAIM_FIX = (
 # Makes the commit of any transaction that created a customer fail, as a
 # serialization failure or a lost connection can.
 _REFUSE_COMMIT = """
-CREATE FUNCTION course_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS
+CREATE FUNCTION public.course_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS
 $$ BEGIN RAISE EXCEPTION 'the checker refused this commit'; END $$;
-CREATE CONSTRAINT TRIGGER course_refuse_commit AFTER INSERT ON customers_customer
-DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION course_refuse_commit();
+CREATE CONSTRAINT TRIGGER course_refuse_commit
+AFTER INSERT ON public.customers_customer DEFERRABLE INITIALLY DEFERRED
+FOR EACH ROW EXECUTE FUNCTION public.course_refuse_commit();
 """
 _ALLOW_COMMIT = """
-DROP TRIGGER IF EXISTS course_refuse_commit ON customers_customer;
-DROP FUNCTION IF EXISTS course_refuse_commit();
+DROP TRIGGER IF EXISTS course_refuse_commit ON public.customers_customer;
+DROP FUNCTION IF EXISTS public.course_refuse_commit();
 """
 _TRACEBACK_LINE = re.compile(r'File "[^"]*/(shop_app/[^"]+)", line (\d+)')
 
