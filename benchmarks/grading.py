@@ -24,8 +24,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from checker.grading.grade import GradingPlan, grade_class  # noqa: E402
+from checker.harness.runner import Limits  # noqa: E402
 from checker.manifest import load_course  # noqa: E402
-from checker.runner import Limits  # noqa: E402
 from checker.services import ensure_up  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "grading" / "course"

@@ -14,9 +14,9 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
+from checker.harness.runner import ExerciseOutcome, Target, run_exercises
 from checker.manifest import Course, Exercise, load_course
 from checker.progress import Progress
-from checker.runner import ExerciseOutcome, Target, run_exercises
 from checker.services import database_url, ensure_up, service_urls
 from checker.services.layout import Layout
 

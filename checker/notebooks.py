@@ -13,7 +13,7 @@ import sys
 from html import escape
 from pathlib import Path
 
-from checker.runner import ExerciseOutcome
+from checker.harness.runner import ExerciseOutcome
 from checker.services.layout import Layout, project_root
 
 KERNEL_NAME = "django-at-scale"

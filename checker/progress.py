@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from checker.runner import ExerciseOutcome
+from checker.harness.runner import ExerciseOutcome
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from checker.harness.runner import TRUSTED, Limits
 from checker.manifest import Course, ManifestError, load_course
-from checker.runner import TRUSTED, Limits
 from checker.services import ensure_up
 
 

@@ -20,9 +20,15 @@ from checker.grading.isolation import (
     run_token,
     slot_claimed,
 )
+from checker.harness.runner import (
+    TRUSTED,
+    ExerciseOutcome,
+    Limits,
+    Target,
+    run_exercises,
+)
 from checker.harness.sandbox import enforcement
 from checker.manifest import MANIFEST, Course, Exercise
-from checker.runner import TRUSTED, ExerciseOutcome, Limits, Target, run_exercises
 from checker.services.layout import project_root
 
 SOLUTIONS = "solutions"

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from checker.grading.grade import StudentGrade
+from checker.harness.runner import TRUSTED, BudgetOutcome, ExerciseOutcome
 from checker.manifest import Course, Exercise
-from checker.runner import TRUSTED, BudgetOutcome, ExerciseOutcome
 
 FOLDER = "feedback"
 HIDDEN = "[a line of the trusted tests, hidden]"

@@ -35,8 +35,7 @@ from checker.grading.submissions import (
 )
 from checker.harness.cgroups import leftovers_remove
 from checker.harness.database import leftovers_drop
-from checker.manifest import Course, Exercise
-from checker.runner import (
+from checker.harness.runner import (
     TRUSTED,
     BudgetOutcome,
     ExerciseOutcome,
@@ -44,6 +43,7 @@ from checker.runner import (
     Target,
     run_exercises,
 )
+from checker.manifest import Course, Exercise
 
 _EXCEPTION = re.compile(r"^(?:\w+\.)*\w*(?:Error|Exception|Exit)\b.*$", re.MULTILINE)
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')

@@ -15,6 +15,7 @@ import re
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +266,7 @@ def test_sales_figures_follow_order_status_changes(
         _assert_fresh(
             f"{SALES} after {scenario}",
             lambda: _sales_rows(shop),
-            lambda o=order, s=status: shop.call("order_status_set", order=o, status=s),
+            partial(shop.call, "order_status_set", order=order, status=status),
             lambda: _sales_rows_expected(trusted_sql),
         )
 
@@ -359,7 +360,7 @@ def test_the_product_page_follows_price_stock_and_review_changes(
         _assert_fresh(
             f"{PRODUCT_PAGE} after {scenario}",
             lambda: reading.product_page_rows(shop.get(product["url"]).text),
-            lambda w=write: shop.call(w, product=product),
+            partial(shop.call, write, product=product),
             lambda: expected.product_page_rows_expected(trusted_sql, product["pk"]),
         )
 

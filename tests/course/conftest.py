@@ -78,7 +78,9 @@ def course_root(tmp_path):
     (root / "shop_app" / "answer.py").write_text('ANSWER = 41\nGREETING = "hi"\n')
     (root / "course.toml").write_text(MANIFEST)
     (root / "trusted").mkdir()
-    shutil.copy(REPO / "checker" / "trusted" / "inside" / "pytest.ini", root / "trusted")
+    shutil.copy(
+        REPO / "checker" / "trusted" / "inside" / "pytest.ini", root / "trusted"
+    )
     (root / "trusted" / "test_warmup.py").write_text(TRUSTED)
     (root / "solutions").mkdir()
     (root / "solutions" / "00-answer.patch").write_text(PATCH)

@@ -1,8 +1,8 @@
 """Grades built by hand, for the gradebook and feedback tests."""
 
 from checker.grading.grade import StudentGrade, ungraded
+from checker.harness.runner import BudgetOutcome, ExerciseOutcome
 from checker.manifest import load_course
-from checker.runner import BudgetOutcome, ExerciseOutcome
 from tests.grading.conftest import COURSE
 
 QUERIES_MESSAGE = (

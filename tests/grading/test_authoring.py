@@ -8,8 +8,8 @@ from checker.grading.authoring import (
     patch_apply,
     solved_problem,
 )
+from checker.harness.runner import BudgetOutcome, ExerciseOutcome
 from checker.manifest import load_course
-from checker.runner import BudgetOutcome, ExerciseOutcome
 from tests.grading.conftest import run_course, shop_copy
 
 

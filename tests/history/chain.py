@@ -3,10 +3,10 @@
 import subprocess
 from pathlib import Path
 
+from checker.harness.runner import Target, run_exercises
 from checker.history.chain import SOLVED, lesson_tag
 from checker.manifest import load_course
 from checker.notebooks import execute_notebook
-from checker.runner import Target, run_exercises
 from checker.services import database_url, service_urls
 
 NOTEBOOK_SETTINGS = "config.settings.dev"

@@ -140,7 +140,9 @@ def write_course(root):
     (root / "course.toml").write_text(MANIFEST)
     (root / ".gitignore").write_text(".course/\n__pycache__/\n")
     (root / "trusted").mkdir()
-    shutil.copy(REPO / "checker" / "trusted" / "inside" / "pytest.ini", root / "trusted")
+    shutil.copy(
+        REPO / "checker" / "trusted" / "inside" / "pytest.ini", root / "trusted"
+    )
     (root / "trusted" / "test_mini.py").write_text(TRUSTED)
     (root / "solutions").mkdir()
     (root / "solutions" / "01-answer.patch").write_text(ANSWER_PATCH)

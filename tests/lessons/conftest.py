@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from checker.harness.runner import ExerciseOutcome, Target, run_exercises
 from checker.manifest import Course, load_course
-from checker.runner import ExerciseOutcome, Target, run_exercises
 from checker.services import database_url, drop_database, service_urls
 
 REPO = Path(__file__).resolve().parents[2]

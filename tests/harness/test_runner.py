@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
+from checker.harness.runner import Limits, Target, run_exercises
 from checker.manifest import Exercise
-from checker.runner import Limits, Target, run_exercises
 
 TRUSTED_TESTS = """
 import pytest
@@ -100,7 +100,9 @@ def test_a_syntax_error_gives_a_one_line_reason(tmp_path, trusted):
     assert outcome.reason == "SyntaxError: invalid syntax (shop_app/shop.py:1)"
 
 
-def test_an_endless_loop_is_stopped_at_the_time_limit_keeping_earlier_verdicts(tmp_path, trusted):
+def test_an_endless_loop_is_stopped_at_the_time_limit_keeping_earlier_verdicts(
+    tmp_path, trusted
+):
     [outcome] = _grade(
         tmp_path,
         trusted,

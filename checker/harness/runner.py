@@ -24,7 +24,7 @@ from typing import Any
 from checker.manifest import Exercise
 from checker.results import results_read
 
-TRUSTED = Path(__file__).resolve().parent / "trusted"
+TRUSTED = Path(__file__).resolve().parents[1] / "trusted"
 _ERROR_LINE = re.compile(
     r"^(?:E\s+)?((?:\w+\.)*\w*(?:Error|Exception|Exit)\b.*|(?:ERROR|error): .*)$",
     re.MULTILINE,
