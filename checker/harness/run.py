@@ -34,6 +34,7 @@ from checker.harness.memory import ProcessMemory, TreeMemory
 from checker.harness.pgproxy import PgProxy, upstream_from_url
 from checker.harness.sandbox import Sandbox, SandboxLimits
 from checker.harness.shop import Shop, ShopError
+from checker.harness.templates import template_for, template_keep
 
 __all__ = ["RunPlan", "ShopRun", "run_leftovers_remove"]
 
@@ -108,6 +109,7 @@ class ShopRun:
         self.redis: RunRedis | None = None
         self.sandbox: Sandbox | None = None
         self.builder: Builder | None = None
+        self._template_keep: str | None = None
         self._shop: Shop | None = None
 
     @property
@@ -127,9 +129,16 @@ class ShopRun:
         folder = self.plan.folder
         for name in ("pg", "redis", "mail", "media", "home"):
             (folder / name).mkdir(parents=True, exist_ok=True)
+        template, migrated = None, False
+        if self.plan.sandbox is None:
+            template, migrated = template_for(Path(self.plan.root))
         self.database = run_database_create(
-            token=self.plan.token, fence_others=self.plan.sandbox is not None
+            token=self.plan.token,
+            template=template if migrated else None,
+            fence_others=self.plan.sandbox is not None,
         )
+        # A learner's first check with these migrations leaves the template.
+        self._template_keep = template if template and not migrated else None
         self.proxy = PgProxy(
             folder / "pg" / ".s.PGSQL.5432",
             upstream_from_url(self.plan.upstream),
@@ -170,7 +179,8 @@ class ShopRun:
         # shop's migrations only when it is first asked for data.
         self.builder.start()
         self._shop_start()
-        self.shop.command("migrate")
+        if not migrated:
+            self.shop.command("migrate")
         self.builder.ready()
 
     def restart(self, **env: str) -> Shop:
@@ -312,6 +322,9 @@ class ShopRun:
         self._shop_stop()
         if self.builder is not None:
             self.builder.close()
+        if self.database is not None and self._template_keep:
+            template_keep(self.database, self._template_keep)
+            self._template_keep = None
         if self.sandbox is not None:
             self.sandbox.__exit__(None, None, None)
         if self.proxy is not None:
