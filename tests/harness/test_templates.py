@@ -1,0 +1,67 @@
+"""A learner's check copies a migrated template instead of migrating again."""
+
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from checker.harness.run import RunPlan, ShopRun
+from checker.harness.templates import template_for
+from checker.services import service_urls
+from checker.services.urls import database_url
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def shop_root(tmp_path):
+    """Return a copy of the shop whose migrations no template has seen."""
+    root = tmp_path / "learner"
+    shutil.copytree(
+        REPO / "shop_app",
+        root / "shop_app",
+        ignore=shutil.ignore_patterns("__pycache__", "tests"),
+    )
+    migration = root / "shop_app" / "catalog" / "migrations" / "0001_initial.py"
+    migration.write_text(f"{migration.read_text()}\n# {secrets.token_hex(8)}\n")
+    yield root
+    name, _ = template_for(root)
+    with psycopg.connect(database_url("postgres", libpq=True), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _run(root):
+    plan = RunPlan(
+        root=str(root),
+        # Under /tmp: the proxy's socket path must stay short.
+        scratch=tempfile.mkdtemp(prefix="course-template-"),
+        token=secrets.token_hex(4),
+        seed=1,
+        upstream=service_urls().database,
+    )
+    return ShopRun(plan)
+
+
+def test_the_first_check_leaves_an_empty_template_and_the_next_copies_it(shop_root):
+    first = _run(shop_root)
+    first.start()
+    first.shop.build("catalog_make", products=3)
+    first.stop()
+    _, kept = template_for(shop_root)
+
+    second = _run(shop_root)
+    second.start()
+    try:
+        [(products,)] = second.database.query("SELECT count(*) FROM catalog_product")
+        [(applied,)] = second.database.query("SELECT count(*) FROM django_migrations")
+        second.shop.build("catalog_make", products=2)
+    finally:
+        second.stop()
+
+    assert kept
+    assert second._template_keep is None
+    assert products == 0
+    assert applied > 10
