@@ -1,0 +1,440 @@
+"""`course grade` on lesson 1 with a class of hostile submissions, sandboxed.
+
+One run grades every submission of `tests.grading.hostile.CORPUS` beside the
+canaries; the tests read its rows and look for harm to the instructor, the
+neighbours and the machine.
+"""
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from checker.grading.grade import FIRST_UID
+from checker.harness.database import PREFIX
+from checker.harness.sandbox import CGROUP_PREFIX, CGROUP_ROOT, enforcement
+from checker.harness.shop import sizes_draw
+from checker.services import database_url
+from tests.grading.conftest import COMMAND, REPO
+from tests.grading.hostile import (
+    CORPUS,
+    EXERCISES,
+    MARK,
+    MEMORY_MIB,
+    OUTPUT_MIB,
+    ROLE,
+    SEED,
+    TIMEOUT,
+    hole,
+    shop_make,
+)
+
+pytestmark = pytest.mark.skipif(
+    bool(enforcement()),
+    reason="the sandbox cannot be enforced here: " + "; ".join(enforcement()),
+)
+
+TRUSTED = REPO / "checker" / "trusted"
+INSTRUCTOR_TABLES = (
+    "catalog_product",
+    "catalog_review",
+    "orders_order",
+    "orders_orderitem",
+    "customers_customer",
+    "auth_user",
+)
+CANARIES = ("naive", "partial", "solved")
+_OWNER = re.compile(r"course run: pid=(\d+) ")
+_WRITTEN = ("rewritten by a daemon", "written from a submission")
+
+
+def _course(folder: Path) -> Path:
+    """Write a course of lesson 1 only, with the repository's solutions."""
+    manifest = (REPO / "course.toml").read_text()
+    start = manifest.index('[[lessons]]\nid = "01"')
+    end = manifest.index("[[lessons]]", start + 1)
+    folder.mkdir()
+    (folder / "course.toml").write_text(manifest[start:end])
+    shutil.copytree(REPO / "solutions", folder / "solutions")
+    return folder
+
+
+def _instructor_rows() -> dict[str, int]:
+    with psycopg.connect(database_url("shop", libpq=True)) as db:
+        return {
+            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in INSTRUCTOR_TABLES
+        }
+
+
+def _server_names() -> dict[str, str | None]:
+    """Return every run role and database with its owner comment, and our roles."""
+    pattern = PREFIX.replace("_", r"\_") + "%"
+    with psycopg.connect(database_url("postgres", libpq=True)) as db:
+        rows = db.execute(
+            "SELECT 'role ' || rolname, shobj_description(oid, 'pg_authid')"
+            " FROM pg_roles WHERE rolname LIKE %(p)s OR rolname IN (%(r)s, %(h)s)"
+            " UNION ALL SELECT 'database ' || datname,"
+            " shobj_description(oid, 'pg_database') FROM pg_database"
+            " WHERE datname LIKE %(p)s",
+            {"p": pattern, "r": ROLE, "h": "hostile_corpus"},
+        ).fetchall()
+    return dict(rows)
+
+
+def _pid_alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def _cgroups() -> set[str]:
+    roots = [CGROUP_ROOT / name for name in ("memory", "pids")]
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        roots = [CGROUP_ROOT]
+    found = set()
+    for root in roots:
+        for directory, children, _ in os.walk(root):
+            for child in list(children):
+                if child.startswith(CGROUP_PREFIX):
+                    children.remove(child)
+                    found.add(str(Path(directory, child)))
+    return found
+
+
+def _class_processes() -> list[str]:
+    """Return the processes running as a sandbox user, but another live run's.
+
+    Other graders on the machine hand out the same uids; their processes sit
+    in a cgroup named after a trusted process that is still running.
+    """
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+            groups = (status.parent / "cgroup").read_text()
+        except OSError:
+            continue
+        uid = int(re.search(r"^Uid:\s+(\d+)", text, re.MULTILINE)[1])
+        owner = re.search(rf"/{CGROUP_PREFIX}(\d+)-", groups)
+        if owner and _pid_alive(int(owner[1])) and int(owner[1]) not in _ours():
+            continue
+        if FIRST_UID <= uid <= FIRST_UID + len(CORPUS):
+            name = re.search(r"^Name:\s+(.*)$", text, re.MULTILINE)[1]
+            found.append(f"{status.parent.name} {name} uid={uid}")
+    return found
+
+
+def _ours() -> set[int]:
+    """Return nothing: once `course grade` has ended, no trusted process is ours."""
+    return set()
+
+
+def _host_marks() -> list[Path]:
+    return [
+        *Path(MARK).parent.glob(Path(MARK).name + "*"),
+        *(
+            p
+            for p in (REPO / "hostile.txt", REPO / "checker" / "hostile.py")
+            if p.exists()
+        ),
+    ]
+
+
+def _trusted_files() -> set[str]:
+    return {str(p.relative_to(TRUSTED)) for p in TRUSTED.rglob("*") if p.is_file()}
+
+
+def _roles_drop() -> None:
+    with psycopg.connect(database_url("postgres", libpq=True), autocommit=True) as db:
+        for role in (ROLE, "hostile_corpus"):
+            db.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+@dataclass(frozen=True)
+class Graded:
+    """The finished run, its grades, and what the machine looked like around it."""
+
+    process: subprocess.CompletedProcess[str]
+    seconds: float
+    out: Path
+    rows: dict[str, dict[str, str]]
+    students: dict[str, dict[str, Any]]
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Grade the hostile class once, -j 2, with the seed fixed."""
+    folder = tmp_path_factory.mktemp("hostile")
+    course = _course(folder / "course")
+    specs = []
+    for entry in CORPUS:
+        root = shop_make(folder / "class" / entry.name, entry.base)
+        entry.build(root)
+        specs.append(str(root))
+    for mark in _host_marks():
+        mark.unlink()
+    _roles_drop()
+    before = {
+        "shop": _instructor_rows(),
+        "names": _server_names(),
+        "cgroups": _cgroups(),
+        "trusted": _trusted_files(),
+    }
+    out = folder / "out"
+    started = time.monotonic()
+    process = subprocess.run(
+        [
+            str(COMMAND), "grade", *specs,
+            "--out", str(out),
+            "-j", "2",
+            "--seed", str(SEED),
+            "--timeout", str(TIMEOUT),
+            "--memory", str(MEMORY_MIB),
+            "--output", str(OUTPUT_MIB),
+            "--course", str(course),
+            "--trusted", str(TRUSTED),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=40 * 60,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    seconds = time.monotonic() - started
+    # Killed processes leave /proc a moment after their cgroup is removed.
+    deadline = time.monotonic() + 10
+    while _class_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    after = {
+        "shop": _instructor_rows(),
+        "names": _server_names(),
+        "cgroups": _cgroups(),
+        "trusted": _trusted_files(),
+        "processes": _class_processes(),
+        "marks": [str(mark) for mark in _host_marks()],
+    }
+    rows: dict[str, dict[str, str]] = {}
+    students: dict[str, dict[str, Any]] = {}
+    if (out / "grades.csv").exists():
+        with (out / "grades.csv").open() as handle:
+            rows = {row["student"]: row for row in csv.DictReader(handle)}
+        document = json.loads((out / "grades.json").read_text())
+        students = {s["student"]: s for s in document["students"]}
+    yield Graded(process, seconds, out, rows, students, before, after)
+    _roles_drop()
+
+
+def test_the_seed_draws_none_of_the_sizes_answers_were_tuned_for():
+    assert not {4, 12} & set(sizes_draw(SEED))
+
+
+def test_grading_the_hostile_class_finishes_and_exits_0(graded):
+    assert graded.process.returncode == 0, graded.process.stdout[-3000:]
+    assert f"Graded {len(CORPUS)} submissions" in " ".join(
+        graded.process.stdout.split()
+    )
+
+
+def test_the_class_has_thirty_attacks_beside_the_canaries(graded):
+    attacks = [entry for entry in CORPUS if entry.name not in CANARIES]
+
+    assert (len(attacks) >= 30, list(graded.rows)) == (
+        True,
+        [entry.name for entry in CORPUS],
+    )
+
+
+def _row_params() -> list[Any]:
+    return [
+        pytest.param(
+            entry,
+            id=entry.name,
+            marks=[pytest.mark.xfail(strict=True, reason=reason)]
+            if (reason := hole(entry.name))
+            else [],
+        )
+        for entry in CORPUS
+    ]
+
+
+@pytest.mark.parametrize("entry", _row_params())
+def test_each_submission_gets_the_row_it_deserves(graded, entry):
+    row = graded.rows[entry.name]
+    points = tuple(row[exercise] for exercise in EXERCISES)
+
+    assert (points, row["total"], row["max"]) == (
+        entry.points,
+        str(sum(map(int, entry.points))),
+        "23",
+    ), row["note"]
+    if isinstance(entry.note, str):
+        assert row["note"] == entry.note
+    else:
+        assert entry.note.fullmatch(row["note"]), row["note"]
+
+
+@pytest.mark.parametrize("name", CANARIES)
+def test_every_canary_keeps_each_budget_it_earns_alone(graded, name):
+    student = graded.students[name]
+    passed = {
+        (exercise["id"], budget["budget"])
+        for exercise in student["exercises"]
+        for budget in exercise["budgets"]
+        if budget["passed"]
+    }
+    earned = {
+        "naive": {
+            ("01-product-pages", "same-output"),
+            ("01-recent-orders", "same-output"),
+        },
+        "partial": {
+            *(("01-product-pages", b) for b in ("list-queries", "detail-queries")),
+            *(("01-product-pages", b) for b in ("no-duplicates", "same-output")),
+            ("01-recent-orders", "same-output"),
+        },
+    }
+
+    if name == "solved":
+        assert student["points"] == student["max_points"] == 23
+    else:
+        assert passed == earned[name]
+
+
+def test_every_run_records_the_fixed_seed(graded):
+    seeds = {
+        exercise["seed"]
+        for student in graded.students.values()
+        for exercise in student["exercises"]
+        if not student["reason"]
+    }
+
+    assert seeds == {SEED}
+
+
+def test_a_blinded_recorder_is_named_and_the_servers_count_stands(graded):
+    budgets = [
+        budget
+        for exercise in graded.students["blind-recorder"]["exercises"]
+        for budget in exercise["budgets"]
+    ]
+    said = [b["message"] for b in budgets if "the shop's own recorder" in b["message"]]
+
+    assert len(said) == len(budgets), [b["message"][:80] for b in budgets]
+    assert (
+        "GET /products/: the shop's own recorder reported 0 queries; PostgreSQL "
+        "received"
+    ) in said[0]
+
+
+def test_the_instructors_shop_database_is_untouched(graded):
+    assert graded.after["shop"] == graded.before["shop"]
+
+
+@pytest.mark.xfail(
+    bool(hole("roles")), strict=True, reason=hole("roles") or "not a hole"
+)
+def test_no_submission_creates_a_role_or_keeps_one(graded):
+    made = {
+        name
+        for name in graded.after["names"]
+        if name in {f"role {ROLE}", "role hostile_corpus"}
+    }
+
+    assert made == set()
+
+
+def test_no_run_database_role_or_cgroup_is_left(graded):
+    def dead(names: dict[str, str | None]) -> set[str]:
+        gone = set()
+        for name, comment in names.items():
+            owner = _OWNER.match(comment or "")
+            if owner and not _pid_alive(int(owner[1])):
+                gone.add(name)
+        return gone
+
+    left = dead(graded.after["names"]) - dead(graded.before["names"])
+    cgroups = {
+        path
+        for path in graded.after["cgroups"] - graded.before["cgroups"]
+        if not _pid_alive(int(Path(path).name.split("-")[1]))
+    }
+
+    assert (sorted(left), sorted(cgroups)) == ([], [])
+
+
+def test_no_process_of_the_class_is_alive_afterwards(graded):
+    assert graded.after["processes"] == []
+
+
+def test_the_trusted_tests_hold_no_file_written_by_a_submission(graded):
+    # The course's own authors may add trusted modules meanwhile.
+    new = {
+        n for n in graded.after["trusted"] - graded.before["trusted"] if "hostile" in n
+    }
+    written = [
+        name
+        for name in graded.after["trusted"]
+        if any(
+            text in (TRUSTED / name).read_text(errors="replace") for text in _WRITTEN
+        )
+    ]
+
+    assert (sorted(new), written) == ([], [])
+
+
+def test_the_out_folder_holds_only_the_grades_and_feedback(graded):
+    files = sorted(
+        str(path.relative_to(graded.out))
+        for path in graded.out.rglob("*")
+        if path.is_file()
+    )
+    expected = sorted(
+        [
+            "grades.csv",
+            "grades.json",
+            *(
+                f"feedback/{e.name}{suffix}"
+                for e in CORPUS
+                for suffix in (".md", ".html")
+            ),
+        ]
+    )
+
+    assert files == expected
+    assert "forged" not in (graded.out / "grades.csv").read_text()
+
+
+def test_nothing_a_submission_writes_lands_on_the_host(graded):
+    assert graded.after["marks"] == []
+
+
+def test_feedback_shows_no_trusted_source_and_escapes_the_shops_html(graded):
+    secrets = [
+        line.strip()
+        for line in (TRUSTED / "test_lesson_01.py").read_text().splitlines()
+        if len(line.strip()) > 30 and not line.strip().startswith(("#", '"', "@"))
+    ]
+    shown = {
+        page.name: [s for s in secrets if s in page.read_text()]
+        for page in (graded.out / "feedback").iterdir()
+    }
+    exfiltrate = (graded.out / "feedback" / "exfiltrate.html").read_text()
+
+    assert {name: found for name, found in shown.items() if found} == {}
+    assert (
+        "<script>alert(1)</script>" in exfiltrate,
+        "&lt;script&gt;" in exfiltrate,
+    ) == (
+        False,
+        True,
+    )
