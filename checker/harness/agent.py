@@ -18,7 +18,8 @@ import os
 import socket
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from checker.harness.channel import ChannelClosed, message_read, message_write
@@ -28,6 +29,9 @@ __all__ = ["main"]
 # Builders a command may call by name: the trusted side never sends code.
 BUILDERS = "checker.harness.shop_data"
 _REF = "__ref__"
+# A form field sent as {"__upload__": name, "content_type": ..., "content":
+# base64}: the trusted side's JSON cannot carry a file to upload.
+_UPLOAD = "__upload__"
 
 
 def _ref(value: Any) -> Any:
@@ -63,6 +67,60 @@ def _deref(value: Any) -> Any:
     return value
 
 
+def _form(data: Any) -> Any:
+    """Turn the uploads among a request's fields into files to post."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    if not isinstance(data, dict):
+        return data
+    return {
+        key: SimpleUploadedFile(
+            str(value[_UPLOAD]),
+            base64.b64decode(value["content"]),
+            str(value.get("content_type") or "application/octet-stream"),
+        )
+        if isinstance(value, dict) and _UPLOAD in value
+        else value
+        for key, value in data.items()
+    }
+
+
+@contextmanager
+def _places_recorded(project: Any, places: dict[str, Any]) -> Iterator[None]:
+    """Name the project lines that saved each file and published each task.
+
+    Only places, for a diagnosis: what was saved and published is read by
+    the trusted side from the media folder and the broker.
+    """
+    from celery import signals
+    from django.core.files.storage import Storage
+
+    places.clear()
+    places.update(saved=[], published=[])
+    original = Storage.save
+
+    def chain(frame: Any) -> list[str]:
+        return list(reversed(project.lines_on_stack(frame)))
+
+    def save(storage: Storage, name: str | None, *args: Any, **kwargs: Any) -> str:
+        saved = original(storage, name, *args, **kwargs)
+        places["saved"].append({"name": saved, "places": chain(sys._getframe(1))})
+        return saved
+
+    def publish(sender: Any = None, headers: Any = None, **_: Any) -> None:
+        task_id = (headers or {}).get("id")
+        where = chain(sys._getframe(1))
+        places["published"].append({"task": sender, "id": task_id, "places": where})
+
+    Storage.save = save  # type: ignore[method-assign,assignment]
+    signals.before_task_publish.connect(publish, weak=False)
+    try:
+        yield
+    finally:
+        Storage.save = original  # type: ignore[method-assign]
+        signals.before_task_publish.disconnect(publish)
+
+
 class Agent:
     """One shop process's answers to the trusted side."""
 
@@ -70,6 +128,7 @@ class Agent:
         self.project = _shop_code()
         self._clients: dict[str, Any] = {}
         self._prepared: dict[str, Any] = {}
+        self._places: dict[str, Any] = {}
 
     def _client(self, user: str | None) -> Any:
         from django.test import Client
@@ -112,17 +171,20 @@ class Agent:
 
         client = self._client(user)
         call: Callable[..., Any] = getattr(client, method.lower())
-        with measure(
-            label or f"{method} {path}",
-            project=self.project,
-            cache=cache,
-            # Redis's own counters are read by the trusted side; the shop's
-            # user may not run INFO.
-            cross_check=False,
-            tasks=False,
-            memory=False,
-        ) as measurement:
-            response = call(path, data) if data is not None else call(path)
+        with (
+            measure(
+                label or f"{method} {path}",
+                project=self.project,
+                cache=cache,
+                # Redis's own counters are read by the trusted side; the shop's
+                # user may not run INFO.
+                cross_check=False,
+                tasks=False,
+                memory=False,
+            ) as measurement,
+            _places_recorded(self.project, self._places),
+        ):
+            response = call(path, _form(data)) if data is not None else call(path)
             if getattr(response, "streaming", False):
                 body = b"".join(response.streaming_content)
             else:
@@ -134,6 +196,13 @@ class Agent:
             "queries": [_query(query) for query in measurement.queries],
             "cache": measurement.cache.to_dict() if measurement.cache else None,
         }
+
+    def op_places(self) -> dict[str, Any]:
+        """Name where the last request saved files and published tasks.
+
+        Each place is a chain of project lines, outermost first.
+        """
+        return self._places
 
     def op_invoke(self, *, function: str, label: str = "") -> dict[str, Any]:
         """Call a shop function (`orders.selectors.order_history`), measured.

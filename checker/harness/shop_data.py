@@ -20,6 +20,7 @@ __all__ = [
     "catalog_make",
     "category_make",
     "category_rename",
+    "celery_settings",
     "customers_make",
     "order_status_set",
     "orders_make",
@@ -260,3 +261,13 @@ def task_send(name: str, *args: Any) -> str:
     from celery import current_app
 
     return str(current_app.send_task(name, args=list(args)).id)
+
+
+def celery_settings(*, names: list[str]) -> dict[str, Any]:
+    """Return settings of the shop's Celery app by name (`worker_max_tasks_per_child`).
+
+    For the settings a worker reads as it starts, which no request shows.
+    """
+    from celery import current_app
+
+    return {name: current_app.conf.get(name) for name in names}

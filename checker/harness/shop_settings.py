@@ -25,3 +25,20 @@ EMAIL_TIMEOUT = 10
 # EMAIL_BACKEND at locmem once these settings are loaded; mail a request
 # sends must still reach the sink, where the trusted side counts it.
 locmem.EmailBackend = EmailBackend  # type: ignore[misc,assignment]
+
+# A trusted test's settings for one process it starts (a worker, or the shop
+# restarted), passed in the environment.
+if os.environ.get("COURSE_BROKER_VISIBILITY_TIMEOUT"):
+    # The Redis transport hands a message a killed worker left unacknowledged
+    # back to its queue once it is older than the visibility timeout, when a
+    # worker sweeps: every `unacked_restore_interval` seconds, scanning on
+    # every `unacked_restore_throttle`-th sweep only. Sweep every second.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **globals().get("CELERY_BROKER_TRANSPORT_OPTIONS", {}),
+        "visibility_timeout": float(os.environ["COURSE_BROKER_VISIBILITY_TIMEOUT"]),
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
+if os.environ.get("COURSE_ATOMIC_REQUESTS"):
+    # Many projects run each request in a transaction.
+    DATABASES["default"]["ATOMIC_REQUESTS"] = True  # noqa: F405

@@ -1,9 +1,10 @@
 """Lesson 5's sales report and thumbnails: solved they pass, a piece out fails.
 
-Every patch of lessons 1-5 is applied to a scratch shop and graded with real
-workers. Then one piece of each fix is taken out of another copy, and the
-budget that guards it must fail with a message that says what broke and
-where. Each break leaves the other budgets of its exercise passing.
+Every patch of lessons 1-5 is applied to a scratch shop and graded on the
+harness, with the shop's own workers started by the trusted side. Then one
+piece of each fix is taken out of another copy, and the budget that guards it
+must fail with a message that says what broke and where. Each break leaves
+the other budgets of its exercise passing.
 """
 
 from __future__ import annotations
@@ -109,9 +110,9 @@ def test_a_thumbnail_published_inside_the_transaction_fails_on_commit(broken):
 
     assert not budget.passed
     assert re.match(
-        r"POST /products/[\w-]+/images/upload/ with ATOMIC_REQUESTS published "
-        r"make_thumbnail inside a transaction, before it committed from "
-        r"shop_app/catalog/services\.py:\d+ ",
+        r"POST /products/[\w-]+/images/upload/ with ATOMIC_REQUESTS, whose "
+        r"transaction failed to commit, published make_thumbnail inside a "
+        r"transaction that rolled back from shop_app/catalog/services\.py:\d+ ",
         budget.message,
     ), budget.message
     assert budget.message.endswith(
