@@ -71,11 +71,18 @@ class RunDatabase:
         )
 
     def url(self) -> str:
-        """Return the URL of the run's database with the run's role as login."""
+        """Return the URL of the run's database with the run's role as login.
+
+        Its search path names the shop's schema only, so a schema the role
+        made (one named after itself, say) cannot stand in for the tables.
+        """
         parts = urlsplit(database_url(self.name, libpq=True))
         host = parts.netloc.rpartition("@")[2]
         login = f"{quote(self.role, safe='')}:{quote(self.password, safe='')}"
-        return urlunsplit(parts._replace(netloc=f"{login}@{host}"))
+        query = "&".join(
+            filter(None, [parts.query, f"options={quote(_SEARCH_PATH, safe='')}"])
+        )
+        return urlunsplit(parts._replace(netloc=f"{login}@{host}", query=query))
 
     def connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         """Open a connection to the run's database as its own role.
@@ -84,12 +91,8 @@ class RunDatabase:
         and trigger in it, and any of them can run code in the session that
         reads it, `RESET ROLE` included, so only a session whose login is the
         role itself gives that code nothing more than the shop already has.
-        The search path names the shop's schema only, so a schema the role
-        made cannot stand in for the tables.
         """
-        connection = psycopg.connect(self.url(), autocommit=True)
-        connection.execute("SET search_path TO pg_catalog, public")
-        return connection
+        return psycopg.connect(self.url(), autocommit=True)
 
     def connect_superuser(self) -> psycopg.Connection[tuple[Any, ...]]:
         """Open a superuser connection to the run's database (setup only)."""
@@ -102,6 +105,9 @@ class RunDatabase:
         with self.connect() as connection:
             cursor = connection.execute(query, params)
             return cursor.fetchall() if cursor.description else []
+
+
+_SEARCH_PATH = "-c search_path=pg_catalog,public"
 
 
 def _maintenance() -> psycopg.Connection[tuple[Any, ...]]:

@@ -296,7 +296,8 @@ class ShopRun:
         try:
             ready = message_read(ours)
         except (OSError, ValueError) as error:
-            raise ShopError(f"The shop did not start: {error}") from None
+            why = shop.stopped_because()
+            raise ShopError(f"The shop did not start: {why or error}") from None
         if "error" in ready:
             where = f" ({ready['where']})" if ready.get("where") else ""
             raise ShopError(f"The shop did not start: {ready['error']}{where}")

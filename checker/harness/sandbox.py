@@ -308,9 +308,12 @@ class Sandbox:
         cap = self.limits.written_mib * MIB
         while not self._stop.wait(WATCH_SECONDS):
             if _tree_bytes(self.writable) - self._baseline > cap:
+                # Folder names only: the grader's scratch paths mean nothing
+                # to a student and change with every run.
+                folders = ", ".join(sorted({path.name for path in self.writable}))
                 self._reason = (
-                    f"wrote more than {self.limits.written_mib} MiB under "
-                    f"{', '.join(map(str, self.writable))}, so the run was stopped"
+                    f"wrote more than {self.limits.written_mib} MiB into its "
+                    f"writable folders ({folders}), so the run was stopped"
                 )
                 with self._lock:
                     for directory in self._dirs:

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import psycopg
+
 from checker.growth import Growth
 from checker.harness.builder import Builder
 from checker.harness.channel import ChannelClosed, message_read, message_write
@@ -138,7 +140,10 @@ class Shop:
             why = self.stopped_because()
             if why:
                 raise ShopError(f"The shop {why}") from None
-            code = self.process.poll()
+            try:
+                code: int | None = self.process.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                code = None
             ended = (
                 f" (the shop process exited with {code})" if code is not None else ""
             )
@@ -242,7 +247,13 @@ class Shop:
 
     def reset(self) -> None:
         """Empty the shop's tables and forget its logged-in clients."""
-        self.truncate()
+        try:
+            self.truncate()
+        except psycopg.Error as error:
+            raise ShopError(
+                f"Emptying the shop's tables between tests failed ({error}); a "
+                "trigger or rule of the shop's own must not stand in the way"
+            ) from None
         self.command("forget_clients")
         self._logged_in.clear()
 

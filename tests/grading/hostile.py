@@ -1052,7 +1052,7 @@ CORPUS: list[Hostile] = [
         ("0", "0", "0"),
         _pattern(
             rf"01-product-pages list-queries: The shop wrote more than {OUTPUT_MIB} "
-            r"MiB under .+, so the run was stopped"
+            r"MiB into its writable folders \(home, media\), so the run was stopped"
         ),
     ),
     Hostile(

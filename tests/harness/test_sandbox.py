@@ -287,7 +287,8 @@ print("wrote 40 MiB")
 
     assert (returncode, out) == (-signal.SIGKILL, "")
     assert box.exceeded() == (
-        f"wrote more than 4 MiB under {scratch}, so the run was stopped"
+        f"wrote more than 4 MiB into its writable folders ({scratch.name}), "
+        "so the run was stopped"
     )
     # Files there before the run do not count against it.
     assert len(list(scratch.glob("*.bin"))) >= 5
