@@ -1,70 +1,15 @@
-"""Measure the shop under test, pointing at its files, and one budget of its own.
-
-The runner copies or points at the learner's shop and sets COURSE_ROOT to
-it; measuring with `ProjectCode(base=project_root())` makes every diagnosis
-name `shop_app/...:line` relative to that shop wherever it lives.
-"""
+"""A budget of the trusted tests: no per-row query through named relations."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from checker.budgets import Budget, Verdict
 from checker.budgets.queries import describe_group, label_of
-from checker.growth import Growth, measure_growth
-from checker.measure import Measurement, measure
-from checker.queries import ProjectCode
-from checker.services.layout import project_root
+from checker.growth import Growth
 
-__all__ = [
-    "NoQueryPerRowVia",
-    "grow",
-    "measured",
-    "no_query_per_row_via",
-    "recorders_warm",
-    "shop_code",
-]
-
-SIZES = (4, 12)
-
-
-def shop_code() -> ProjectCode:
-    """Return the shop under test as the code queries are attributed to."""
-    return ProjectCode(roots=("shop_app",), base=project_root())
-
-
-def grow(
-    build: Callable[[int], Any],
-    scenario: Callable[[], Any],
-    *,
-    noun: str,
-    label: str,
-    sizes: tuple[int, int] = SIZES,
-) -> Growth:
-    """Measure `scenario` after `build(n)` for both sizes, each rolled back."""
-    return measure_growth(
-        build, scenario, sizes=sizes, noun=noun, label=label, project=shop_code()
-    )
-
-
-@contextmanager
-def measured(label: str, **options: Any) -> Iterator[Measurement]:
-    """Measure a block with the shop under test as the project code."""
-    with measure(label, project=shop_code(), **options) as measurement:
-        yield measurement
-
-
-def recorders_warm() -> None:
-    """Measure nothing once, so that no memory budget counts the recorders.
-
-    The first measurement of a process imports the cache and task recorders
-    (Celery among them): megabytes that belong to no shop code.
-    """
-    with measure("warm-up", memory=True, project=shop_code()):
-        pass
+__all__ = ["NoQueryPerRowVia", "no_query_per_row_via"]
 
 
 @dataclass(repr=False)
