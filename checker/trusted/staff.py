@@ -9,12 +9,17 @@ from checker.growth import Growth
 from checker.harness.shop import Shop
 from checker.trusted import expected, reading
 
-__all__ = ["changelist_verify", "staff_growth", "staff_make"]
+__all__ = ["changelist_verify", "orders_make", "staff_growth", "staff_make"]
 
 
 def staff_make(shop: Shop) -> str:
     """Create a superuser in the shop and return its username."""
     return str(shop.build("staff_make")["username"])
+
+
+def orders_make(shop: Shop, orders: int) -> None:
+    """Make `orders` orders of two customers, as the staff pages list them."""
+    shop.build("orders_make", orders=orders, customers=shop.build("customers_make", 2))
 
 
 def staff_growth(

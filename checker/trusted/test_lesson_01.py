@@ -15,7 +15,7 @@ from checker.budgets import assert_within, no_duplicate_queries, queries_constan
 from checker.harness.shop import Page, Shop
 from checker.trusted import expected, reading
 from checker.trusted.measuring import no_query_per_row_via
-from checker.trusted.staff import changelist_verify, staff_growth
+from checker.trusted.staff import changelist_verify, orders_make, staff_growth
 
 
 @pytest.fixture
@@ -99,10 +99,6 @@ def _reviews_same(page: Page, connection: Any, product: int) -> None:
     )
 
 
-def _orders_make(shop: Shop, orders: int) -> None:
-    shop.build("orders_make", orders=orders, customers=shop.build("customers_make", 2))
-
-
 @pytest.mark.exercise("01-recent-orders", budget="queries")
 def test_dashboard_names_customers_without_a_query_per_order(
     shop: Shop, trusted_sql: Any
@@ -111,7 +107,7 @@ def test_dashboard_names_customers_without_a_query_per_order(
         shop,
         "/dashboard/sales/",
         "orders",
-        lambda n: _orders_make(shop, n),
+        lambda n: orders_make(shop, n),
         "orders_order",
         lambda page: _recent_orders_same(page, trusted_sql),
     )
@@ -121,7 +117,7 @@ def test_dashboard_names_customers_without_a_query_per_order(
 
 @pytest.mark.exercise("01-recent-orders", budget="no-duplicates")
 def test_dashboard_runs_no_query_twice(shop: Shop, staff: str) -> None:
-    _orders_make(shop, 8)
+    orders_make(shop, 8)
 
     page = shop.get("/dashboard/sales/", user=staff)
 

@@ -14,7 +14,7 @@ import pytest
 from checker.budgets import assert_within, queries_at_most, queries_constant
 from checker.harness.shop import Page, Shop
 from checker.trusted import expected, reading
-from checker.trusted.staff import staff_growth, staff_make
+from checker.trusted.staff import orders_make, staff_growth, staff_make
 
 # The session, the staff user, revenue, statuses, bestsellers, categories and
 # the recent orders: one query each.
@@ -84,10 +84,6 @@ def test_order_history_runs_a_constant_number_of_queries(
     assert_within(growth, queries_constant("orders"))
 
 
-def _orders_make(shop: Shop, orders: int) -> None:
-    shop.build("orders_make", orders=orders, customers=shop.build("customers_make", 2))
-
-
 @pytest.mark.exercise("02-order-pages", budget="dashboard-queries")
 def test_dashboard_runs_a_few_queries_whatever_the_orders(
     shop: Shop, trusted_sql: Any
@@ -96,7 +92,7 @@ def test_dashboard_runs_a_few_queries_whatever_the_orders(
         shop,
         "/dashboard/sales/",
         "orders",
-        lambda n: _orders_make(shop, n),
+        lambda n: orders_make(shop, n),
         "orders_order",
         lambda page: _dashboard_same(page, trusted_sql),
     )

@@ -38,6 +38,7 @@ from checker.harness.workers import (
     task_result,
     until,
 )
+from checker.trusted.commits import commits_refused
 from checker.worker import DrainReport
 
 TASK = "send_welcome_email"
@@ -62,19 +63,6 @@ CLAIM_FIX = (
     ".update(welcomed_at=timezone.now()) == 1, then send, both inside "
     "transaction.atomic() so that a failed send rolls the claim back."
 )
-# Makes the commit of any transaction that created a customer fail, as a
-# serialization failure or a lost connection can.
-_REFUSE_COMMIT = """
-CREATE FUNCTION public.course_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS
-$$ BEGIN RAISE EXCEPTION 'the checker refused this commit'; END $$;
-CREATE CONSTRAINT TRIGGER course_refuse_commit
-AFTER INSERT ON public.customers_customer DEFERRABLE INITIALLY DEFERRED
-FOR EACH ROW EXECUTE FUNCTION public.course_refuse_commit();
-"""
-_ALLOW_COMMIT = """
-DROP TRIGGER IF EXISTS course_refuse_commit ON public.customers_customer;
-DROP FUNCTION IF EXISTS public.course_refuse_commit();
-"""
 _TRACEBACK_LINE = re.compile(r'File "[^"]*/(shop_app/[^"]+)", line (\d+)')
 
 
@@ -244,15 +232,12 @@ def test_signup_publishes_the_welcome_email_once_the_rows_are_committed(
     # A signup whose transaction fails to commit must publish nothing: a
     # message sent before the COMMIT would reach a worker for rows that
     # never existed. No clock is compared: the broker saw it or not.
-    trusted_sql.execute(_REFUSE_COMMIT)
-    try:
+    with commits_refused(trusted_sql, "customers_customer"):
         # The page fails, or the shop hides the failure: either way, only
         # what reached the broker counts.
         with shop.redis.commands_watch() as log, contextlib.suppress(AssertionError):
             _signup(shop, sink, log, "bo")
         early = published(log, TASK)
-    finally:
-        trusted_sql.execute(_ALLOW_COMMIT)
     records = signup.tasks()["tasks"]["published"] + [
         {
             "name": message.task,

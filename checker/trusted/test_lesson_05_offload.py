@@ -49,6 +49,7 @@ from checker.harness.workers import (
     task_result,
     until,
 )
+from checker.trusted.commits import commits_refused
 
 REPORT = "/dashboard/sales/report/"
 REPORT_TASK = "build_sales_report"
@@ -63,19 +64,6 @@ DRAIN_SECONDS = 30
 # broker hands it back within a second or two (visibility timeout below).
 REDELIVERY_SECONDS = 20
 VISIBILITY = {"COURSE_BROKER_VISIBILITY_TIMEOUT": "1"}
-# Makes the commit of any transaction that created a product image fail, as
-# a serialization failure or a lost connection can.
-_REFUSE_COMMIT = """
-CREATE FUNCTION public.course_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS
-$$ BEGIN RAISE EXCEPTION 'the checker refused this commit'; END $$;
-CREATE CONSTRAINT TRIGGER course_refuse_commit
-AFTER INSERT ON public.catalog_productimage DEFERRABLE INITIALLY DEFERRED
-FOR EACH ROW EXECUTE FUNCTION public.course_refuse_commit();
-"""
-_ALLOW_COMMIT = """
-DROP TRIGGER IF EXISTS course_refuse_commit ON public.catalog_productimage;
-DROP FUNCTION IF EXISTS public.course_refuse_commit();
-"""
 # A worker's query of the order items, waiting for the lock the test holds.
 _WAITING = """
 SELECT count(*) FROM pg_catalog.pg_stat_activity
@@ -585,8 +573,7 @@ def test_the_thumbnail_task_leaves_once_the_image_row_is_committed(
     # An upload whose transaction fails to commit must publish nothing: a
     # message sent before the COMMIT would reach a worker for a row that
     # never existed. No clock is compared: the broker saw it or not.
-    trusted_sql.execute(_REFUSE_COMMIT)
-    try:
+    with commits_refused(trusted_sql, "catalog_productimage"):
         before = _files(media)
         failed = f"{label}, whose transaction failed to commit,"
         # The page fails, or the shop hides the failure: either way, only
@@ -596,8 +583,6 @@ def test_the_thumbnail_task_leaves_once_the_image_row_is_committed(
                 atomic.post(upload.path, {"image": _upload()}, user=staff)
             early = published(log, THUMBNAIL_TASK)
         places = atomic.command("places")
-    finally:
-        trusted_sql.execute(_ALLOW_COMMIT)
     refused = Request(failed, first.page, early, _files(media) - before, places)
     records = (
         first.tasks(THUMBNAIL_TASK)["tasks"]["published"]
