@@ -14,6 +14,7 @@ on each checkout, as `course watch` runs it on every save.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -55,7 +56,19 @@ def _submissions(folder: Path, copies: int) -> dict[str, list[str]]:
     }
 
 
-def _run(checkout: Path, *args: str) -> float:
+def _venv_for(checkout: Path, folder: Path) -> Path:
+    """Copy this checkout's virtualenv, its editable install pointed at `checkout`.
+
+    Child processes of `course grade` set their own PYTHONPATH, so only the
+    installed package decides which `checker` they import.
+    """
+    shutil.copytree(ROOT / ".venv", folder, symlinks=True)
+    for finder in folder.glob("lib/python*/site-packages/__editable__*finder.py"):
+        finder.write_text(finder.read_text().replace(str(ROOT), str(checkout)))
+    return folder / "bin" / "python"
+
+
+def _run(python: Path, checkout: Path, *args: str) -> float:
     # Each checkout grades with its own `checker`, against its own course,
     # on this checkout's running services.
     env = {
@@ -65,7 +78,7 @@ def _run(checkout: Path, *args: str) -> float:
     }
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "checker.cli", *args],
+        [str(python), "-m", "checker.cli", *args],
         cwd=checkout,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -73,6 +86,15 @@ def _run(checkout: Path, *args: str) -> float:
         check=False,
     )
     return time.perf_counter() - start
+
+
+def _points(out: Path) -> str:
+    """Return each student's points from a grading run, to show it graded."""
+    try:
+        students = json.loads((out / "grades.json").read_text())["students"]
+    except (OSError, ValueError, KeyError):
+        return "no grades.json"
+    return ", ".join(f"{s['points']}/{s['max_points']}" for s in students)
 
 
 def main() -> None:
@@ -93,26 +115,31 @@ def main() -> None:
     )
     try:
         kinds = _submissions(scratch / "submissions", args.copies)
-        checkouts = {"before": before, "after": ROOT}
+        checkouts = {
+            "before": (_venv_for(before, scratch / "venv"), before),
+            "after": (Path(sys.executable), ROOT),
+        }
         print(f"{'kind':8} {'-j':>3} {'before s/sub':>13} {'after s/sub':>12} ratio")
         for kind, specs in kinds.items():
             for jobs in args.jobs:
                 seconds = {}
-                for name, checkout in checkouts.items():
+                for name, (python, checkout) in checkouts.items():
                     out = scratch / f"out-{name}-{kind}-{jobs}"
                     grade = ["grade", *specs, "--out", str(out), "-j", str(jobs)]
-                    seconds[name] = _run(checkout, *grade) / len(specs)
+                    seconds[name] = _run(python, checkout, *grade) / len(specs)
+                    print(f"  {name}: {_points(out)}", file=sys.stderr)
                 ratio = seconds["after"] / seconds["before"]
                 print(
                     f"{kind:8} {jobs:>3} {seconds['before']:>13.1f} "
                     f"{seconds['after']:>12.1f} {ratio:.2f}"
                 )
-        for checkout in checkouts.values():
-            _run(checkout, "check", "01-product-pages")  # warm: databases made
+        for python, checkout in checkouts.values():
+            _run(python, checkout, "check", "01-product-pages")  # databases made
         rechecks: dict[str, list[float]] = {name: [] for name in checkouts}
         for _ in range(args.rechecks):
-            for name, checkout in checkouts.items():
-                rechecks[name].append(_run(checkout, "check", "01-product-pages"))
+            for name, (python, checkout) in checkouts.items():
+                check = ["check", "01-product-pages"]
+                rechecks[name].append(_run(python, checkout, *check))
         for name, runs in rechecks.items():
             print(
                 f"re-check of 01-product-pages, {name}: median "
