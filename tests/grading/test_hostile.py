@@ -44,14 +44,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 TRUSTED = REPO / "checker" / "trusted"
-INSTRUCTOR_TABLES = (
-    "catalog_product",
-    "catalog_review",
-    "orders_order",
-    "orders_orderitem",
-    "customers_customer",
-    "auth_user",
-)
+# Planted in the instructor's database before the class is graded, so that
+# even a machine whose `shop` database was never migrated has rows to lose.
+CANARY_TABLE = "hostile_canary"
 CANARIES = ("naive", "partial", "solved")
 _OWNER = re.compile(r"course run: pid=(\d+) ")
 _WRITTEN = ("rewritten by a daemon", "written from a submission")
@@ -68,11 +63,21 @@ def _course(folder: Path) -> Path:
     return folder
 
 
+def _canary_plant() -> None:
+    with psycopg.connect(database_url("shop", libpq=True), autocommit=True) as db:
+        db.execute(f"DROP TABLE IF EXISTS {CANARY_TABLE}")
+        db.execute(f"CREATE TABLE {CANARY_TABLE} AS SELECT generate_series(1, 9) n")
+
+
 def _instructor_rows() -> dict[str, int]:
+    """Count the rows of every table of the instructor's `shop` database."""
     with psycopg.connect(database_url("shop", libpq=True)) as db:
+        tables = db.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
         return {
-            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in INSTRUCTOR_TABLES
+            table: db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            for (table,) in tables
         }
 
 
@@ -184,6 +189,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Any:
     for mark in _host_marks():
         mark.unlink()
     _roles_drop()
+    _canary_plant()
     before = {
         "shop": _instructor_rows(),
         "names": _server_names(),
@@ -223,6 +229,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "processes": _class_processes(),
         "marks": [str(mark) for mark in _host_marks()],
     }
+    with psycopg.connect(database_url("shop", libpq=True), autocommit=True) as db:
+        db.execute(f"DROP TABLE IF EXISTS {CANARY_TABLE}")
     rows: dict[str, dict[str, str]] = {}
     students: dict[str, dict[str, Any]] = {}
     if (out / "grades.csv").exists():
@@ -337,6 +345,7 @@ def test_a_blinded_recorder_is_named_and_the_servers_count_stands(graded):
 
 
 def test_the_instructors_shop_database_is_untouched(graded):
+    assert graded.before["shop"][CANARY_TABLE] == 9
     assert graded.after["shop"] == graded.before["shop"]
 
 

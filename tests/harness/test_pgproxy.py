@@ -168,8 +168,11 @@ def test_a_django_connection_is_recorded_as_django_sends_it(
         django.close()
 
     # Django binds client-side (no server_side_binding), so no params go apart.
-    assert texts(proxy) == [
-        ("SELECT set_config('TimeZone', 'UTC', false)", ()),
+    # It sets the time zone first only where the server's default differs.
+    sent = texts(proxy)
+    if sent[0] == ("SELECT set_config('TimeZone', 'UTC', false)", ()):
+        sent = sent[1:]
+    assert sent == [
         ("BEGIN", ()),
         (f'SAVEPOINT "{savepoint}"', ()),
         ("SELECT 1::int", ()),

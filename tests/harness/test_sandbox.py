@@ -25,7 +25,8 @@ from checker.harness.sandbox import (
 )
 
 UID = GID = 61900
-PYTHON = str(Path(sys.prefix) / "bin" / "python")
+VENV = Path(sys.prefix)
+PYTHON = str(VENV / "bin" / "python")
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
@@ -135,7 +136,7 @@ def test_writes_fail_in_read_only_binds_and_outside_the_binds(
     os.chown(readonly, UID, GID)
     code = f"""
 import errno
-for folder in ({str(readonly)!r}, "/usr", "/work", "/", {str(scratch)!r}):
+for folder in ({str(readonly)!r}, "/usr", {str(VENV.parent)!r}, "/", {str(scratch)!r}):
     try:
         open(folder + "/new.txt", "w").write("x")
         print(folder, "written")
@@ -147,7 +148,8 @@ for folder in ({str(readonly)!r}, "/usr", "/work", "/", {str(scratch)!r}):
     assert out.splitlines() == [
         f"{readonly} EROFS",
         "/usr EROFS",
-        "/work EACCES",
+        # A folder the sandbox made to hold the virtualenv's bind.
+        f"{VENV.parent} EACCES",
         "/ EACCES",
         f"{scratch} written",
     ], err
@@ -174,23 +176,24 @@ except OSError as error:
     assert out == "['plugin.py', 'trusted'] []\nRead-only file system\n", err
 
 
-def test_only_the_bound_folders_of_root_and_work_are_visible(make_sandbox):
+def test_only_the_bound_folders_of_root_and_the_checkout_are_visible(make_sandbox):
     base = Path(sys.base_prefix).resolve()
     code = f"""
 import os
-for folder in ("/root", "/root/.pyenv", {str(base.parent)!r}, {str(Path(sys.prefix).parent)!r}, "/work"):
+for folder in ("/root", "/root/.pyenv", {str(base.parent)!r}, {str(VENV.parent)!r}, {str(VENV.parents[-2])!r}):
     print(folder, sorted(os.listdir(folder)))
 """  # noqa: E501
     _, out, err = run(make_sandbox(), code)
 
-    venv = Path(sys.prefix)
     assert out.splitlines()[:3] == [
         "/root ['.pyenv']",
         "/root/.pyenv ['versions']",
         f"{base.parent} [{base.name!r}]",
     ], err
-    assert out.splitlines()[3] == f"{venv.parent} [{venv.name!r}]"
-    assert out.splitlines()[4] == f"/work [{venv.parts[2]!r}]"
+    # The checkout holds only its virtualenv, and the folder above it only
+    # the checkout (wherever it lies: /work, /tmp, a home).
+    assert out.splitlines()[3] == f"{VENV.parent} [{VENV.name!r}]"
+    assert out.splitlines()[4] == f"{VENV.parents[-2]} [{VENV.parts[2]!r}]"
 
 
 def test_memory_spread_over_four_children_is_oom_killed_for_the_whole_tree(
