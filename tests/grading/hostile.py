@@ -953,9 +953,10 @@ CORPUS: list[Hostile] = [
         "naive",
         _ready(SHADOW),
         ("0", "0", "0"),
-        "01-product-pages list-queries: checker.harness.builder.BuilderError: the "
-        'course\'s data builder failed: ProgrammingError: column "slug" of '
-        'relation "catalog_product" does not exist',
+        # The trusted side's reads and the course's builder name the shop's
+        # schema only; the view the shop made stands in for its own queries.
+        "01-product-pages list-queries: ProgrammingError: column "
+        "catalog_product.slug does not exist",
     ),
     Hostile(
         "db-escalate",
