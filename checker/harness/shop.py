@@ -250,8 +250,9 @@ class Shop:
         try:
             self.truncate()
         except psycopg.Error as error:
+            first = (str(error).splitlines() or [type(error).__name__])[0]
             raise ShopError(
-                f"Emptying the shop's tables between tests failed ({error}); a "
+                f"Emptying the shop's tables between tests failed ({first}); a "
                 "trigger or rule of the shop's own must not stand in the way"
             ) from None
         self.command("forget_clients")
