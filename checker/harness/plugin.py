@@ -16,8 +16,9 @@ import pytest
 
 from checker.harness.run import RunPlan, ShopRun
 from checker.harness.shop import Shop
+from checker.harness.workers import Workers, broker_clear
 
-__all__ = ["shop", "shop_run", "trusted_sql"]
+__all__ = ["shop", "shop_run", "trusted_sql", "workers"]
 
 _RUN = pytest.StashKey[ShopRun]()
 
@@ -64,6 +65,18 @@ def trusted_sql(shop_run: ShopRun) -> Iterator[Any]:
         yield connection
     finally:
         connection.close()
+
+
+@pytest.fixture
+def workers(shop: Shop, shop_run: ShopRun) -> Iterator[Workers]:
+    """Start workers on an empty broker; kill them after the test."""
+    broker_clear(shop.redis)
+    started = Workers(shop_run)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+        broker_clear(shop.redis)
 
 
 @pytest.hookimpl(wrapper=True)

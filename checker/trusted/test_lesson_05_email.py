@@ -31,7 +31,6 @@ from checker.harness.shop import Shop
 from checker.harness.workers import (
     Published,
     Workers,
-    broker_clear,
     drain_report,
     publish_again,
     published,
@@ -78,18 +77,6 @@ def sink(mail_sink: MailSink) -> MailSink:
     """Return the sink, with nothing received and nothing to refuse."""
     mail_sink.clear()
     return mail_sink
-
-
-@pytest.fixture
-def workers(shop: Shop, shop_run: ShopRun) -> Iterator[Workers]:
-    """Start workers on an empty broker; kill them after the test."""
-    broker_clear(shop.redis)
-    started = Workers(shop_run)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-        broker_clear(shop.redis)
 
 
 @dataclass

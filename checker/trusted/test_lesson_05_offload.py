@@ -42,7 +42,6 @@ from checker.harness.workers import (
     RESULTS_DB,
     Published,
     Workers,
-    broker_clear,
     database,
     drain_report,
     published,
@@ -85,18 +84,6 @@ def cache_emptied(shop_run: ShopRun) -> Iterator[None]:
     shop_run.redis.admin().flushdb()
     yield
     shop_run.redis.admin().flushdb()
-
-
-@pytest.fixture
-def workers(shop: Shop, shop_run: ShopRun) -> Iterator[Workers]:
-    """Start workers on an empty broker; kill them after the test."""
-    broker_clear(shop.redis)
-    started = Workers(shop_run)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-        broker_clear(shop.redis)
 
 
 @pytest.fixture
