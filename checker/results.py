@@ -11,6 +11,7 @@ a learner reads, never the test's source.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Generator
 from pathlib import Path
@@ -36,6 +37,13 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("course_results")
     if path:
         Path(path).write_text("")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The grading process ends next: the interpreter's last collection over
+    # every module it loaded would add about 0.2 s to each run.
+    gc.freeze()
 
 
 def _exercise(item: pytest.Item) -> tuple[str, str] | None:

@@ -2,7 +2,7 @@
 
 Loaded with `-p checker.harness.plugin` by the runner, in a pytest process
 that never imports the submission's code. The run's settings come from the
-JSON file named in COURSE_HARNESS (see `checker.harness.run.RunPlan`): the
+JSON file named in COURSE_HARNESS (see `checker.harness.plan.RunPlan`): the
 shop's folder, the seed, the sandbox. The session starts the run's own
 services and the shop's process; each test starts on emptied tables.
 """
@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from checker.harness.run import RunPlan, ShopRun
+from checker.harness.plan import RunPlan
+from checker.harness.run import ShopRun
 from checker.harness.shop import Shop
 from checker.harness.workers import Workers, broker_clear
 

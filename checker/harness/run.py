@@ -1,22 +1,19 @@
 """One run of the trusted tests: the shop's own services, process and evidence.
 
-The runner writes a `RunPlan` as JSON and names it in COURSE_HARNESS; the
-trusted pytest process builds a `ShopRun` from it. Everything a run starts
-is named after its token, so the runner can remove what a killed run left
-(`run_leftovers_remove`).
+The trusted pytest process builds a `ShopRun` from the runner's `RunPlan`
+(`checker.harness.plan`). Everything a run starts is named after its token,
+so the runner can remove what a killed run left (`leftovers_remove`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,46 +29,14 @@ from checker.harness.database import (
 )
 from checker.harness.memory import ProcessMemory, TreeMemory
 from checker.harness.pgproxy import PgProxy, upstream_from_url
+from checker.harness.plan import REDIS_PID, STARTED, RunPlan
 from checker.harness.sandbox import Sandbox, SandboxLimits
 from checker.harness.shop import Shop, ShopError
 from checker.harness.templates import template_for, template_keep
 
-__all__ = ["RunPlan", "ShopRun", "run_leftovers_remove"]
+__all__ = ["RunPlan", "ShopRun", "leftovers_remove"]
 
 CHECKER = Path(__file__).resolve().parents[1]
-_REDIS_PID = "redis/server.pid"
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What one run needs to know, written by the runner as JSON."""
-
-    root: str
-    scratch: str
-    token: str
-    seed: int
-    upstream: str
-    # Seconds one command may take before the shop is called stuck.
-    command_seconds: float = 60.0
-    # None runs the shop as an ordinary child process (a learner's own check).
-    sandbox: dict[str, Any] | None = None
-    hidden: Sequence[str] = field(default_factory=tuple)
-
-    @classmethod
-    def from_environment(cls) -> RunPlan:
-        """Read the plan named by COURSE_HARNESS."""
-        path = os.environ.get("COURSE_HARNESS")
-        if not path:
-            raise RuntimeError("COURSE_HARNESS names no run plan")
-        return cls(**json.loads(Path(path).read_text()))
-
-    def write(self, path: Path) -> None:
-        """Write the plan for the trusted pytest process to read."""
-        path.write_text(json.dumps(asdict(self)))
-
-    @property
-    def folder(self) -> Path:
-        return Path(self.scratch)
 
 
 def _world_readable(root: Path) -> None:
@@ -129,6 +94,7 @@ class ShopRun:
         folder = self.plan.folder
         for name in ("pg", "redis", "mail", "media", "home"):
             (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / STARTED).touch()
         template, migrated = None, False
         if self.plan.sandbox is None:
             template, migrated = template_for(Path(self.plan.root))
@@ -149,7 +115,7 @@ class ShopRun:
         self.redis = RunRedis(folder / "redis" / "redis.sock", folder=folder / "redis")
         self.redis.start()
         # Noted for `run_leftovers_remove`: the server outlives a killed run.
-        (folder / _REDIS_PID).write_text(str(self.redis.pid))
+        (folder / REDIS_PID).write_text(str(self.redis.pid))
         if self.plan.sandbox is not None:
             options = dict(self.plan.sandbox)
             limits = SandboxLimits(**options.pop("limits", {}))
@@ -334,15 +300,16 @@ class ShopRun:
             self.redis.stop()
         if self.database is not None:
             run_database_drop(run=self.database)
+        (self.plan.folder / STARTED).unlink(missing_ok=True)
         self.started = False
 
 
-def run_leftovers_remove(plan: RunPlan) -> None:
+def leftovers_remove(plan: RunPlan) -> None:
     """Remove what a run killed at its limit left: database, role, processes."""
     name = f"course_run_{plan.token}"
     run_database_drop(run=RunDatabase(role=name, password="", name=name))
     with contextlib.suppress(OSError, ValueError):
-        os.kill(int((plan.folder / _REDIS_PID).read_text()), signal.SIGKILL)
+        os.kill(int((plan.folder / REDIS_PID).read_text()), signal.SIGKILL)
     # The sandbox's tree died with the trusted process (bubblewrap's
     # --die-with-parent); its cgroups are named for that dead process.
     cgroups_leftovers_remove()

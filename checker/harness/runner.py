@@ -221,7 +221,7 @@ def _run_apart(
     scratch: Path,
     seed: int,
 ) -> list[ExerciseOutcome]:
-    from checker.harness.run import RunPlan, run_leftovers_remove
+    from checker.harness.plan import RunPlan, run_leftovers_remove
     from checker.services import service_urls
 
     plan = RunPlan(

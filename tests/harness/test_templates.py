@@ -8,7 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from checker.harness.run import RunPlan, ShopRun
+from checker.harness.plan import STARTED, RunPlan
+from checker.harness.run import ShopRun
 from checker.harness.templates import template_for
 from checker.services import service_urls
 from checker.services.urls import database_url
@@ -63,5 +64,7 @@ def test_the_first_check_leaves_an_empty_template_and_the_next_copies_it(shop_ro
 
     assert kept
     assert second._template_keep is None
+    # Nothing is left for the runner to look for after a run that ended.
+    assert not (second.plan.folder / STARTED).exists()
     assert products == 0
     assert applied > 10
