@@ -93,6 +93,7 @@ def _register_setup(commands: argparse._SubParsersAction) -> None:  # type: igno
 def build_parser() -> argparse.ArgumentParser:
     """Describe every subcommand and its options."""
     from checker import goto, grading, history, learner, release, watch
+    from checker.course import reset
 
     parser = argparse.ArgumentParser(
         prog="course",
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     _register_setup(commands)
     learner.register(commands)
+    reset.register(commands)
     watch.register(commands)
     grading.register(commands)
     history.register(commands)

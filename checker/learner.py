@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -179,41 +177,6 @@ def solution(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _lesson_source(root: Path, lesson: str, path: str) -> tuple[str, bytes] | None:
-    for ref in (f"lesson-{lesson}", "HEAD"):
-        shown = subprocess.run(
-            ["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True
-        )
-        if shown.returncode == 0:
-            return ref, shown.stdout
-    return None
-
-
-def reset(args: argparse.Namespace, console: Console) -> int:
-    """Put an exercise's files back, after saving the learner's version."""
-    course = load_course()
-    exercise = course.exercise(args.exercise)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    backup = Layout.default().home / "backups" / f"{stamp}-{exercise.id}"
-    for path in exercise.files:
-        current = course.root / path
-        source = _lesson_source(course.root, exercise.lesson, path)
-        if source is None:
-            console.print(f"[red]Cannot reset {path}:[/] git knows no version of it.")
-            return 1
-        ref, content = source
-        if current.exists():
-            if current.read_bytes() == content:
-                continue
-            saved = backup / path
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_bytes(current.read_bytes())
-            console.print(f"Saved your {path} to {saved.relative_to(course.root)}")
-        current.write_bytes(content)
-        console.print(f"Reset {path} to {ref}.")
-    return 0
-
-
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the learner's subcommands to the command line."""
     command = commands.add_parser("check", help="grade exercises on your shop")
@@ -228,7 +191,6 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     for name, handler, help_text in [
         ("hint", hint, "show the next hint of an exercise"),
         ("solution", solution, "show the reference solution of an exercise"),
-        ("reset", reset, "put an exercise's files back (your version is saved)"),
     ]:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("exercise")

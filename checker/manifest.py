@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,21 +58,54 @@ class Course:
         return tuple(e for lesson in self.lessons for e in lesson.exercises)
 
     def exercise(self, exercise_id: str) -> Exercise:
-        """Return the exercise with this id, or raise naming the known ones."""
+        """Return the exercise an id or an unambiguous prefix of one names."""
         for exercise in self.exercises:
             if exercise.id == exercise_id:
                 return exercise
+        wanted = _padded(exercise_id)
+        found = [e for e in self.exercises if e.id.startswith(wanted)]
+        if len(found) == 1:
+            return found[0]
+        if found and wanted:
+            names = ", ".join(e.id for e in found)
+            raise ManifestError(
+                f"{exercise_id!r} could be any of {names}: type more of the id."
+            )
         known = ", ".join(e.id for e in self.exercises) or "none"
         raise ManifestError(f"No exercise {exercise_id!r}. Known exercises: {known}.")
+
+    def find_lesson(self, target: str) -> Lesson | None:
+        """Return the lesson `03`, `3` or `lesson-03` names, or None."""
+        wanted = _padded(target.removeprefix("lesson-"))
+        for lesson in self.lessons:
+            if wanted == lesson.id:
+                return lesson
+        return None
+
+    def lesson(self, target: str) -> Lesson:
+        """Return the lesson `target` names, or raise naming the known ones."""
+        lesson = self.find_lesson(target)
+        if lesson is None:
+            known = ", ".join(item.id for item in self.lessons) or "none"
+            raise ManifestError(f"No lesson {target!r}. Known lessons: {known}.")
+        return lesson
 
     def select(self, target: str | None) -> tuple[Exercise, ...]:
         """Return the exercises named by an exercise id, a lesson id, or all."""
         if target is None:
             return self.exercises
-        for lesson in self.lessons:
-            if target in {lesson.id, f"lesson-{lesson.id}"}:
-                return lesson.exercises
+        lesson = self.find_lesson(target)
+        if lesson is not None:
+            return lesson.exercises
         return (self.exercise(target),)
+
+
+def _padded(target: str) -> str:
+    """Write a lesson number as the manifest does: `1-prod` is `01-prod`."""
+    found = re.fullmatch(r"(\d+)(-.*)?", target)
+    if found is None:
+        return target
+    return f"{int(found[1]):02d}{found[2] or ''}"
 
 
 def _strings(entry: dict[str, object], key: str, where: str) -> tuple[str, ...]:

@@ -58,6 +58,11 @@ class Progress:
     def entry(self, exercise_id: str) -> Entry:
         return self.entries.setdefault(exercise_id, Entry())
 
+    def forget(self, exercise_id: str) -> None:
+        """Drop an exercise's results, keeping the hints already seen."""
+        seen = self.entry(exercise_id).hints_seen
+        self.entries[exercise_id] = Entry(hints_seen=seen)
+
     def record(self, outcome: ExerciseOutcome) -> Entry:
         """Store an outcome: status, points, the first unmet budget's diagnosis."""
         entry = self.entry(outcome.id)

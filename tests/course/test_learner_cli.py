@@ -1,4 +1,5 @@
 import json
+import subprocess
 
 
 def _solve(course_root, answer="42", greeting="hi"):
@@ -86,12 +87,31 @@ def test_reset_restores_the_files_and_backs_up_the_learners_version(
     result = course("reset", "00-answer")
 
     assert result.returncode == 0
-    assert "Reset shop_app/answer.py to HEAD." in result.stdout
+    assert "put back shop_app/answer.py" in result.stdout
     assert (
         (course_root / "shop_app" / "answer.py").read_text().startswith("ANSWER = 41")
     )
     [backup] = (course_root / ".course" / "backups").glob("*/shop_app/answer.py")
     assert backup.read_text().startswith("ANSWER = 7")
+
+
+def test_reset_without_an_upstream_refuses_a_start_that_holds_the_fix(
+    course, course_root
+):
+    _solve(course_root)
+    git = ["git", "-c", "user.name=L", "-c", "user.email=l@example.com"]
+    subprocess.run([*git, "commit", "-qam", "Fix"], cwd=course_root, check=True)
+
+    result = course("reset", "00-answer")
+
+    assert result.returncode == 1
+    said = " ".join(result.stdout.split())
+    assert (
+        "The start of lesson 00, built from HEAD, already holds the solution of"
+        " 00-answer, so resetting to it would keep your fix." in said
+    )
+    assert "Nothing was changed." in said
+    assert "course reset 00-answer --from REF" in said
 
 
 def test_an_unknown_exercise_names_the_known_ones(course):

@@ -1,0 +1,1 @@
+"""The learner's loop: the `course` command and what its subcommands do."""
