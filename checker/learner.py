@@ -183,9 +183,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     command.add_argument("target", nargs="?", help="an exercise or a lesson id")
     command.add_argument("--all", action="store_true", help="every exercise")
     command.set_defaults(handler=check)
-    command = commands.add_parser("notebook", help="open a lesson's notebook")
-    command.add_argument("lesson", nargs="?", help="a lesson id, e.g. 01")
-    command.set_defaults(handler=notebook)
+    command = commands.add_parser(
+        "notebook",
+        help="open a lesson's notebook; further options go to Jupyter Lab",
+        usage="course notebook [LESSON] [JUPYTER OPTIONS, e.g. --no-browser]",
+    )
+    command.add_argument("lesson", nargs="?", help="a lesson id, e.g. 01 or 1")
+    command.set_defaults(handler=notebook, passes_extra=True)
     command = commands.add_parser("list", help="show your progress")
     command.set_defaults(handler=overview)
     for name, handler, help_text in [
@@ -206,16 +210,19 @@ def notebook(args: argparse.Namespace, console: Console) -> int:
     from checker.notebooks import install_kernelspec, jupyter_path
 
     course = load_course()
-    lessons = [lesson for lesson in course.lessons if lesson.id == args.lesson]
-    if args.lesson and not lessons:
-        known = ", ".join(lesson.id for lesson in course.lessons)
-        console.print(f"No lesson {args.lesson!r}. Known lessons: {known}.")
-        return 2
+    lesson = course.lesson(args.lesson) if args.lesson else None
     for message in ensure_up():
         console.print(message)
     install_kernelspec()
-    target = lessons[0].notebook if lessons else "notebooks"
+    target = lesson.notebook if lesson else "notebooks"
     env = {**os.environ, "JUPYTER_PATH": str(jupyter_path())}
+    extra = list(getattr(args, "extra", []))
+    # Containers and CI run as root, where Jupyter refuses to start unless told.
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        console.print("[dim]Running as root: starting Jupyter with --allow-root.[/]")
+        extra.append("--allow-root")
     return subprocess.call(
-        [sys.executable, "-m", "jupyter", "lab", target], cwd=course.root, env=env
+        [sys.executable, "-m", "jupyter", "lab", target, *extra],
+        cwd=course.root,
+        env=env,
     )
