@@ -13,6 +13,7 @@ to rewrite.
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib
 import os
 import socket
@@ -299,18 +300,40 @@ def serve(sock: socket.socket) -> None:
         message_write(sock, reply)
 
 
+# What every shop's setup imports, loaded before the word to set up comes:
+# the trusted side creates the run's database meanwhile.
+_PRELOADED = (
+    "django.contrib.admin",
+    "django.core.handlers.wsgi",
+    "django.db.backends.postgresql.base",
+    "django.db.models",
+    "django.test.client",
+)
+
+
 def main() -> None:
-    """Set Django up, then serve the channel handed over in COURSE_AGENT_FD."""
+    """Set Django up when told, then serve the channel in COURSE_AGENT_FD."""
     sock = socket.socket(fileno=int(os.environ["COURSE_AGENT_FD"]))
+    told = False
     try:
         import django
         from django.test.utils import setup_test_environment
 
+        for module in _PRELOADED:
+            importlib.import_module(module)
+        message_read(sock)
+        told = True
         django.setup()
         # As a test run does: the test client's host allowed, mail kept in
         # memory, templates instrumented.
         setup_test_environment()
+    except ChannelClosed:
+        return
     except Exception as error:
+        # Answered in turn: the trusted side reads after it said `setup`.
+        if not told:
+            with contextlib.suppress(ChannelClosed):
+                message_read(sock)
         message_write(sock, _failure(error))
         sys.exit(1)
     message_write(sock, {"result": "ready"})

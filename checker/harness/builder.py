@@ -35,7 +35,7 @@ class Builder:
         self._channel: socket.socket | None = None
 
     def start(self) -> None:
-        """Start the process; `ready()` waits for it."""
+        """Start the process; it imports Django, then waits for `setup()`."""
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "checker.harness.agent"],
@@ -52,6 +52,11 @@ class Builder:
         )
         theirs.close()
         self._channel = ours
+
+    def setup(self) -> None:
+        """Let the process set Django up: the run's database exists now."""
+        assert self._channel is not None
+        message_write(self._channel, {"op": "setup"})
 
     def ready(self) -> None:
         """Wait until Django is set up in the builder process."""

@@ -184,15 +184,28 @@ def _public_revoke(
             time.sleep(0.05)
 
 
+def run_database_named(token: str) -> RunDatabase:
+    """Return the names and password of run `token`'s role and database."""
+    if not _TOKEN.fullmatch(token):
+        raise ValueError(f"token {token!r} must match {_TOKEN.pattern}")
+    return RunDatabase(
+        role=f"{PREFIX}{token}", password=secrets.token_hex(16), name=PREFIX + token
+    )
+
+
 def run_database_create(
     *,
-    token: str,
+    token: str | None = None,
+    run: RunDatabase | None = None,
     template: str | None = None,
     connection_limit: int = CONNECTION_LIMIT,
     statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
     fence_others: bool = True,
 ) -> RunDatabase:
     """Create the role `course_run_<token>` and its database, fenced.
+
+    Or create `run`, named beforehand by `run_database_named()` so that its
+    URL can be handed out while it is being made.
 
     With `template`, the database is a copy of that one (which must have no
     open connections), and its tables, views, sequences and schemas are
@@ -201,11 +214,10 @@ def run_database_create(
     more than a learner's own check needs (its shop is not hostile, and the
     proxy pins user and database anyway).
     """
-    if not _TOKEN.fullmatch(token):
-        raise ValueError(f"token {token!r} must match {_TOKEN.pattern}")
-    run = RunDatabase(
-        role=f"{PREFIX}{token}", password=secrets.token_hex(16), name=PREFIX + token
-    )
+    if run is None:
+        if token is None:
+            raise TypeError("run_database_create() needs a token or a run")
+        run = run_database_named(token)
     role, database = sql.Identifier(run.role), sql.Identifier(run.name)
     comment = sql.Literal(_owner_comment())
     with _maintenance() as connection:

@@ -20,11 +20,12 @@ from typing import Any
 from checker.harness.builder import Builder
 from checker.harness.cache_server import RunRedis
 from checker.harness.cgroups import leftovers_remove as cgroups_leftovers_remove
-from checker.harness.channel import message_read
+from checker.harness.channel import message_read, message_write
 from checker.harness.database import (
     RunDatabase,
     run_database_create,
     run_database_drop,
+    run_database_named,
     tables_truncate,
 )
 from checker.harness.memory import ProcessMemory, TreeMemory
@@ -98,13 +99,9 @@ class ShopRun:
         template, migrated = None, False
         if self.plan.sandbox is None:
             template, migrated = template_for(Path(self.plan.root))
-        self.database = run_database_create(
-            token=self.plan.token,
-            template=template if migrated else None,
-            fence_others=self.plan.sandbox is not None,
-        )
-        # A learner's first check with these migrations leaves the template.
-        self._template_keep = template if template and not migrated else None
+        # Named first, so that the shop can import Django while the server
+        # makes its database.
+        self.database = run_database_named(self.plan.token)
         self.proxy = PgProxy(
             folder / "pg" / ".s.PGSQL.5432",
             upstream_from_url(self.plan.upstream),
@@ -114,40 +111,54 @@ class ShopRun:
         self.proxy.start()
         self.redis = RunRedis(folder / "redis" / "redis.sock", folder=folder / "redis")
         self.redis.start()
-        # Noted for `run_leftovers_remove`: the server outlives a killed run.
+        # Noted for `leftovers_remove`: the server outlives a killed run.
         (folder / REDIS_PID).write_text(str(self.redis.pid))
         if self.plan.sandbox is not None:
-            options = dict(self.plan.sandbox)
-            limits = SandboxLimits(**options.pop("limits", {}))
-            _world_readable(Path(self.plan.root))
-            writable = [folder / "media", folder / "home"]
-            for path in writable:
-                os.chown(path, options["uid"], options["gid"])
-            self.sandbox = Sandbox(
-                self.plan.token,
-                limits=limits,
-                # The shop reaches its services through their sockets only.
-                readonly=[
-                    Path(self.plan.root),
-                    CHECKER,
-                    folder / "pg",
-                    folder / "redis",
-                    folder / "mail",
-                ],
-                writable=writable,
-                hidden=[Path(path) for path in self.plan.hidden],
-                **options,
-            )
-            self.sandbox.__enter__()
+            self._sandbox_enter()
         self.started = True
         self.builder = Builder(root=CHECKER.parent, env=self._builder_environment())
-        # Both processes set Django up at once; the builder waits for the
-        # shop's migrations only when it is first asked for data.
         self.builder.start()
-        self._shop_start()
+        self._shop_spawn()
+        run_database_create(
+            run=self.database,
+            template=template if migrated else None,
+            fence_others=self.plan.sandbox is not None,
+        )
+        # A learner's first check with these migrations leaves the template.
+        self._template_keep = template if template and not migrated else None
+        # The builder sets Django up beside the shop; it waits for the
+        # shop's migrations only when it is first asked for data.
+        self.builder.setup()
+        self._shop_ready()
         if not migrated:
             self.shop.command("migrate")
         self.builder.ready()
+
+    def _sandbox_enter(self) -> None:
+        assert self.plan.sandbox is not None
+        folder = self.plan.folder
+        options = dict(self.plan.sandbox)
+        limits = SandboxLimits(**options.pop("limits", {}))
+        _world_readable(Path(self.plan.root))
+        writable = [folder / "media", folder / "home"]
+        for path in writable:
+            os.chown(path, options["uid"], options["gid"])
+        self.sandbox = Sandbox(
+            self.plan.token,
+            limits=limits,
+            # The shop reaches its services through their sockets only.
+            readonly=[
+                Path(self.plan.root),
+                CHECKER,
+                folder / "pg",
+                folder / "redis",
+                folder / "mail",
+            ],
+            writable=writable,
+            hidden=[Path(path) for path in self.plan.hidden],
+            **options,
+        )
+        self.sandbox.__enter__()
 
     def restart(self, **env: str) -> Shop:
         """Start the shop again with some settings changed (`REDIS_URL=...`).
@@ -228,6 +239,11 @@ class ShopRun:
         }
 
     def _shop_start(self, overrides: dict[str, str] | None = None) -> None:
+        self._shop_spawn(overrides)
+        self._shop_ready()
+
+    def _shop_spawn(self, overrides: dict[str, str] | None = None) -> None:
+        """Start the shop's process; it imports Django, then waits for `setup`."""
         if self._shop is not None:
             self._shop_stop()
         assert self.proxy is not None and self.database is not None
@@ -241,7 +257,7 @@ class ShopRun:
         theirs.close()
         ours.settimeout(self.plan.command_seconds)
         database = self.database
-        shop = Shop(
+        self._shop = Shop(
             process=process,
             channel=ours,
             statements=_Statements(self.proxy),
@@ -258,9 +274,14 @@ class ShopRun:
             redis=self.redis,
             builder=self.builder,
         )
-        self._shop = shop
+
+    def _shop_ready(self) -> None:
+        """Let the shop set Django up, now that its services exist; wait for it."""
+        shop = self._shop
+        assert shop is not None
         try:
-            ready = message_read(ours)
+            message_write(shop.channel, {"op": "setup"})
+            ready = message_read(shop.channel)
         except (OSError, ValueError) as error:
             why = shop.stopped_because()
             raise ShopError(f"The shop did not start: {why or error}") from None
@@ -306,8 +327,7 @@ class ShopRun:
 
 def leftovers_remove(plan: RunPlan) -> None:
     """Remove what a run killed at its limit left: database, role, processes."""
-    name = f"course_run_{plan.token}"
-    run_database_drop(run=RunDatabase(role=name, password="", name=name))
+    run_database_drop(run=run_database_named(plan.token))
     with contextlib.suppress(OSError, ValueError):
         os.kill(int((plan.folder / REDIS_PID).read_text()), signal.SIGKILL)
     # The sandbox's tree died with the trusted process (bubblewrap's
