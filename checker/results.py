@@ -15,7 +15,6 @@ import gc
 import json
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -108,20 +107,3 @@ def pytest_runtest_makereport(
             with Path(path).open("a") as results:
                 results.write(json.dumps(outcome, default=str) + "\n")
     return report
-
-
-def results_read(path: Path) -> list[dict[str, Any]]:
-    """Read a results file: the last outcome of each test, in order."""
-    latest: dict[str, dict[str, Any]] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            outcome = json.loads(line)
-        except ValueError:
-            continue  # a line cut short by a kill
-        latest.pop(outcome["test"], None)
-        latest[outcome["test"]] = outcome
-    return list(latest.values())
