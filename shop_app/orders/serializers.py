@@ -32,6 +32,8 @@ class OrderItemSerializer(serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
+    # TODO(lesson 6): lists use this full serializer too, every item nested;
+    # give the list a lean one.
     customer = CustomerSummarySerializer()
     items = OrderItemSerializer(many=True)
 
