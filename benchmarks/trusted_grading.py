@@ -1,6 +1,7 @@
 """Print grading throughput and a learner's re-check, before and after a change.
 
     .venv/bin/python benchmarks/trusted_grading.py [--before REV] [--copies 2]
+    .venv/bin/python benchmarks/trusted_grading.py --copies 0 --rechecks 10
 
 Grades the real course (`course.toml`) on three kinds of submission: the
 naive shop, a partial one (lesson 1's first patch), and one with every
@@ -8,7 +9,8 @@ patch applied; `--copies` of each, at `-j 1` and `-j 2`, with this checkout's
 `course grade`, and, side by side in the same run, with the checkout at
 `--before` (a git worktree made for the run; default: the last commit
 before the trusted harness). Then times `course check 01-product-pages`
-on each checkout, as `course watch` runs it on every save.
+on each checkout, as `course watch` runs it on every save (`--copies 0`
+times only that).
 """
 
 from __future__ import annotations
@@ -114,12 +116,15 @@ def main() -> None:
         capture_output=True,
     )
     try:
-        kinds = _submissions(scratch / "submissions", args.copies)
+        made = _submissions(scratch / "submissions", args.copies)
+        kinds = {kind: specs for kind, specs in made.items() if specs}
         checkouts = {
             "before": (_venv_for(before, scratch / "venv"), before),
             "after": (Path(sys.executable), ROOT),
         }
-        print(f"{'kind':8} {'-j':>3} {'before s/sub':>13} {'after s/sub':>12} ratio")
+        if kinds:
+            header = f"{'before s/sub':>13} {'after s/sub':>12} ratio"
+            print(f"{'kind':8} {'-j':>3} {header}")
         for kind, specs in kinds.items():
             for jobs in args.jobs:
                 seconds = {}

@@ -21,7 +21,13 @@ from typing import Any
 from django.conf import settings
 from django.test.utils import override_settings
 
-__all__ = ["StaleCheck", "check_invalidation", "fresh_render", "uncached"]
+__all__ = [
+    "StaleCheck",
+    "check_invalidation",
+    "diff_lines",
+    "fresh_render",
+    "uncached",
+]
 
 _DUMMY = "django.core.cache.backends.dummy.DummyCache"
 # A masked CSRF token differs on every render, cached or not.
@@ -73,15 +79,14 @@ def fresh_render(read: Callable[[], Any]) -> str:
         return as_text(read())
 
 
-def _diff(fresh: str, served: str) -> list[str]:
+def diff_lines(expected: list[str], served: list[str], *, source: str) -> list[str]:
+    """Return the lines of `served` that differ from `expected` (named `source`).
+
+    A unified diff without context, cut to what a terminal shows at once.
+    """
     lines = list(
         difflib.unified_diff(
-            fresh.splitlines(),
-            served.splitlines(),
-            "fresh (uncached)",
-            "served after the write",
-            n=0,
-            lineterm="",
+            expected, served, source, "served after the write", n=0, lineterm=""
         )
     )
     if len(lines) > _MAX_DIFF_LINES:
@@ -105,5 +110,9 @@ def check_invalidation(
         before=before,
         after=after,
         fresh=fresh,
-        diff=_diff(fresh, after) if after != fresh else [],
+        diff=diff_lines(
+            fresh.splitlines(), after.splitlines(), source="fresh (uncached)"
+        )
+        if after != fresh
+        else [],
     )

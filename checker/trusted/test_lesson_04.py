@@ -10,7 +10,6 @@ database, never rendered by the shop.
 
 from __future__ import annotations
 
-import difflib
 import re
 import socket
 from collections.abc import Callable, Iterator
@@ -34,12 +33,12 @@ from checker.budgets.cache import (
 from checker.harness.cache_evidence import cache_warm, cache_written
 from checker.harness.run import ShopRun
 from checker.harness.shop import Shop, ShopError
+from checker.invalidation import diff_lines
 from checker.trusted import expected, reading
 from checker.trusted.reading import Row
 
 SALES = "sales_bestsellers() and sales_by_category()"
 PRODUCT_PAGE = "GET /products/<slug>/"
-_MAX_DIFF_LINES = 20
 # ShopError's text: the error, then the last line of the shop it passed.
 _SHOP_ERROR = re.compile(
     r"(?P<error>.*?)(?: \((?P<where>shop_app/[^()]*:\d+)\))?", re.DOTALL
@@ -139,23 +138,6 @@ class ReadAfterWrite:
     served: list[Row]
 
 
-def _diff(subject: ReadAfterWrite) -> list[str]:
-    lines = list(
-        difflib.unified_diff(
-            [repr(row) for row in subject.expected],
-            [repr(row) for row in subject.served],
-            "the database",
-            "served after the write",
-            n=0,
-            lineterm="",
-        )
-    )
-    if len(lines) > _MAX_DIFF_LINES:
-        more = len(lines) - _MAX_DIFF_LINES
-        lines = [*lines[:_MAX_DIFF_LINES], f"... {more} more lines"]
-    return lines
-
-
 @dataclass(repr=False)
 class NoStaleRead(Budget):
     """After a write, the read shows what the database says."""
@@ -172,7 +154,13 @@ class NoStaleRead(Budget):
             message = (
                 f"{found.label} was stale after the write: it differs from what "
                 f"the database says (budget: {self.describe()}).\n"
-                + "\n".join(_diff(found))
+                + "\n".join(
+                    diff_lines(
+                        [repr(row) for row in found.expected],
+                        [repr(row) for row in found.served],
+                        source="the database",
+                    )
+                )
                 + "\nDelete or update the cached entry where the data is written "
                 "(cache.delete(key) in the service, or a post_save/post_delete "
                 "signal, once the write commits), or put a version in the key."
