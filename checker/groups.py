@@ -63,10 +63,25 @@ class QueryGroup:
         from_admin = sum(1 for query in self.queries if _from_admin(query))
         return from_admin * 2 > len(self.queries)
 
+    @property
+    def serializer(self) -> bool:
+        """Tell whether a DRF serializer followed the relation.
+
+        Its queryset is then built by the view that serializes the rows.
+        """
+        from_serializer = sum(
+            1
+            for query in self.queries
+            if query.frame is not None and query.frame.path.endswith("serializers.py")
+        )
+        return from_serializer * 2 > len(self.queries)
+
     def fix(self) -> str | None:
-        """Name the fix family for the group, when a relation explains it."""
+        """Name the fix for the group, in the form that fits where it goes."""
         access = self.access
-        return access.fix(admin=self.admin) if access else None
+        if access is None:
+            return None
+        return access.fix(admin=self.admin or access.admin, serializer=self.serializer)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the group as plain JSON data."""

@@ -35,39 +35,85 @@ Action = Literal["load", "count", "filter"]
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """A relation or deferred field followed on one model instance."""
+    """A relation or deferred field followed on one model instance.
+
+    `path` is the lookup from the queryset the instance came from (empty when
+    it came from that queryset itself), and `prefetched` names the last
+    many-valued step of that path and the model it holds (`items:OrderItem`),
+    so the fix is the whole lookup a learner types where the queryset is built.
+    """
 
     model: str
     field: str
     relation: Relation
     action: Action = "load"
     query_name: str = ""
+    path: str = ""
+    prefetched: str = ""
+    admin: bool = False
 
     def __str__(self) -> str:
         return f"{self.model}.{self.field}"
 
-    def fix(self, *, admin: bool = False) -> str:
-        """Name the change that removes the per-row query."""
+    def lookup(self, name: str | None = None) -> str:
+        """Return the lookup from the queryset being built to the relation."""
+        name = name or self.field
+        return f"{self.path}__{name}" if self.path else name
+
+    def call(self) -> str | None:
+        """Return the queryset method call that removes the per-row query."""
+        if self.relation == "deferred":
+            return None
+        if self.prefetched:
+            through, model = self.prefetched.split(":", 1)
+            inner = replace(
+                self, path=self.path[len(through) + 2 :], prefetched=""
+            ).call()
+            if inner is None or inner.startswith('prefetch_related("'):
+                return f'prefetch_related("{self.lookup()}")'
+            return (
+                f'prefetch_related(Prefetch("{through}",'
+                f" queryset={model}.objects.{inner}))"
+            )
+        if self.action == "count":
+            lookup = self.lookup(self.query_name or self.field)
+            name = (self.query_name or self.field).replace("__", "_")
+            return f'annotate({name}_count=Count("{lookup}"))'
+        if self.action == "filter":
+            return None
+        if self.relation in ("forward", "reverse_one"):
+            return f'select_related("{self.lookup()}")'
+        return f'prefetch_related("{self.lookup()}")'
+
+    def fix(self, *, admin: bool = False, serializer: bool = False) -> str:
+        """Name the change that removes the per-row query, where it goes."""
         name = self.field
         if self.relation == "deferred":
             return (
                 f'Fetch "{name}" with the rows: drop it from defer() '
                 "or add it to only()."
             )
-        if self.action == "count":
-            lookup = self.query_name or name
-            return f'Try annotate({lookup}_count=Count("{lookup}")) on the queryset.'
         if self.action == "filter":
             return (
-                f'Try prefetch_related(Prefetch("{name}", queryset=..., '
+                f'Try prefetch_related(Prefetch("{self.lookup()}", queryset=..., '
                 f'to_attr="...")) and read the attribute; filtering a related '
                 "manager queries again even when prefetched."
             )
-        if self.relation in ("forward", "reverse_one"):
-            if admin:
-                return f'Try list_select_related = ["{name}"] on the ModelAdmin.'
-            return f'Try select_related("{name}").'
-        return f'Try prefetch_related("{name}").'
+        call = self.call()
+        if admin:
+            if call and call.startswith("select_related("):
+                return (
+                    f'Try list_select_related = ["{self.lookup()}"] on the ModelAdmin.'
+                )
+            return (
+                f"Try {call} in the ModelAdmin's get_queryset(): return"
+                f" super().get_queryset(request).{call}."
+            )
+        if self.action == "count":
+            return f"Try {call} on the queryset."
+        if serializer:
+            return f"Try {call} on the queryset of the view that serializes them."
+        return f"Try {call}."
 
     def to_dict(self) -> dict[str, str]:
         """Return the access as plain JSON data."""
@@ -107,6 +153,64 @@ def _access_for(
     return found
 
 
+# An instance reached from another one carries, under this name, how:
+# (parent instance, relation name, many-valued?, model name). The whole lookup
+# from the queryset being built is read back only when a lazy load needs it.
+# The rows of a queryset that loaded several carry, under this name, "admin"
+# when a ModelAdmin's change list loaded them and "" otherwise: they are the
+# queryset being built, the start of every lookup path.
+_VIA = "_checker_via"
+_ROWS = "_checker_rows"
+_MARKS = frozenset((_VIA, _ROWS))
+_located_accesses: dict[tuple[Access, str, str, bool], Access] = {}
+
+
+def _located(access: Access, instance: Any) -> Access:
+    """Return `access` with the lookup path that led to `instance`."""
+    node = instance.__dict__
+    via = node.get(_VIA)
+    steps: list[tuple[str, bool, str]] = []
+    while via is not None and len(steps) < 16:
+        parent, name, many, model = via
+        steps.append((name, many, model))
+        node = parent.__dict__
+        via = node.get(_VIA)
+    admin = node.get(_ROWS) == "admin"
+    if not steps and not admin:
+        return access
+    steps.reverse()
+    names = [name for name, _, _ in steps]
+    prefetched = ""
+    for index, (_, many, model) in enumerate(steps):
+        if many:
+            prefetched = f"{'__'.join(names[: index + 1])}:{model}"
+    key = (access, "__".join(names), prefetched, admin)
+    found = _located_accesses.get(key)
+    if found is None:
+        found = _located_accesses[key] = replace(
+            access, path=key[1], prefetched=prefetched, admin=admin
+        )
+    return found
+
+
+def _from_admin(frame: Any) -> bool:
+    """Tell whether the Django admin is on the stack (a change list, say)."""
+    while frame is not None:
+        if "/django/contrib/admin/" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _mark_loaded(rows: list[Any]) -> None:
+    # Runs once per queryset that loads several rows while recording.
+    if len(rows) < 2 or not isinstance(rows[0], Model):
+        return
+    built = "admin" if _from_admin(sys._getframe(2)) else ""
+    for row in rows:
+        row.__dict__[_ROWS] = built
+
+
 def _forward_get_object(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def get_object(self: ForwardManyToOneDescriptor[Any], instance: Model) -> Any:
@@ -117,11 +221,16 @@ def _forward_get_object(original: Callable[..., Any]) -> Callable[..., Any]:
             access = _access_for(
                 self, instance, lambda model: Access(model, self.field.name, "forward")
             )
+        if instance.__dict__.keys() & _MARKS:
+            access = _located(access, instance)
         token = _access.set(access)
         try:
-            return original(self, instance)
+            found = original(self, instance)
         finally:
             _access.reset(token)
+        if found is not None:
+            found.__dict__[_VIA] = (instance, self.field.name, False, "")
+        return found
 
     return get_object
 
@@ -140,19 +249,23 @@ def _reverse_one_get(original: Callable[..., Any]) -> Callable[..., Any]:
                 model, self.related.accessor_name or "", "reverse_one"
             ),
         )
-        return _following(access, original, self, instance, cls)
+        found = _following(_located(access, instance), original, self, instance, cls)
+        if isinstance(found, Model):
+            found.__dict__[_VIA] = (instance, access.field, False, "")
+        return found
 
     return __get__
 
 
 def _marked_get_queryset(
-    original: Callable[[], query.QuerySet[Any]], access: Access
+    original: Callable[[], query.QuerySet[Any]], access: Access, instance: Model
 ) -> query.QuerySet[Any]:
     queryset = original()
     # The mark rides on the Query, whose clone() copies its __dict__, so any
     # queryset derived with filter(), order_by() and the like carries it too;
-    # the weak reference tells the manager's own queryset from those.
-    queryset._query._checker_mark = (access, weakref.ref(queryset))  # type: ignore[attr-defined]
+    # the weak reference tells the manager's own queryset from those, and the
+    # instance is where the rows it loads were reached from.
+    queryset._query._checker_mark = (access, weakref.ref(queryset), instance)  # type: ignore[attr-defined]
     return queryset
 
 
@@ -181,7 +294,10 @@ def _related_manager_get(original: Callable[..., Any]) -> Callable[..., Any]:
             return manager
         access = _access_for(self, instance, partial(_manager_access, self))
         manager.get_queryset = partial(
-            _marked_get_queryset, manager.get_queryset, access
+            _marked_get_queryset,
+            manager.get_queryset,
+            _located(access, instance),
+            instance,
         )
         return manager
 
@@ -201,7 +317,7 @@ def _deferred_refresh(original: Callable[..., Any]) -> Callable[..., Any]:
         if not fields or sys._getframe(1).f_code is not _DEFERRED_GET:
             return original(self, *args, **kwargs)
         model = type(self)._meta.object_name or ""
-        access = Access(model, str(fields[0]), "deferred")
+        access = _located(Access(model, str(fields[0]), "deferred"), self)
         return _following(access, partial(original, self, *args, **kwargs))
 
     return refresh_from_db
@@ -213,16 +329,82 @@ def _evaluate(
     @wraps(original)
     def evaluate(self: query.QuerySet[Any], *args: Any, **kwargs: Any) -> Any:
         mark = self._query.__dict__.get("_checker_mark")  # type: ignore[attr-defined]
-        if mark is None or self._result_cache is not None:
+        if self._result_cache is not None:
             return original(self, *args, **kwargs)
-        access, manager_queryset = mark
+        if mark is None:
+            result = original(self, *args, **kwargs)
+            if action is None and self._result_cache:
+                _mark_loaded(self._result_cache)
+            return result
+        access, manager_queryset, instance = mark
         if manager_queryset() is not self:
             access = replace(access, action="filter")
         elif action is not None:
             access = replace(access, action=action)
-        return _following(access, partial(original, self, **kwargs), *args)
+        result = _following(access, partial(original, self, **kwargs), *args)
+        if action is None and self._result_cache:
+            _mark_rows(self._result_cache, instance, access.field)
+        return result
 
     return evaluate
+
+
+def _mark_rows(rows: list[Any], parent: Model, name: str) -> None:
+    """Note on rows loaded through a many-valued relation where they came from.
+
+    Through one instance that was loaded on its own (a customer's orders, a
+    product's reviews), the relation is the queryset being built; through an
+    instance among several, it is a step that prefetching takes.
+    """
+    if not isinstance(rows[0], Model):
+        return  # values() and values_list() rows have nowhere to carry it
+    if not parent.__dict__.keys() & _MARKS:
+        _mark_loaded(rows)
+        return
+    via = (parent, name, True, type(rows[0])._meta.object_name or "")
+    for row in rows:
+        row.__dict__[_VIA] = via
+
+
+def _populator_init(original: Callable[..., Any]) -> Callable[..., Any]:
+    # select_related builds one populator per joined relation; its setter
+    # sees each joined instance with the one it hangs from.
+    @wraps(original)
+    def __init__(self: Any, klass_info: dict[str, Any], *args: Any) -> None:
+        original(self, klass_info, *args)
+        field = klass_info["field"]
+        name = field.related_query_name() if klass_info["reverse"] else field.name
+        setter = self.local_setter
+
+        def local_setter(from_obj: Model, obj: Model | None) -> None:
+            if obj is not None:
+                obj.__dict__[_VIA] = (from_obj, name, False, "")
+            setter(from_obj, obj)
+
+        self.local_setter = local_setter
+
+    return __init__
+
+
+def _prefetch_one_level(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def prefetch_one_level(
+        instances: list[Any], prefetcher: Any, lookup: Any, level: int
+    ) -> Any:
+        result = original(instances, prefetcher, lookup, level)
+        related = result[0]
+        if instances and related and isinstance(related[0], Model):
+            name = lookup.prefetch_through.split("__")[level]
+            descriptor = getattr(type(instances[0]), name, None)
+            many = isinstance(descriptor, ReverseManyToOneDescriptor)
+            model = type(related[0])._meta.object_name or ""
+            # The rows of one level hang from instances reached the same way.
+            via = (instances[0], name, many, model)
+            for row in related:
+                row.__dict__[_VIA] = via
+        return result
+
+    return prefetch_one_level
 
 
 _PATCHES: list[tuple[type, str, Callable[[Callable[..., Any]], Callable[..., Any]]]] = [
@@ -235,10 +417,13 @@ _PATCHES: list[tuple[type, str, Callable[[Callable[..., Any]], Callable[..., Any
     (query.QuerySet, "count", partial(_evaluate, action="count")),
     (query.QuerySet, "exists", partial(_evaluate, action="count")),
     (query.QuerySet, "aggregate", partial(_evaluate, action="count")),
+    (query.RelatedPopulator, "__init__", _populator_init),
 ]
+# A function of the module, called by its global name, so patched on the module.
+_MODULE_PATCHES = [(query, "prefetch_one_level", _prefetch_one_level)]
 _lock = threading.Lock()
 _installed = 0
-_originals: list[tuple[type, str, Any]] = []
+_originals: list[tuple[object, str, Any]] = []
 
 
 def install() -> None:
@@ -248,7 +433,7 @@ def install() -> None:
         _installed += 1
         if _installed > 1:
             return
-        for owner, name, wrapper in _PATCHES:
+        for owner, name, wrapper in [*_PATCHES, *_MODULE_PATCHES]:
             original = owner.__dict__[name]
             _originals.append((owner, name, original))
             setattr(owner, name, wrapper(original))

@@ -30,7 +30,8 @@ CASES = {
     "generic": (
         "Book.author",
         ("serializers.py", "class BookSerializer"),
-        'Try select_related("author").',
+        'Try select_related("author") on the queryset of the view that serializes'
+        " them.",
     ),
     "deferred": (
         "Book.body",
@@ -210,3 +211,51 @@ def test_a_deferred_load_is_attributed_to_the_field(library):
 
     [query] = measurement.queries
     assert (str(query.access), query.access.relation) == ("Book.body", "deferred")
+
+
+@pytest.mark.parametrize(
+    ("access", "admin", "fix"),
+    [
+        (
+            Access("Customer", "user", "forward", path="customer"),
+            False,
+            'Try select_related("customer__user").',
+        ),
+        (
+            Access("Customer", "user", "forward", path="customer"),
+            True,
+            'Try list_select_related = ["customer__user"] on the ModelAdmin.',
+        ),
+        (
+            Access(
+                "OrderItem",
+                "product",
+                "forward",
+                path="items",
+                prefetched="items:OrderItem",
+            ),
+            False,
+            'Try prefetch_related(Prefetch("items",'
+            ' queryset=OrderItem.objects.select_related("product"))).',
+        ),
+        (
+            Access(
+                "Product",
+                "tags",
+                "many_to_many",
+                path="items__product",
+                prefetched="items:OrderItem",
+            ),
+            False,
+            'Try prefetch_related("items__product__tags").',
+        ),
+        (
+            Access("Order", "items", "reverse_many", query_name="items"),
+            True,
+            'Try prefetch_related("items") in the ModelAdmin\'s get_queryset():'
+            ' return super().get_queryset(request).prefetch_related("items").',
+        ),
+    ],
+)
+def test_a_fix_names_the_whole_lookup_from_the_queryset_being_built(access, admin, fix):
+    assert access.fix(admin=admin) == fix
