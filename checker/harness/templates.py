@@ -3,7 +3,9 @@
 A learner's re-check would otherwise spend most of its time migrating a new
 database. The first run with a set of migration files leaves its emptied
 database behind as `course_tpl_<hash>`; later runs copy it
-(`CREATE DATABASE ... TEMPLATE`) and skip `migrate`. Only a learner's own
+(`CREATE DATABASE ... TEMPLATE`) and skip `migrate`. Keeping one drops all
+but the newest `TEMPLATES_KEPT`, so a learner who edits migrations again
+and again does not fill the disk with copies. Only a learner's own
 checks use templates: a graded run migrates a database of its own, so no
 submission's migrations reach another's database.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import django
 import psycopg
@@ -21,9 +24,11 @@ from psycopg import sql
 from checker.harness.database import RunDatabase, tables_truncate
 from checker.services.urls import database_url
 
-__all__ = ["TEMPLATE_PREFIX", "template_for", "template_keep"]
+__all__ = ["TEMPLATES_KEPT", "TEMPLATE_PREFIX", "template_for", "template_keep"]
 
 TEMPLATE_PREFIX = "course_tpl_"
+# A lesson's start and end, and one more: going back a lesson copies again.
+TEMPLATES_KEPT = 3
 
 
 def _maintenance() -> psycopg.Connection[tuple[()]]:
@@ -61,6 +66,7 @@ def template_keep(run: RunDatabase, name: str) -> None:
             )
         except (psycopg.errors.DuplicateDatabase, psycopg.errors.ObjectInUse):
             return
+        _templates_prune(connection)
     # The run's role is dropped with the run: the copy's objects move to the
     # superuser, and each later run's role is given them again.
     url = database_url(name, libpq=True)
@@ -76,3 +82,18 @@ def template_keep(run: RunDatabase, name: str) -> None:
                 sql.Identifier(name)
             )
         )
+
+
+def _templates_prune(connection: psycopg.Connection[Any]) -> None:
+    """Drop all but the newest `TEMPLATES_KEPT` templates (by their oid)."""
+    pattern = TEMPLATE_PREFIX.replace("_", r"\_") + "%"
+    names = connection.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY oid DESC",
+        [pattern],
+    ).fetchall()
+    for (name,) in names[TEMPLATES_KEPT:]:
+        # One another check is copying stays; the next keep drops it.
+        with contextlib.suppress(psycopg.errors.ObjectInUse):
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
+            )

@@ -10,7 +10,7 @@ import pytest
 
 from checker.harness.plan import STARTED, RunPlan
 from checker.harness.run import ShopRun
-from checker.harness.templates import template_for
+from checker.harness.templates import TEMPLATE_PREFIX, TEMPLATES_KEPT, template_for
 from checker.services import service_urls
 from checker.services.urls import database_url
 
@@ -68,3 +68,38 @@ def test_the_first_check_leaves_an_empty_template_and_the_next_copies_it(shop_ro
     assert not (second.plan.folder / STARTED).exists()
     assert products == 0
     assert applied > 10
+
+
+def _templates():
+    pattern = TEMPLATE_PREFIX.replace("_", r"\_") + "%"
+    with psycopg.connect(database_url("postgres", libpq=True)) as connection:
+        rows = connection.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [pattern]
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+def test_keeping_a_template_drops_all_but_the_newest(shop_root):
+    older = [
+        f"{TEMPLATE_PREFIX}old{secrets.token_hex(4)}" for _ in range(TEMPLATES_KEPT)
+    ]
+    with psycopg.connect(database_url("postgres", libpq=True), autocommit=True) as c:
+        for name in older:
+            c.execute(f'CREATE DATABASE "{name}"')
+    try:
+        run = _run(shop_root)
+        run.start()
+        run.stop()
+        kept, _ = template_for(shop_root)
+        left = _templates()
+    finally:
+        with psycopg.connect(
+            database_url("postgres", libpq=True), autocommit=True
+        ) as c:
+            for name in older:
+                c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+    assert kept in left
+    assert len(left) == TEMPLATES_KEPT
+    assert older[0] not in left
+    assert set(older[1:]) <= left
