@@ -20,21 +20,25 @@ from types import TracebackType
 from typing import TypeAlias
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from checker.harness.pgwire import (
+    CANCEL_REQUEST,
+    GSSENC_REQUEST,
+    SSL_REQUEST,
+    Frames,
+    Session,
+    fatal,
+    read_startup,
+    startup_code,
+)
+
 __all__ = ["PgProxy", "Statement", "Upstream", "upstream_from_url"]
 
 # A Unix socket path, or a TCP (host, port).
 Upstream: TypeAlias = Path | tuple[str, int]
 
-_CANCEL_REQUEST = 80877102
-_SSL_REQUEST = 80877103
-_GSSENC_REQUEST = 80877104
-# PostgreSQL's own limit on a startup packet (MAX_STARTUP_PACKET_LENGTH).
-_MAX_STARTUP = 10000
 # A client that connects but never says who it is must not hold a thread.
 _STARTUP_TIMEOUT = 30.0
 _CHUNK = 65536
-# The client messages whose body is read; all others pass through unread.
-_PARSED = frozenset(b"QPBEC")
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ class PgProxy:
             if not self._track(server):
                 return
             server.sendall(packet)
-            if _code(packet) == _CANCEL_REQUEST:
+            if startup_code(packet) == CANCEL_REQUEST:
                 return
             client.settimeout(None)
             with self._lock:
@@ -227,15 +231,15 @@ class PgProxy:
     def _startup(self, client: socket.socket) -> bytes | None:
         """Read the startup packet to forward; None when there is none to send."""
         while True:
-            packet = _read_startup(client)
+            packet = read_startup(client)
             if packet is None:
                 return None
-            code = _code(packet)
-            if code in (_SSL_REQUEST, _GSSENC_REQUEST):
+            code = startup_code(packet)
+            if code in (SSL_REQUEST, GSSENC_REQUEST):
                 # No encryption between the proxy and a local client.
                 client.sendall(b"N")
                 continue
-            if code == _CANCEL_REQUEST:
+            if code == CANCEL_REQUEST:
                 return packet
             try:
                 self._check(packet)
@@ -245,13 +249,13 @@ class PgProxy:
                 message = (
                     f'this run may connect only as "{self.user}" to its own databases'
                 )
-                client.sendall(_fatal("28000", message))
+                client.sendall(fatal("28000", message))
                 return None
             return packet
 
     def _check(self, packet: bytes) -> None:
         """Raise _Refused unless `packet` starts a session this run may open."""
-        code = _code(packet)
+        code = startup_code(packet)
         if code >> 16 != 3:
             raise _Refused(f"protocol {code >> 16}.{code & 0xFFFF} is not 3.x")
         fields = packet[8:].split(b"\0")
@@ -301,8 +305,8 @@ class PgProxy:
         self, client: socket.socket, server: socket.socket, number: int
     ) -> None:
         """Forward the client's messages, recording each statement first."""
-        frames = _Frames()
-        session = _Session()
+        frames = Frames()
+        session = Session()
         while data := client.recv(_CHUNK):
             # The last byte of a message is forwarded only after the message
             # is parsed, so a statement is logged before the server sees it.
@@ -316,158 +320,6 @@ class PgProxy:
         at = time.monotonic()
         with self._lock:
             self._log.append(Statement(len(self._log), number, sql, params, at))
-
-
-class _Frames:
-    """Split the client's stream into messages, across and within reads."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-        # Bytes still to pass of a message whose body is not needed.
-        self._skip = 0
-
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        """Return (type, body) of each parsed message that `data` completes."""
-        view = memoryview(data)
-        if self._skip:
-            skipped = min(self._skip, len(view))
-            self._skip -= skipped
-            view = view[skipped:]
-        buffer = self._buffer
-        buffer += view
-        messages: list[tuple[int, bytes]] = []
-        start = 0
-        while len(buffer) - start >= 5:
-            kind = buffer[start]
-            (length,) = struct.unpack_from("!i", buffer, start + 1)
-            if length < 4:
-                raise ValueError(f"message length {length} is below 4")
-            end = start + 1 + length
-            if kind not in _PARSED:
-                if end > len(buffer):
-                    self._skip = end - len(buffer)
-                    start = len(buffer)
-                    break
-            elif end > len(buffer):
-                break
-            else:
-                messages.append((kind, bytes(buffer[start + 5 : end])))
-            start = end
-        del buffer[:start]
-        return messages
-
-
-class _Session:
-    """Track one connection's prepared statements and portals."""
-
-    def __init__(self) -> None:
-        self._prepared: dict[bytes, str] = {}
-        # portal -> (sql, params), removed when executed: a portal executed
-        # again after PortalSuspended only fetches more rows of one statement.
-        self._portals: dict[bytes, tuple[str, tuple[str | None, ...]]] = {}
-
-    def handle(
-        self, kind: int, body: bytes
-    ) -> tuple[str, tuple[str | None, ...]] | None:
-        """Return (sql, params) if message `kind` executes a statement."""
-        if kind == ord("Q"):
-            # A string of several statements is one Query, so one entry.
-            return _text(body.rstrip(b"\0")), ()
-        if kind == ord("F"):
-            # The old fast-path call runs a function by its oid without any
-            # SQL text: it still counts, so no work can hide in it.
-            return f"-- function call {int.from_bytes(body[:4], 'big')}", ()
-        if kind == ord("P"):
-            name, rest = _cstring(body, 0)
-            sql, _ = _cstring(body, rest)
-            self._prepared[name] = _text(sql)
-        elif kind == ord("B"):
-            portal, statement, params = _bind(body)
-            self._portals[portal] = (self._prepared.get(statement, ""), params)
-        elif kind == ord("E"):
-            portal, _ = _cstring(body, 0)
-            return self._portals.pop(portal, None)
-        elif kind == ord("C"):
-            name, _ = _cstring(body, 1)
-            closed = self._prepared if body[:1] == b"S" else self._portals
-            closed.pop(name, None)
-        return None
-
-
-def _bind(body: bytes) -> tuple[bytes, bytes, tuple[str | None, ...]]:
-    """Return the portal, the statement name and the parameters of a Bind."""
-    portal, offset = _cstring(body, 0)
-    statement, offset = _cstring(body, offset)
-    (count,) = struct.unpack_from("!h", body, offset)
-    formats = struct.unpack_from(f"!{count}h", body, offset + 2)
-    offset += 2 + 2 * count
-    (count,) = struct.unpack_from("!h", body, offset)
-    offset += 2
-    params: list[str | None] = []
-    for index in range(count):
-        (length,) = struct.unpack_from("!i", body, offset)
-        offset += 4
-        if length < 0:
-            params.append(None)
-            continue
-        value = body[offset : offset + length]
-        offset += length
-        # No format codes: all text; one code: all of that format.
-        binary = formats[index if len(formats) > 1 else 0] if formats else 0
-        params.append(repr(value) if binary else _text(value))
-    return portal, statement, tuple(params)
-
-
-def _cstring(body: bytes, offset: int) -> tuple[bytes, int]:
-    end = body.index(b"\0", offset)
-    return body[offset:end], end + 1
-
-
-def _text(value: bytes) -> str:
-    # The shop's client_encoding is UTF8 (Django sets it).
-    return value.decode(errors="replace")
-
-
-def _code(packet: bytes) -> int:
-    (code,) = struct.unpack_from("!i", packet, 4)
-    return int(code)
-
-
-def _read_startup(client: socket.socket) -> bytes | None:
-    """Return the client's next startup packet, length included."""
-    head = _recv_exactly(client, 4)
-    if head is None:
-        return None
-    (length,) = struct.unpack("!i", head)
-    if not 8 <= length <= _MAX_STARTUP:
-        return None
-    body = _recv_exactly(client, length - 4)
-    return None if body is None else head + body
-
-
-def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return bytes(data)
-
-
-def _fatal(sqlstate: str, message: str) -> bytes:
-    """Build a FATAL ErrorResponse as the server would send it."""
-    fields = b"".join(
-        kind + value.encode() + b"\0"
-        for kind, value in (
-            (b"S", "FATAL"),
-            (b"V", "FATAL"),
-            (b"C", sqlstate),
-            (b"M", message),
-        )
-    )
-    body = fields + b"\0"
-    return b"E" + struct.pack("!i", len(body) + 4) + body
 
 
 def _shutdown(sock: socket.socket) -> None:
