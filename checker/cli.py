@@ -75,16 +75,30 @@ def _register_setup(commands: argparse._SubParsersAction) -> None:  # type: igno
     )
     services.add_argument("action", choices=["up", "down", "status"])
     services.set_defaults(handler=_services)
-    for name, handler, help_text in [
-        ("start", _start, "start services, migrate and seed: everything to begin"),
-        ("seed", _seed, "replace the shop's data with a generated data set"),
+    for name, handler, help_text, scale_help in [
+        (
+            "start",
+            _start,
+            "start services, migrate and seed: everything to begin",
+            "seed this data set (default: keep the shop's data, else small)",
+        ),
+        (
+            "seed",
+            _seed,
+            "replace the shop's data with a generated data set",
+            "the data set (default: small)",
+        ),
     ]:
         command = commands.add_parser(name, help=help_text)
-        command.add_argument("--scale", choices=SCALES, default="small")
+        # `course start` keeps the data a learner seeded unless asked again.
+        default = "small" if name == "seed" else None
+        command.add_argument(
+            "--scale", choices=SCALES, default=default, help=scale_help
+        )
         command.add_argument(
             "--seed",
             type=int,
-            default=0,
+            default=0 if name == "seed" else None,
             help="random seed; the same seed gives the same rows",
         )
         command.set_defaults(handler=handler)

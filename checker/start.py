@@ -58,8 +58,14 @@ def seed(*, scale: str, seed: int, console: Console, layout: Layout) -> None:
     SeedState(scale, seed, _database_label()).save(layout.home / "seed.json")
 
 
-def start(*, console: Console, scale: str = DEFAULT_SCALE, seed_value: int = 0) -> None:
-    """Start services, migrate, seed once, and say where the learner begins."""
+def start(
+    *, console: Console, scale: str | None = None, seed_value: int | None = None
+) -> None:
+    """Start services, migrate, seed once, and say where the learner begins.
+
+    Without `scale` or `seed_value` the data already in the shop is kept,
+    whichever set the learner seeded; an empty shop gets the small set.
+    """
     layout = Layout.default()
     for message in ensure_up(layout):
         console.print(f"[green]✓[/] {message}")
@@ -68,18 +74,42 @@ def start(*, console: Console, scale: str = DEFAULT_SCALE, seed_value: int = 0) 
 
     call_command("migrate", interactive=False, verbosity=0)
     console.print("[green]✓[/] Database schema is up to date.")
-    wanted = SeedState(scale, seed_value, _database_label())
-    if SeedState.load(layout.home / "seed.json") == wanted and _has_products():
-        console.print(f"[green]✓[/] The shop already holds the {scale} data set.")
-    else:
-        seed(scale=scale, seed=seed_value, console=console, layout=layout)
-        console.print(f"[green]✓[/] Seeded the {scale} data set.")
+    _bring_data(console, layout, scale, seed_value)
     console.print(
         "\n[bold]Ready.[/] Run the shop with "
         "`.venv/bin/python shop_app/manage.py runserver` and open\n"
         "http://127.0.0.1:8000/products/ with the debug toolbar's SQL panel.\n"
     )
     _first_check(console)
+
+
+def _bring_data(
+    console: Console, layout: Layout, scale: str | None, seed_value: int | None
+) -> None:
+    """Seed what was asked for, or the small set into an empty shop; else keep."""
+    seeded = SeedState.load(layout.home / "seed.json")
+    if seeded is not None and seeded.database != _database_label():
+        seeded = None
+    present = _has_products()
+    if scale is None and seed_value is None and present:
+        held = f"the {seeded.scale} data set" if seeded else "the data it holds"
+        console.print(
+            f"[green]✓[/] The shop keeps {held}; `course seed --scale"
+            " tiny|small|large` replaces it."
+        )
+        return
+    wanted = SeedState(
+        scale or (seeded.scale if seeded else DEFAULT_SCALE),
+        seed_value if seed_value is not None else (seeded.seed if seeded else 0),
+        _database_label(),
+    )
+    if present and seeded == wanted:
+        console.print(
+            f"[green]✓[/] The shop already holds the {wanted.scale} data set."
+        )
+        return
+    seed(scale=wanted.scale, seed=wanted.seed, console=console, layout=layout)
+    console.print(f"[green]✓[/] Seeded the {wanted.scale} data set.")
 
 
 def _first_check(console: Console) -> None:

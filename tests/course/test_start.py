@@ -34,3 +34,29 @@ def test_start_seeds_again_when_another_scale_is_asked_for(fresh_database, cours
     result = course("start", "--scale", "tiny", "--seed", "7")
 
     assert "✓ Seeded the tiny data set." in result.stdout
+
+
+def _products():
+    import psycopg
+
+    from checker.services import database_url
+
+    with psycopg.connect(database_url(DATABASE, libpq=True)) as connection:
+        return connection.execute("SELECT count(*) FROM catalog_product").fetchone()[0]
+
+
+def test_a_second_start_keeps_the_data_set_the_learner_seeded(fresh_database, course):
+    course("start", "--scale", "tiny")
+    seeded = course("seed", "--scale", "tiny", "--seed", "3")
+    before = _products()
+
+    result = course("start")
+
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "✓ The shop keeps the tiny data set; `course seed --scale tiny|small|large`"
+        " replaces it." in result.stdout
+    )
+    assert "Seeded" not in result.stdout
+    assert _products() == before
