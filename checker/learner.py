@@ -13,7 +13,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from checker.harness.runner import ExerciseOutcome, Target, run_exercises
-from checker.manifest import Course, Exercise, load_course
+from checker.manifest import Course, Exercise, ManifestError, load_course
 from checker.progress import Progress
 from checker.services import database_url, ensure_up, service_urls
 from checker.services.layout import Layout
@@ -98,15 +98,15 @@ def overview(args: argparse.Namespace, console: Console) -> int:
     course = load_course()
     progress = progress_of(course)
     console.print(progress_table(course, progress))
-    for exercise in course.exercises:
-        entry = progress.entries.get(exercise.id)
-        if entry is None or entry.status != "passed":
-            console.print(f"\nNext: [bold]{exercise.id}[/] — {exercise.title}")
-            if entry and entry.diagnosis:
-                console.print(_diagnosis(exercise, entry.diagnosis))
-            console.print(f"Check it with: course check {exercise.id}")
-            return 0
-    console.print("\nEvery exercise passes. Well done.")
+    exercise = current_exercise(course, progress)
+    if exercise is None:
+        console.print("\nEvery exercise passes. Well done.")
+        return 0
+    entry = progress.entries.get(exercise.id)
+    console.print(f"\nNext: [bold]{exercise.id}[/] — {exercise.title}")
+    if entry and entry.diagnosis:
+        console.print(_diagnosis(exercise, entry.diagnosis))
+    console.print(f"Check it with: course check {exercise.id}")
     return 0
 
 
@@ -131,18 +131,61 @@ def check(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(o.status == "passed" for o in outcomes) else 1
 
 
+def current_exercise(course: Course, progress: Progress) -> Exercise | None:
+    """Return the first exercise not passed yet, in teaching order."""
+    for exercise in course.exercises:
+        entry = progress.entries.get(exercise.id)
+        if entry is None or entry.status != "passed":
+            return exercise
+    return None
+
+
+def chosen_exercise(course: Course, progress: Progress, target: str | None) -> Exercise:
+    """Return the exercise an id, a prefix or a lesson names; else the current one.
+
+    A lesson names its first exercise not passed yet (its last when all pass).
+    """
+    if target is None:
+        found = current_exercise(course, progress)
+        if found is None:
+            raise ManifestError("Every exercise passes: name the one you mean.")
+        return found
+    lesson = course.find_lesson(target)
+    if lesson is None:
+        return course.exercise(target)
+    if not lesson.exercises:
+        raise ManifestError(f"Lesson {lesson.id} has no exercises.")
+    for exercise in lesson.exercises:
+        entry = progress.entries.get(exercise.id)
+        if entry is None or entry.status != "passed":
+            return exercise
+    return lesson.exercises[-1]
+
+
 def hint(args: argparse.Namespace, console: Console) -> int:
     """Show the next hint of an exercise, from gentle to specific."""
     course = load_course()
-    exercise = course.exercise(args.exercise)
+    progress = progress_of(course)
+    exercise = chosen_exercise(course, progress, args.exercise)
+    total = len(exercise.hints)
     if not exercise.hints:
         console.print(f"{exercise.id} has no hints.")
         return 0
-    progress = progress_of(course)
     entry = progress.entry(exercise.id)
-    number = min(entry.hints_seen, len(exercise.hints) - 1)
-    console.print(f"Hint {number + 1}/{len(exercise.hints)}: {exercise.hints[number]}")
-    if number == len(exercise.hints) - 1:
+    if getattr(args, "all", False):
+        if not entry.hints_seen:
+            console.print(
+                f"No hint of {exercise.id} unlocked yet: `course hint"
+                f" {exercise.id}` shows the first."
+            )
+        for number, text in enumerate(exercise.hints[: entry.hints_seen], start=1):
+            console.print(f"Hint {number}/{total} of {exercise.id}: {escape(text)}")
+        return 0
+    number = min(entry.hints_seen, total - 1)
+    console.print(
+        f"Hint {number + 1}/{total} of {exercise.id}: {escape(exercise.hints[number])}"
+    )
+    if number == total - 1:
         console.print(
             f"[dim]That is the last hint. `course solution {exercise.id}` shows the"
             " reference once the exercise passes.[/]"
@@ -170,8 +213,20 @@ def solution(args: argparse.Namespace, console: Console) -> int:
         if answer.strip().lower() not in {"y", "yes"}:
             return 1
     patch = course.root / exercise.solution
-    console.print(Syntax(patch.read_text(), "diff", word_wrap=True))
+    if not patch.exists():
+        console.print(
+            f"The reference solution of {exercise.id} is not part of this edition of"
+            " the course; your instructor has it."
+        )
+        return 1
     notes = patch.with_suffix(".md")
+    if not console.is_terminal:
+        # Redirected to a file: the patch exactly as stored, for `git apply`.
+        sys.stdout.write(patch.read_text())
+        if notes.exists():
+            sys.stderr.write(notes.read_text())
+        return 0
+    console.print(Syntax(patch.read_text(), "diff", word_wrap=True))
     if notes.exists():
         console.print(notes.read_text())
     return 0
@@ -192,15 +247,22 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     command.set_defaults(handler=notebook, passes_extra=True)
     command = commands.add_parser("list", help="show your progress")
     command.set_defaults(handler=overview)
-    for name, handler, help_text in [
-        ("hint", hint, "show the next hint of an exercise"),
-        ("solution", solution, "show the reference solution of an exercise"),
-    ]:
-        command = commands.add_parser(name, help=help_text)
-        command.add_argument("exercise")
-        if name == "solution":
-            command.add_argument("--yes", action="store_true", help="show it anyway")
-        command.set_defaults(handler=handler)
+    command = commands.add_parser(
+        "hint", help="show the next hint of an exercise (default: the current one)"
+    )
+    command.add_argument(
+        "exercise", nargs="?", help="an exercise id, a prefix of one, or a lesson"
+    )
+    command.add_argument(
+        "--all", action="store_true", help="show the hints already unlocked"
+    )
+    command.set_defaults(handler=hint)
+    command = commands.add_parser(
+        "solution", help="show the reference solution of an exercise"
+    )
+    command.add_argument("exercise", help="an exercise id or a prefix of one")
+    command.add_argument("--yes", action="store_true", help="show it anyway")
+    command.set_defaults(handler=solution)
 
 
 def notebook(args: argparse.Namespace, console: Console) -> int:

@@ -1,6 +1,8 @@
 import json
 import subprocess
 
+import pytest
+
 
 def _solve(course_root, answer="42", greeting="hi"):
     (course_root / "shop_app" / "answer.py").write_text(
@@ -53,11 +55,68 @@ def test_the_overview_shows_progress_and_the_next_exercise(course, course_root):
 def test_hints_go_from_gentle_to_specific_then_stop(course):
     shown = [course("hint", "00-answer").stdout for _ in range(4)]
 
-    assert shown[0].startswith("Hint 1/3: Read the question again.")
-    assert shown[1].startswith("Hint 2/3: It is six times seven.")
-    assert shown[2].startswith("Hint 3/3: Set ANSWER = 42.")
+    assert shown[0].startswith("Hint 1/3 of 00-answer: Read the question again.")
+    assert shown[1].startswith("Hint 2/3 of 00-answer: It is six times seven.")
+    assert shown[2].startswith("Hint 3/3 of 00-answer: Set ANSWER = 42.")
     assert "That is the last hint." in shown[2]
-    assert shown[3].startswith("Hint 3/3: Set ANSWER = 42.")
+    assert shown[3].startswith("Hint 3/3 of 00-answer: Set ANSWER = 42.")
+
+
+@pytest.mark.parametrize("target", [[], ["0"], ["00"], ["lesson-00"], ["00-a"]])
+def test_a_hint_finds_its_exercise_by_lesson_prefix_or_the_current_one(course, target):
+    result = course("hint", *target)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Hint 1/3 of 00-answer: Read the question again.")
+
+
+def test_an_ambiguous_prefix_names_the_exercises_it_could_be(course):
+    result = course("hint", "00-")
+
+    assert result.returncode == 2
+    assert (
+        "'00-' could be any of 00-answer, 00-greeting: type more of the id."
+        in " ".join(result.stdout.split())
+    )
+
+
+def test_hint_all_shows_the_hints_already_unlocked(course):
+    before = course("hint", "--all")
+    course("hint")
+    course("hint")
+
+    result = course("hint", "--all")
+
+    assert "No hint of 00-answer unlocked yet: `course hint 00-answer` shows the" in (
+        " ".join(before.stdout.split())
+    )
+    assert result.stdout.splitlines() == [
+        "Hint 1/3 of 00-answer: Read the question again.",
+        "Hint 2/3 of 00-answer: It is six times seven.",
+    ]
+
+
+def test_the_solution_written_to_a_file_is_a_patch_git_applies(course, course_root):
+    result = course("solution", "00-answer", "--yes")
+    (course_root / "mine.patch").write_text(result.stdout)
+
+    applied = subprocess.run(
+        ["git", "apply", "--check", "mine.patch"], cwd=course_root, text=True,
+        capture_output=True,
+    )  # fmt: skip
+
+    assert result.stdout == (course_root / "solutions" / "00-answer.patch").read_text()
+    assert applied.returncode == 0, applied.stderr
+
+
+def test_a_solution_left_out_of_the_edition_is_said_to_be(course):
+    result = course("solution", "00-greeting", "--yes")
+
+    assert result.returncode == 1
+    assert (
+        "The reference solution of 00-greeting is not part of this edition of the"
+        " course; your instructor has it." in " ".join(result.stdout.split())
+    )
 
 
 def test_the_solution_waits_until_the_exercise_passes(course, course_root):

@@ -45,7 +45,7 @@ def test_watch_rechecks_on_save_and_quits_on_q(course_root, course_env):
 
         process.stdin.write("h\n")
         process.stdin.flush()
-        output.wait_for("Hint 1/3: Read the question again.")
+        output.wait_for("Hint 1/3 of 00-answer: Read the question again.")
         process.stdin.write("q\n")
         process.stdin.flush()
         assert process.wait(timeout=30) == 0
