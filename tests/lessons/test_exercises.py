@@ -132,6 +132,34 @@ DIAGNOSES = {
         ]
         for budget in ("offloaded", "on-commit", "queue", "drained")
     },
+    ("07-product-list", "sort-index"): [
+        "GET /products/: SELECT ... FROM catalog_product",
+        "ran Seq Scan on catalog_product",
+        "then Sort by",
+        "Product.Meta.indexes",
+    ],
+    ("07-product-list", "buffers"): [
+        "GET /products/ touched",
+        "shared buffers with",
+        "Most of them:",
+        "Subquery()",
+    ],
+    ("07-recent-orders", "index"): [
+        "GET /dashboard/sales/: SELECT ... FROM orders_order",
+        "then Sort by",
+        "created_at DESC",
+        "Order.Meta.indexes",
+    ],
+    ("07-recent-orders", "buffers"): [
+        "GET /dashboard/sales/: SELECT ... FROM orders_order",
+        "shared buffers with",
+        "Order.Meta.indexes",
+    ],
+    ("07-recent-orders", "concurrently"): [
+        "through no index of its own",
+        "AddIndexConcurrently",
+        "atomic = False",
+    ],
 }
 _PLACE = re.compile(r"shop_app/\S+:\d+")
 
@@ -174,6 +202,12 @@ def test_on_the_naive_shop_lesson_1_and_3_diagnoses_name_relation_and_fix(
 ):
     _assert_diagnosed(naive_outcomes, "01")
     _assert_diagnosed(naive_outcomes, "03")
+
+
+def test_on_the_naive_shop_lesson_7_diagnoses_name_the_plan_node_and_the_index(
+    naive_outcomes,
+):
+    _assert_diagnosed(naive_outcomes, "07")
 
 
 def test_on_the_naive_shop_the_pages_still_show_the_same_output(naive_outcomes):

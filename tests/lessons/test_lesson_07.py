@@ -1,0 +1,73 @@
+"""Lesson 7's budgets that guard a fix can still fail: break a piece of it.
+
+Every patch of lessons 1-7 is applied, then one piece of each lesson 7 fix
+is taken out on the scratch copy: the budget that guards it must fail, from
+the plans and buffers PostgreSQL reported, saying what broke.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.lessons.conftest import graded_with_breaks
+
+GRADED = ("07-product-list", "07-recent-orders")
+BREAKS = [
+    # The covering index on the approved reviews is never created: each
+    # product's count and average read its reviews from the table.
+    (
+        "shop_app/catalog/migrations/0002_product_review_indexes.py",
+        r'^        migrations\.AddIndex\(\n            model_name="review",\n'
+        r"(?:.*\n)*?        \),\n",
+        "",
+    ),
+    # The orders' index is built by a plain AddIndex, in a transaction.
+    (
+        "shop_app/orders/migrations/0002_order_newest_idx.py",
+        r"^        AddIndexConcurrently\(",
+        "        migrations.AddIndex(",
+    ),
+    (
+        "shop_app/orders/migrations/0002_order_newest_idx.py",
+        r"^    atomic = False\n",
+        "",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def broken_outcomes(tmp_path_factory, grade, course):
+    root = tmp_path_factory.mktemp("broken-07")
+    return graded_with_breaks(root, grade, course, "07-recent-orders", GRADED, BREAKS)
+
+
+def test_without_the_covering_index_the_product_list_reads_the_reviews_table(
+    broken_outcomes,
+):
+    budgets = broken_outcomes["07-product-list"]
+
+    assert budgets["sort-index"].passed
+    message = budgets["buffers"].message
+    assert not budgets["buffers"].passed
+    assert message.startswith("GET /products/ touched "), message
+    assert re.search(
+        r"Most of them: [A-Za-z ]+Scan .*?on catalog_review \(", message
+    ), message
+
+
+def test_a_plain_add_index_on_the_orders_is_named_with_its_migration_line(
+    broken_outcomes,
+):
+    budgets = broken_outcomes["07-recent-orders"]
+
+    assert budgets["index"].passed and budgets["buffers"].passed
+    assert not budgets["concurrently"].passed
+    assert re.match(
+        r"shop_app/orders/migrations/0002_order_newest_idx\.py:\d+ builds "
+        r"order_newest_idx with AddIndex, in a transaction that blocks writes to "
+        r"orders_order until it ends \(budget: the index is built with "
+        r"AddIndexConcurrently\)\. Build it with django\.contrib\.postgres",
+        budgets["concurrently"].message,
+    ), budgets["concurrently"].message
