@@ -14,7 +14,7 @@ from rich.table import Table
 
 from checker.harness.runner import ExerciseOutcome, Target, run_exercises
 from checker.manifest import Course, Exercise, ManifestError, load_course
-from checker.progress import Progress
+from checker.progress import Progress, files_digest
 from checker.services import database_url, ensure_up, service_urls
 from checker.services.layout import Layout
 
@@ -53,6 +53,8 @@ def run_checks(
     """Start services, grade `exercises` on the learner's shop, save progress."""
     for message in ensure_up():
         console.print(f"[dim]{message}[/]")
+    # The files as they are checked, not as they may be once the check ends.
+    digests = {e.id: files_digest(course.root, e.files) for e in exercises}
     outcomes = run_exercises(
         exercises,
         check_target(course),
@@ -61,7 +63,7 @@ def run_checks(
     )
     progress = progress_of(course)
     for outcome in outcomes:
-        progress.record(outcome)
+        progress.record(outcome).files_digest = digests.get(outcome.id, "")
     progress.save()
     return outcomes
 
@@ -110,20 +112,60 @@ def overview(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def check(args: argparse.Namespace, console: Console) -> int:
-    """Grade the chosen exercises, and re-check those already passed."""
-    course = load_course()
-    chosen = list(course.select(None if args.all else args.target))
-    progress = progress_of(course)
-    # Re-check passed exercises too: a later change can bring an N+1 back.
+def _changed_since_passed(course: Course, progress: Progress) -> list[Exercise]:
+    """Return the passed exercises whose files changed since they were checked."""
+    changed = []
     for exercise in course.exercises:
         entry = progress.entries.get(exercise.id)
-        if entry and entry.ever_passed and exercise not in chosen:
-            chosen.append(exercise)
-    chosen.sort(key=course.exercises.index)
+        if not (entry and entry.ever_passed):
+            continue
+        if entry.files_digest != files_digest(course.root, exercise.files):
+            changed.append(exercise)
+    return changed
+
+
+def check(args: argparse.Namespace, console: Console) -> int:
+    """Grade the current or chosen exercises, and passed ones whose files changed."""
+    course = load_course()
+    progress = progress_of(course)
+    if args.all:
+        chosen = list(course.exercises)
+    elif args.target:
+        chosen = list(course.select(args.target))
+    else:
+        current = current_exercise(course, progress)
+        chosen = [current] if current else []
+    # A later change can bring an N+1 back: check again the passed exercises
+    # whose files changed since they passed.
+    again = [e for e in _changed_since_passed(course, progress) if e not in chosen]
+    unchanged = [
+        e.id
+        for e in course.exercises
+        if e not in chosen
+        and e not in again
+        and (entry := progress.entries.get(e.id)) is not None
+        and entry.ever_passed
+    ]
+    if again:
+        console.print(
+            f"[dim]Checking again {', '.join(e.id for e in again)}: their files"
+            " changed since they passed.[/]"
+        )
+    chosen = sorted([*chosen, *again], key=course.exercises.index)
+    if not chosen:
+        console.print(
+            "Every exercise passes and none of their files changed since."
+            " `course check --all` checks them all again."
+        )
+        return 0
     outcomes = run_checks(course, chosen, console)
     progress = progress_of(course)
     console.print(progress_table(course, progress))
+    if unchanged:
+        console.print(
+            f"[dim]Not checked again, their files unchanged since they passed:"
+            f" {', '.join(unchanged)} (`course check --all` checks everything).[/]"
+        )
     for outcome in outcomes:
         if outcome.status != "passed":
             entry = progress.entry(outcome.id)
@@ -234,7 +276,11 @@ def solution(args: argparse.Namespace, console: Console) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the learner's subcommands to the command line."""
-    command = commands.add_parser("check", help="grade exercises on your shop")
+    command = commands.add_parser(
+        "check",
+        help="grade the current exercise (or the one named) on your shop, and"
+        " passed ones whose files changed",
+    )
     command.add_argument("target", nargs="?", help="an exercise or a lesson id")
     command.add_argument("--all", action="store_true", help="every exercise")
     command.set_defaults(handler=check)

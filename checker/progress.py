@@ -5,6 +5,7 @@ Losing the file loses nothing but that cache: `course check --all` rebuilds it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -29,6 +30,9 @@ class Entry:
     checked_at: str = ""
     hints_seen: int = 0
     ever_passed: bool = False
+    # A digest of the exercise's files as they were checked: a passed
+    # exercise is checked again only once they change.
+    files_digest: str = ""
 
 
 def _first_verdict(properties: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +40,29 @@ def _first_verdict(properties: dict[str, Any]) -> dict[str, Any]:
     verdicts = properties.get("checker_verdicts") or [{}]
     unmet = [v for v in verdicts if not v.get("met", True)]
     return dict((unmet or verdicts)[0])
+
+
+def files_digest(root: Path, paths: tuple[str, ...]) -> str:
+    """Return a digest of the files and folders `paths` name under `root`."""
+    digest = hashlib.sha256()
+    for path in paths:
+        found = root / path
+        files = (
+            sorted(
+                p
+                for p in found.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts
+            )
+            if found.is_dir()
+            else [found]
+        )
+        for file in files:
+            digest.update(str(file.relative_to(root)).encode() + b"\0")
+            try:
+                digest.update(file.read_bytes())
+            except OSError:
+                digest.update(b"\0missing\0")
+    return digest.hexdigest()
 
 
 @dataclass

@@ -41,6 +41,43 @@ def test_a_passed_exercise_is_checked_again_with_later_ones(course, course_root)
     assert "ANSWER is 43 (budget: exactly 42)" in result.stdout
 
 
+def test_plain_check_grades_the_current_exercise_and_changed_passed_ones(
+    course, course_root
+):
+    _solve(course_root)
+    first = course("check")
+    second = course("check")
+    _solve(course_root, greeting="hello")
+    third = course("check")
+
+    assert "00-answer" in first.stdout
+    assert "GREETING" not in first.stdout
+    assert second.returncode == 1
+    assert "GREETING is 'hi'" in second.stdout
+    assert (
+        "Not checked again, their files unchanged since they passed: 00-answer"
+        in " ".join(second.stdout.split())
+    )
+    assert third.returncode == 0, third.stdout
+    assert (
+        "Checking again 00-answer: their files changed since they passed."
+        in " ".join(third.stdout.split())
+    )
+
+
+def test_check_all_grades_every_exercise(course, course_root):
+    _solve(course_root, greeting="hello")
+
+    result = course("check", "--all")
+
+    assert result.returncode == 0, result.stdout
+    progress = json.loads((course_root / ".course" / "progress.json").read_text())
+    assert {k: v["status"] for k, v in progress["exercises"].items()} == {
+        "00-answer": "passed",
+        "00-greeting": "passed",
+    }
+
+
 def test_the_overview_shows_progress_and_the_next_exercise(course, course_root):
     _solve(course_root)
     course("check", "00-answer")
