@@ -16,7 +16,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PlanSizes", "catalog_fill", "orders_fill", "plan_sizes", "tables_analyze"]
+__all__ = [
+    "PlanDataError",
+    "PlanSizes",
+    "catalog_fill",
+    "orders_fill",
+    "plan_sizes",
+    "tables_analyze",
+]
 
 # The shop's "small" scale (`seeding.scales`): 3,000 products with ten reviews
 # each, 12,000 orders of about three items. Big enough that the planner takes
@@ -31,6 +38,25 @@ ITEMS_PER_ORDER = 3
 DESCRIPTION_CHARS = 1_500
 CUSTOMERS = 50
 EPOCH = "2026-01-01T00:00:00+00:00"
+
+
+class PlanDataError(AssertionError):
+    """The data the checker made is not all there: the shop changed it."""
+
+
+def _at_least(connection: Any, table: str, rows: int) -> None:
+    """Fail when `table` holds fewer than `rows` rows after a fill.
+
+    The rows are inserted as the run's role, so a trigger of the shop's own
+    could delete some of them, and a page over less data looks cheaper.
+    """
+    # Table names come from this module only.
+    [(found,)] = connection.execute(f"SELECT count(*) FROM {table}").fetchall()
+    if found < rows:
+        raise PlanDataError(
+            f"The checker inserted {rows:,} rows into {table} and {found:,} are "
+            "left: the shop must not change the data the checker builds"
+        )
 
 
 @dataclass(frozen=True)
@@ -51,9 +77,10 @@ def plan_sizes(seed: int) -> PlanSizes:
 
 
 def _customers(connection: Any) -> list[int]:
-    """Return the ids of the customers, making them the first time."""
+    """Return the ids of the plan's customers, one after the other, made once."""
     found = [row[0] for row in connection.execute(
-        "SELECT id FROM customers_customer ORDER BY id"
+        "SELECT c.id FROM customers_customer c JOIN auth_user u ON u.id = c.user_id"
+        " WHERE u.username LIKE 'plan-user-%%' ORDER BY c.id"
     ).fetchall()]  # fmt: skip
     if found:
         return found
@@ -114,23 +141,27 @@ def catalog_fill(connection: Any, *, products: int, seed: int) -> float:
             "last": products,
         },
     )
+    # The new products' ids run from `lowest` up, one after the other; an
+    # id computed per row costs nothing, where indexing an array of them
+    # would copy the whole array for every review.
     connection.execute(
         "INSERT INTO catalog_review (rating, title, body, is_approved, created_at,"
         " customer_id, product_id)"
         " SELECT 1 + g %% 5, 'Review ' || g, repeat('Good value. ', 15),"
         " g %% 5 <> 0, %(epoch)s::timestamptz - g * interval '1 minute',"
-        " (%(customers)s::bigint[])[1 + g %% %(count)s], p.ids[1 + (g * 7907) %% p.n]"
+        " %(customer)s + g %% %(count)s, p.lowest + (g * 7907) %% p.n"
         " FROM generate_series(0, %(reviews)s::int - 1) g,"
-        " (SELECT array_agg(id ORDER BY id) AS ids, count(*) AS n"
-        "  FROM catalog_product WHERE id > (SELECT coalesce(max(product_id), 0)"
-        "  FROM catalog_review)) p",
+        " (SELECT min(id) AS lowest, count(*) AS n FROM catalog_product"
+        "  WHERE id > (SELECT coalesce(max(product_id), 0) FROM catalog_review)) p",
         {
             "epoch": EPOCH,
-            "customers": customers,
+            "customer": customers[0],
             "count": len(customers),
             "reviews": (products - have) * REVIEWS_PER_PRODUCT,
         },
     )
+    _at_least(connection, "catalog_product", products)
+    _at_least(connection, "catalog_review", products * REVIEWS_PER_PRODUCT)
     tables_analyze(connection, "catalog_product", "catalog_review")
     return time.perf_counter() - started
 
@@ -151,12 +182,12 @@ def orders_fill(connection: Any, *, orders: int) -> float:
     statuses = ["pending", "paid", "shipped", "cancelled"]
     connection.execute(
         "INSERT INTO orders_order (customer_id, status, created_at, total)"
-        " SELECT (%(customers)s::bigint[])[1 + g %% %(count)s],"
+        " SELECT %(customer)s + g %% %(count)s,"
         " (%(statuses)s::text[])[1 + g %% 4],"
         " %(epoch)s::timestamptz - g * interval '1 minute', 10 + g %% 90"
         " FROM generate_series(%(first)s::int, %(last)s::int) g",
         {
-            "customers": customers,
+            "customer": customers[0],
             "count": len(customers),
             "statuses": statuses,
             "epoch": EPOCH,
@@ -166,12 +197,14 @@ def orders_fill(connection: Any, *, orders: int) -> float:
     )
     connection.execute(
         "INSERT INTO orders_orderitem (order_id, product_id, quantity, unit_price)"
-        " SELECT o.id, p.ids[1 + (o.id * 31 + k) %% p.n], 1 + k, 9.99"
+        " SELECT o.id, p.lowest + (o.id * 31 + k) %% p.n, 1 + k, 9.99"
         " FROM orders_order o, generate_series(1, %s::int) k,"
-        " (SELECT array_agg(id) AS ids, count(*) AS n FROM catalog_product) p"
-        " WHERE NOT EXISTS (SELECT 1 FROM orders_orderitem i WHERE i.order_id = o.id)",
+        " (SELECT min(id) AS lowest, count(*) AS n FROM catalog_product) p"
+        " WHERE o.id > (SELECT coalesce(max(order_id), 0) FROM orders_orderitem)",
         [ITEMS_PER_ORDER],
     )
+    _at_least(connection, "orders_order", orders)
+    _at_least(connection, "orders_orderitem", orders * ITEMS_PER_ORDER)
     tables_analyze(connection, "orders_order", "orders_orderitem")
     return time.perf_counter() - started
 
