@@ -59,10 +59,10 @@ def _grade(root: Path, seed: int) -> list[ExerciseOutcome]:
 def _cell(budget: Any) -> str:
     found = budget.properties
     if "buffers" in found:
-        sizes = found.get("products") or found.get("orders")
+        noun = "products" if "products" in found else "orders"
         return ", ".join(
-            f"{b:,} buffers with {n:,}"
-            for b, n in zip(found["buffers"], sizes, strict=True)
+            f"{b:,} buffers with {n:,} {noun}"
+            for b, n in zip(found["buffers"], found[noun], strict=True)
         )
     if "plan" in found:
         return str(found["plan"])
