@@ -69,20 +69,39 @@ def run_checks(
 
 
 def progress_table(course: Course, progress: Progress) -> Table:
-    """Build the table of every exercise: status, points, measured vs budget."""
+    """Build the table of every exercise: status, points, measured vs budget.
+
+    A lesson whose exercises all pass takes one row, so the table fits a
+    laptop's terminal; exercise ids are never cut.
+    """
     table = Table("lesson", "exercise", "status", "points", "measured", "budget")
-    for exercise in course.exercises:
-        entry = progress.entries.get(exercise.id)
-        status = entry.status if entry else "not checked"
-        points = f"{entry.points}/{exercise.total_points}" if entry else "-"
-        table.add_row(
-            exercise.lesson,
-            exercise.id,
-            _STATUS.get(status, status),
-            points,
-            entry.measured if entry else "",
-            entry.budget if entry else "",
-        )
+    for column in table.columns[:4]:
+        column.no_wrap = True
+    for lesson in course.lessons:
+        entries = [progress.entries.get(e.id) for e in lesson.exercises]
+        if lesson.exercises and all(e and e.status == "passed" for e in entries):
+            points = sum(e.points for e in entries if e)
+            total = sum(e.total_points for e in lesson.exercises)
+            count = len(lesson.exercises)
+            table.add_row(
+                lesson.id,
+                f"{count} exercise{'s' if count > 1 else ''}",
+                _STATUS["passed"],
+                f"{points}/{total}",
+                "",
+                "",
+            )
+            continue
+        for exercise, entry in zip(lesson.exercises, entries, strict=True):
+            status = entry.status if entry else "not checked"
+            table.add_row(
+                exercise.lesson,
+                exercise.id,
+                _STATUS.get(status, status),
+                f"{entry.points}/{exercise.total_points}" if entry else "-",
+                entry.measured if entry else "",
+                entry.budget if entry else "",
+            )
     return table
 
 

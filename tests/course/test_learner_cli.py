@@ -217,3 +217,28 @@ def test_an_unknown_exercise_names_the_known_ones(course):
     assert "No exercise 'nope'. Known exercises: 00-answer, 00-greeting." in (
         result.stdout
     )
+
+
+def test_the_table_fits_80_columns_with_whole_ids_and_finished_lessons_collapsed(
+    course, course_root, course_env
+):
+    long = "GET /products/ made 78 queries with 15 products and 23 with 4 products"
+    failed = {"status": "failed", "points": 0, "max_points": 2, "measured": long}
+    passed = {"status": "passed", "points": 1, "max_points": 1, "ever_passed": True}
+    (course_root / ".course").mkdir()
+    (course_root / ".course" / "progress.json").write_text(
+        json.dumps({"exercises": {"00-answer": failed, "00-greeting": passed}})
+    )
+    course_env["COLUMNS"] = "80"
+    before = course("list")
+    passed_too = {**passed, "points": 2, "max_points": 2}
+    (course_root / ".course" / "progress.json").write_text(
+        json.dumps({"exercises": {"00-answer": passed_too, "00-greeting": passed}})
+    )
+    after = course("list")
+
+    assert max(len(line) for line in before.stdout.splitlines()) <= 80
+    assert "│ 00-answer " in before.stdout
+    assert "│ 00-greeting " in before.stdout
+    [row] = [line for line in after.stdout.splitlines() if "│ 00 " in line]
+    assert " ".join(row.replace("│", " ").split()) == "00 2 exercises passed 3/3"
