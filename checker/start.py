@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +80,26 @@ def start(
     _bring_data(console, layout, scale, seed_value)
     console.print(
         "\n[bold]Ready.[/] Run the shop with "
-        "`.venv/bin/python shop_app/manage.py runserver` and open\n"
+        "`python shop_app/manage.py runserver` and open\n"
         "http://127.0.0.1:8000/products/ with the debug toolbar's SQL panel.\n"
     )
+    _say_activate(console)
     _first_check(console)
+
+
+def _say_activate(console: Console) -> None:
+    """Say once how to make `course` and `python` the virtualenv's, if needed."""
+    folder = Path(sys.executable).parent
+    found = shutil.which("course")
+    if found is not None and Path(found).parent == folder:
+        return
+    activate = folder / "activate"
+    shown = os.path.relpath(activate) if activate.exists() else f"{folder}/activate"
+    console.print(
+        f"[yellow]In each new shell, run `source {shown}` first:[/] `course` and"
+        " `python` are in the virtualenv, and every command the course prints"
+        " works as printed once it is active.\n"
+    )
 
 
 def _bring_data(

@@ -1,3 +1,6 @@
+import sys
+from pathlib import Path
+
 import pytest
 
 from checker.services import create_database, drop_database
@@ -60,3 +63,19 @@ def test_a_second_start_keeps_the_data_set_the_learner_seeded(fresh_database, co
     )
     assert "Seeded" not in result.stdout
     assert _products() == before
+
+
+def test_start_says_once_how_to_put_course_on_the_path(
+    fresh_database, course_env, course
+):
+    virtualenv = str(Path(sys.executable).parent)
+    course_env["PATH"] = "/usr/bin:/bin"
+    outside = course("start", "--scale", "tiny")
+    course_env["PATH"] = f"{virtualenv}:/usr/bin:/bin"
+    inside = course("start", "--scale", "tiny")
+
+    said = " ".join(outside.stdout.split())
+    assert "In each new shell, run `source" in said
+    assert "every command the course prints works as printed once it is active." in said
+    if (Path(virtualenv) / "course").exists():
+        assert "In each new shell" not in inside.stdout
