@@ -8,27 +8,76 @@ graded with the trusted tests (`checker/trusted/test_lesson_07.py`), on the
 same seed: the same plan-sized data, which the trusted side builds in each
 run. The figures are the tests' own: the plan node that read the table, the
 shared buffers PostgreSQL counted, and the seconds the data took to build.
+
+Then the solved shop is migrated into a scratch database (`lesson7_writes`)
+filled the same way, and the write cost of each index lesson 7 adds is
+measured: its size on disk beside its table's, and the rows per second of
+one bulk insert into its table with and without it (each insert rolled
+back; times are this machine's own).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from checker.harness.runner import ExerciseOutcome, Target, run_exercises  # noqa: E402
 from checker.manifest import load_course  # noqa: E402
-from checker.services import database_url, ensure_up, service_urls  # noqa: E402
+from checker.services import (  # noqa: E402
+    create_database,
+    database_url,
+    drop_database,
+    ensure_up,
+    service_urls,
+)
+from checker.trusted.plan_data import (  # noqa: E402
+    ORDERS,
+    PRODUCTS,
+    catalog_fill,
+    orders_fill,
+)
 
 LESSON = "07"
+WRITES_DATABASE = "lesson7_writes"
+# Each index lesson 7 adds, its table, and one insert of 20,000 rows into it.
+INDEXES = {
+    "product_active_price_idx": (
+        "catalog_product",
+        "INSERT INTO catalog_product (name, slug, sku, price, stock, is_active,"
+        " description, created_at, updated_at, brand_id, category_id)"
+        " SELECT 'New ' || g, 'new-' || g, 'NEW-' || g, 1 + g % 997, 1, true, '',"
+        " now(), now(), (SELECT min(id) FROM catalog_brand),"
+        " (SELECT min(id) FROM catalog_category) FROM generate_series(1, 20000) g",
+    ),
+    "review_approved_newest_idx": (
+        "catalog_review",
+        "INSERT INTO catalog_review (rating, title, body, is_approved, created_at,"
+        " customer_id, product_id)"
+        " SELECT 1 + g % 5, 'New', '', true, now(),"
+        " (SELECT min(id) FROM customers_customer),"
+        " (SELECT min(id) FROM catalog_product) + g % 3000"
+        " FROM generate_series(1, 20000) g",
+    ),
+    "order_newest_idx": (
+        "orders_order",
+        "INSERT INTO orders_order (customer_id, status, created_at, total)"
+        " SELECT (SELECT min(id) FROM customers_customer), 'paid', now(), 1"
+        " FROM generate_series(1, 20000) g",
+    ),
+}
 
 
 def _shop(root: Path, patches: list[str]) -> Path:
@@ -76,6 +125,57 @@ def _cell(budget: Any) -> str:
     return budget.message.split(" (budget")[0][:160]
 
 
+def _insert_rate(connection: Any, statement: str, drop: str | None) -> float:
+    """Return the rows per second of `statement`, rolled back afterwards."""
+    with connection.transaction(force_rollback=True):
+        if drop:
+            connection.execute(f"DROP INDEX {drop}")
+        started = time.perf_counter()
+        connection.execute(statement)
+        return 20_000 / (time.perf_counter() - started)
+
+
+def write_costs(root: Path) -> list[str]:
+    """Measure what each lesson 7 index costs on disk and on inserts."""
+    url = create_database(WRITES_DATABASE, fresh=True)
+    try:
+        subprocess.run(
+            [sys.executable, "shop_app/manage.py", "migrate", "-v", "0"],
+            cwd=root,
+            env={
+                **os.environ,
+                "DATABASE_URL": url,
+                "PYTHONPATH": str(root / "shop_app"),
+                "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            },
+            check=True,
+        )
+        with psycopg.connect(database_url(WRITES_DATABASE, libpq=True)) as connection:
+            connection.autocommit = True
+            catalog_fill(connection, products=PRODUCTS, seed=7)
+            orders_fill(connection, orders=ORDERS)
+            lines = [
+                "| index | its size | its table | rows/s with it | rows/s without |",
+                "| --- | ---: | ---: | ---: | ---: |",
+            ]
+            for index, (table, insert) in INDEXES.items():
+                [(size, whole)] = connection.execute(
+                    "SELECT pg_size_pretty(pg_relation_size(%s::regclass)),"
+                    " pg_size_pretty(pg_relation_size(%s::regclass))",
+                    [index, table],
+                ).fetchall()
+                rates = [
+                    _insert_rate(connection, insert, drop) for drop in (None, index)
+                ]
+                with_it, without = (f"{rate:,.0f}" for rate in rates)
+                lines.append(
+                    f"| `{index}` | {size} | {whole} | {with_it} | {without} |"
+                )
+        return lines
+    finally:
+        drop_database(WRITES_DATABASE)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
@@ -91,7 +191,9 @@ def main() -> int:
     own = [e.solution for e in course.exercises if e.lesson == LESSON]
     with tempfile.TemporaryDirectory(prefix="lesson7-") as scratch:
         before = _grade(_shop(Path(scratch) / "before", earlier), args.seed)
-        after = _grade(_shop(Path(scratch) / "after", earlier + own), args.seed)
+        solved = _shop(Path(scratch) / "after", earlier + own)
+        after = _grade(solved, args.seed)
+        writes = write_costs(solved)
     print("| exercise | budget | before | after |")
     print("| --- | --- | --- | --- |")
     seconds = []
@@ -104,6 +206,11 @@ def main() -> int:
         f"\nPlan-sized data built per run: {sum(seconds):.1f} s "
         f"({', '.join(f'{s:.1f}' for s in seconds)} s per exercise), on this machine."
     )
+    print(
+        f"\nWrite cost of lesson 7's indexes, on {PRODUCTS:,} products and "
+        f"{ORDERS:,} orders (20,000 rows inserted, times this machine's own):\n"
+    )
+    print("\n".join(writes))
     return 0
 
 
