@@ -132,6 +132,36 @@ DIAGNOSES = {
         ]
         for budget in ("offloaded", "on-commit", "queue", "drained")
     },
+    ("06-pagination", "bounded"): [
+        "shop_app/catalog/api.py:",
+        "returned 130 products in one response",
+        "max_page_size",
+    ],
+    ("06-pagination", "walk"): [
+        "shop_app/orders/api.py:",
+        "returned 120 orders in one response",
+    ],
+    ("06-pagination", "deep-page"): [
+        "shop_app/orders/api.py:",
+        "made PostgreSQL produce 500 orders to return 500",
+        "CursorPagination ordered by an indexed column",
+    ],
+    ("06-lean-lists", "product-queries"): [
+        "shop_app/catalog/serializers.py:",
+        "via Product.",
+        "Try ",
+    ],
+    ("06-lean-lists", "order-queries"): [
+        "shop_app/orders/serializers.py:",
+        "via OrderItem.product",
+        "Try ",
+    ],
+    ("06-lean-lists", "bytes"): [
+        "shop_app/catalog/api.py:",
+        "bytes per product",
+        "description (2,151 bytes)",
+        "lean serializer",
+    ],
     ("07-product-list", "sort-index"): [
         "GET /products/: SELECT ... FROM catalog_product",
         "ran Seq Scan on catalog_product",
