@@ -116,8 +116,11 @@ class ShopRun:
         if self.plan.sandbox is not None:
             self._sandbox_enter()
         self.started = True
-        self.builder = Builder(root=CHECKER.parent, env=self._builder_environment())
-        self.builder.start()
+        # A learner checks the course's own shop: a builder would run the
+        # very same code, so the shop builds its data itself.
+        if Path(self.plan.root).resolve() != CHECKER.parent:
+            self.builder = Builder(root=CHECKER.parent, env=self._builder_environment())
+            self.builder.start()
         self._shop_spawn()
         run_database_create(
             run=self.database,
@@ -128,11 +131,13 @@ class ShopRun:
         self._template_keep = template if template and not migrated else None
         # The builder sets Django up beside the shop; it waits for the
         # shop's migrations only when it is first asked for data.
-        self.builder.setup()
+        if self.builder is not None:
+            self.builder.setup()
         self._shop_ready()
         if not migrated:
             self.shop.command("migrate")
-        self.builder.ready()
+        if self.builder is not None:
+            self.builder.ready()
 
     def _sandbox_enter(self) -> None:
         assert self.plan.sandbox is not None
