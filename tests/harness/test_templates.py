@@ -50,6 +50,8 @@ def test_the_first_check_leaves_an_empty_template_and_the_next_copies_it(shop_ro
     first = _run(shop_root)
     first.start()
     first.shop.build("catalog_make", products=3)
+    # A copy's data comes from the course's own builder, not the copy.
+    built_apart = first.builder is not None
     first.stop()
     _, kept = template_for(shop_root)
 
@@ -63,6 +65,7 @@ def test_the_first_check_leaves_an_empty_template_and_the_next_copies_it(shop_ro
         second.stop()
 
     assert kept
+    assert built_apart
     assert second._template_keep is None
     # Nothing is left for the runner to look for after a run that ended.
     assert not (second.plan.folder / STARTED).exists()
@@ -103,3 +106,16 @@ def test_keeping_a_template_drops_all_but_the_newest(shop_root):
     assert len(left) == TEMPLATES_KEPT
     assert older[0] not in left
     assert set(older[1:]) <= left
+
+
+def test_the_course_s_own_shop_builds_its_data_itself():
+    run = _run(REPO)
+    run.start()
+    try:
+        run.shop.build("catalog_make", products=2)
+        [(products,)] = run.database.query("SELECT count(*) FROM catalog_product")
+    finally:
+        run.stop()
+
+    assert run.builder is None
+    assert products == 2
