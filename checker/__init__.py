@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from checker.notebooks import CheckReport
+    from checker.course.notebooks import CheckReport
 
 
 def check(target: str | None = None) -> CheckReport:
     """Grade an exercise or lesson in a notebook, exactly as `course check` does."""
-    from checker.notebooks import check as run
+    from checker.course.notebooks import check as run
 
     return run(target)

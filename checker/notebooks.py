@@ -1,127 +1,20 @@
-"""Run lesson notebooks in a shell_plus kernel: interactively or headless.
+"""Moved to `checker.course.notebooks`; this path keeps older imports working."""
 
-django-extensions' own `shell_plus --kernel` fails with IPython 9, so the
-kernel is a plain ipykernel that loads the extension `shell_plus --notebook`
-uses, with the shop's settings in its environment.
-"""
-
-from __future__ import annotations
-
-import json
-import os
-import sys
-from html import escape
-from pathlib import Path
-
-from checker.harness.runner import ExerciseOutcome
-from checker.services.layout import Layout, project_root
-
-KERNEL_NAME = "django-at-scale"
-
-
-def jupyter_path(layout: Layout | None = None) -> Path:
-    """Return the folder to put on JUPYTER_PATH, holding the kernelspec."""
-    return (layout or Layout.default()).home / "jupyter"
-
-
-def install_kernelspec(
-    layout: Layout | None = None, *, settings: str = "config.settings.dev"
-) -> Path:
-    """Write the shell_plus kernelspec under `.course/jupyter` and return it."""
-    folder = jupyter_path(layout) / "kernels" / KERNEL_NAME
-    folder.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "argv": [
-            sys.executable,
-            "-m",
-            "ipykernel_launcher",
-            "-f",
-            "{connection_file}",
-            "--ext",
-            "django_extensions.management.notebook_extension",
-        ],
-        "display_name": "Django at Scale (shell_plus)",
-        "language": "python",
-        "env": {
-            "DJANGO_SETTINGS_MODULE": settings,
-            "PYTHONPATH": str(project_root() / "shop_app"),
-            # A notebook cell runs inside the kernel's event loop; the ORM
-            # refuses sync calls there unless told this is deliberate.
-            "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
-        },
-    }
-    (folder / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
-    return folder
-
-
-def execute_notebook(path: Path, *, timeout: int = 300, settings: str) -> object:
-    """Execute a notebook top to bottom in the shell_plus kernel; return it."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    install_kernelspec(settings=settings)
-    os.environ["JUPYTER_PATH"] = str(jupyter_path())
-    notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name=KERNEL_NAME,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()
-    return notebook
-
-
-class CheckReport:
-    """The outcome of `check()`: a table and diagnoses, as HTML in Jupyter."""
-
-    def __init__(self, outcomes: list[ExerciseOutcome]) -> None:
-        self.outcomes = outcomes
-
-    @property
-    def passed(self) -> bool:
-        return all(o.status == "passed" for o in self.outcomes)
-
-    def __repr__(self) -> str:
-        lines = []
-        for outcome in self.outcomes:
-            lines.append(
-                f"{outcome.id}: {outcome.status} "
-                f"({outcome.points}/{outcome.max_points} points)"
-            )
-            lines += [f"  {b.message}" for b in outcome.budgets if not b.passed]
-            if outcome.reason:
-                lines.append(f"  {outcome.reason}")
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        rows = []
-        for outcome in self.outcomes:
-            colour = "#1a7f37" if outcome.status == "passed" else "#cf222e"
-            for budget in outcome.budgets:
-                mark = "✔" if budget.passed else "✘"
-                message = "" if budget.passed else budget.message or outcome.reason
-                rows.append(
-                    f"<tr><td>{escape(outcome.id)}</td><td>{escape(budget.budget)}</td>"
-                    f'<td style="color:{colour}">{mark}</td>'
-                    f"<td>{budget.points}/{budget.max_points}</td>"
-                    f'<td><pre style="white-space:pre-wrap;margin:0">'
-                    f"{escape(message)}</pre></td></tr>"
-                )
-        return (
-            "<table><thead><tr><th>exercise</th><th>budget</th><th></th>"
-            "<th>points</th><th>diagnosis</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>"
-        )
-
-
-def check(target: str | None = None) -> CheckReport:
-    """Grade an exercise or lesson (all when None) exactly as `course check` does."""
-    from rich.console import Console
-
-    from checker.learner import run_checks
-    from checker.manifest import load_course
-
-    course = load_course()
-    outcomes = run_checks(course, list(course.select(target)), Console(quiet=True))
-    return CheckReport(outcomes)
+from checker.course.notebooks import (
+    KERNEL_NAME as KERNEL_NAME,
+)
+from checker.course.notebooks import (
+    CheckReport as CheckReport,
+)
+from checker.course.notebooks import (
+    check as check,
+)
+from checker.course.notebooks import (
+    execute_notebook as execute_notebook,
+)
+from checker.course.notebooks import (
+    install_kernelspec as install_kernelspec,
+)
+from checker.course.notebooks import (
+    jupyter_path as jupyter_path,
+)

@@ -18,11 +18,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from checker.course.manifest import Course, Exercise, ManifestError, load_course
+from checker.course.progress import Progress
 from checker.history.chain import PatchError, patches_at
 from checker.history.git import Git, GitError, open_repository
 from checker.history.starts import LessonStart, current_lesson, lesson_start
-from checker.manifest import Course, Exercise, ManifestError, load_course
-from checker.progress import Progress
 from checker.services.layout import Layout
 
 
@@ -239,22 +239,3 @@ def _report_forgotten(forgotten: list[str], console: Console) -> None:
             f"Marked not checked: {', '.join(forgotten)}. `course check` grades"
             " them again."
         )
-
-
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add `course reset` to the command line."""
-    command = commands.add_parser(
-        "reset",
-        help="put an exercise's files back as your lesson starts (yours are saved)",
-    )
-    command.add_argument("exercise", nargs="?", help="an exercise id, e.g. 01-product")
-    command.add_argument(
-        "--lesson", metavar="NN", help="reset every exercise of a lesson"
-    )
-    command.add_argument(
-        "--from",
-        dest="base",
-        metavar="REF",
-        help="the commit the course starts from (default: origin/HEAD, else HEAD)",
-    )
-    command.set_defaults(handler=reset)

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from checker.course.manifest import Course, ManifestError, load_course
 from checker.history.git import COURSE_EMAIL, COURSE_NAME, Git, GitError
-from checker.manifest import Course, ManifestError, load_course
 
 BRANCH = "course-lessons"
 SOLVED = "course-solved"

@@ -114,8 +114,8 @@ def bring_database(
     """Migrate the database to the checked-out tree, reseed it and flush caches."""
     from django.core.management import call_command
 
+    from checker.course.start import seed
     from checker.django_env import setup_django
-    from checker.start import seed
 
     setup_django()
     done = []

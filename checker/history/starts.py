@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from checker.course.manifest import Course
 from checker.history.chain import (
     SOLVED,
     Base,
@@ -23,7 +24,6 @@ from checker.history.chain import (
 )
 from checker.history.git import Git, GitError
 from checker.history.workspace import lesson_branch
-from checker.manifest import Course
 
 _LESSON_BRANCH = re.compile(r"course/lesson-(?P<lesson>[^/]+)")
 

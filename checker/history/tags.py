@@ -80,17 +80,3 @@ def tags(args: argparse.Namespace, console: Console) -> int:
         return 1
     print_tags(git, base, built, console)
     return 0
-
-
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add `course tags` to the command line."""
-    command = commands.add_parser(
-        "tags", help="build one git tag per lesson (lesson-01, ...) in this clone"
-    )
-    command.add_argument(
-        "--from",
-        dest="base",
-        metavar="REF",
-        help="the commit the course starts from (default: origin/HEAD, else HEAD)",
-    )
-    command.set_defaults(handler=tags)
