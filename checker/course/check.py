@@ -65,6 +65,23 @@ def run_checks(
     return outcomes
 
 
+def explained(outcome: ExerciseOutcome) -> dict[str, list[str]]:
+    """Map each distinct diagnosis of the unmet budgets to the budgets it explains.
+
+    One cause (a syntax error, one missing fix) often fails several budgets;
+    the learner reads it once.
+    """
+    found: dict[str, list[str]] = {}
+    for budget in outcome.budgets:
+        if not budget.passed:
+            found.setdefault(budget.message or outcome.reason or "", []).append(
+                budget.budget
+            )
+    if not found and outcome.reason:
+        found[outcome.reason] = [outcome.status]
+    return found
+
+
 def progress_table(course: Course, progress: Progress) -> Table:
     """Build the table of every exercise: status, points, measured vs budget.
 

@@ -89,30 +89,53 @@ class CheckReport:
         return all(o.status == "passed" for o in self.outcomes)
 
     def __repr__(self) -> str:
+        from checker.course.check import explained
+
         lines = []
         for outcome in self.outcomes:
             lines.append(
                 f"{outcome.id}: {outcome.status} "
                 f"({outcome.points}/{outcome.max_points} points)"
             )
-            lines += [f"  {b.message}" for b in outcome.budgets if not b.passed]
-            if outcome.reason:
+            found = explained(outcome)
+            for message, budgets in found.items():
+                lines.append(f"  {', '.join(budgets)}: {message}")
+            if outcome.reason and outcome.reason not in found:
                 lines.append(f"  {outcome.reason}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        from checker.course.check import explained
+
         rows = []
         for outcome in self.outcomes:
-            colour = "#1a7f37" if outcome.status == "passed" else "#cf222e"
+            # A diagnosis is written once, beside the first budget it explains.
+            first = {budgets[0]: m for m, budgets in explained(outcome).items()}
+            shown = {
+                b: budgets for budgets in explained(outcome).values() for b in budgets
+            }
             for budget in outcome.budgets:
+                colour = "#1a7f37" if budget.passed else "#cf222e"
                 mark = "✔" if budget.passed else "✘"
-                message = "" if budget.passed else budget.message or outcome.reason
+                if budget.passed:
+                    message = ""
+                elif budget.budget in first:
+                    message = first[budget.budget]
+                else:
+                    message = f"(see {shown[budget.budget][0]})"
                 rows.append(
                     f"<tr><td>{escape(outcome.id)}</td><td>{escape(budget.budget)}</td>"
                     f'<td style="color:{colour}">{mark}</td>'
                     f"<td>{budget.points}/{budget.max_points}</td>"
-                    f'<td><pre style="white-space:pre-wrap;margin:0">'
-                    f"{escape(message)}</pre></td></tr>"
+                    f'<td style="text-align:left"><div style="white-space:pre-wrap;'
+                    f'word-break:normal;overflow-wrap:break-word">'
+                    f"{escape(message)}</div></td></tr>"
+                )
+            if not outcome.budgets and outcome.reason:
+                rows.append(
+                    f"<tr><td>{escape(outcome.id)}</td><td></td>"
+                    '<td style="color:#cf222e">✘</td><td>0/'
+                    f"{outcome.max_points}</td><td>{escape(outcome.reason)}</td></tr>"
                 )
         return (
             "<table><thead><tr><th>exercise</th><th>budget</th><th></th>"
