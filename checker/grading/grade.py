@@ -26,6 +26,14 @@ from checker.grading.isolation import (
     run_token,
     slot_claimed,
 )
+from checker.grading.results import (
+    StoredResult,
+    result_read,
+    result_write,
+    results_clear,
+    tree_digest,
+    trusted_digest,
+)
 from checker.grading.submissions import (
     Caps,
     Submission,
@@ -166,14 +174,28 @@ def _run(
 
 
 def submission_grade(
-    submission: Submission, *, number: int, plan: GradingPlan, run: str
-) -> StudentGrade:
-    """Unpack, isolate and grade one submission; never raise for a bad one."""
+    submission: Submission,
+    *,
+    number: int,
+    plan: GradingPlan,
+    run: str,
+    trusted: str = "",
+    known: StoredResult | None = None,
+) -> StoredResult:
+    """Unpack, isolate and grade one submission; never raise for a bad one.
+
+    `known`, a stored result, is returned as it is when the unpacked shop and
+    the trusted tests (`trusted`, their hash) are those it was graded on.
+    """
     started = time.monotonic()
     grade = StudentGrade(submission.name, submission.label, [])
+    digest = ""
     with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
         try:
             root = submission_unpack(submission, scratch=Path(scratch), caps=plan.caps)
+            digest = tree_digest(root)
+            if known and (known.submission, known.trusted) == (digest, trusted):
+                return known
             with slot_claimed() as slot:
                 isolation = isolation_for(
                     name=submission.name, number=number, slot=slot, run=run
@@ -188,7 +210,25 @@ def submission_grade(
     if grade.reason:
         grade.exercises = ungraded(plan.course.exercises, grade.reason)
     grade.seconds = round(time.monotonic() - started, 2)
-    return grade
+    return StoredResult(grade, digest, trusted)
+
+
+def class_submissions(specs: Sequence[str], *, ref: str | None) -> list[Submission]:
+    """Parse every submission and give each student a unique name, in order."""
+    return _unique([submission_parse(spec, ref=ref) for spec in specs])
+
+
+def grading_progress(console: Console | None) -> Progress:
+    """Return the progress bar of a class: done out of all, and the latest."""
+    return Progress(
+        TextColumn("[bold]grading[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=False,
+    )
 
 
 def grade_class(
@@ -198,33 +238,43 @@ def grade_class(
     jobs: int = 1,
     ref: str | None = None,
     console: Console | None = None,
+    out: Path | None = None,
+    resume: bool = False,
 ) -> list[StudentGrade]:
-    """Grade every submission in `specs`, `jobs` at a time, in the given order."""
+    """Grade every submission in `specs`, `jobs` at a time, in the given order.
+
+    With `out`, each result is stored there as soon as it is decided; with
+    `resume` too, a stored result graded on the same shop and trusted tests
+    is kept instead of grading again.
+    """
     # A grader killed earlier left its runs' databases, roles and cgroups.
     leftovers_drop()
     leftovers_remove()
-    submissions = _unique([submission_parse(spec, ref=ref) for spec in specs])
+    submissions = class_submissions(specs, ref=ref)
+    trusted = trusted_digest(course_root=plan.course.root, trusted=plan.trusted)
+    if out is not None and not resume:
+        results_clear(out)
     run = run_token()
     grades: dict[int, StudentGrade] = {}
-    progress = Progress(
-        TextColumn("[bold]grading[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        transient=False,
-    )
-    with progress, ThreadPoolExecutor(max_workers=jobs) as pool:
+    with grading_progress(console) as progress, ThreadPoolExecutor(jobs) as pool:
         task = progress.add_task("", total=len(submissions))
         futures = {
             pool.submit(
-                submission_grade, submission, number=number, plan=plan, run=run
+                submission_grade,
+                submission,
+                number=number,
+                plan=plan,
+                run=run,
+                trusted=trusted,
+                known=result_read(out, submission.name) if out and resume else None,
             ): number
             for number, submission in enumerate(submissions, start=1)
         }
         for future in as_completed(futures):
-            grade = grades[futures[future]] = future.result()
+            result = future.result()
+            grade = grades[futures[future]] = result.grade
+            if out is not None:
+                result_write(out, result)
             progress.update(
                 task,
                 advance=1,

@@ -1,0 +1,109 @@
+"""`course grade --resume`: grade only what has no result for the same shop and
+trusted tests."""
+
+import json
+import shutil
+
+import pytest
+
+from checker.grading.grade import GradingPlan, grade_class
+from checker.grading.results import result_path, result_read
+from checker.harness.runner import Limits
+from checker.manifest import load_course
+from checker.services import ensure_up
+from tests.grading.conftest import shop_copy, shop_solve
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture(scope="module")
+def plan(fixture_course):
+    ensure_up()
+    return GradingPlan(
+        course=load_course(fixture_course),
+        trusted=fixture_course / "trusted",
+        limits=Limits(30, 1024, 16),
+    )
+
+
+NAMES = ("alice", "bruno", "dana")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, plan):
+    """Grade alice (naive), bruno (solved) and dana (naive) once, storing results."""
+    folder = tmp_path_factory.mktemp("resume")
+    shop_copy(folder / "class" / "alice")
+    shop_solve(shop_copy(folder / "class" / "bruno"))
+    shop_copy(folder / "class" / "dana")
+    grades = grade_class(
+        [str(folder / "class" / name) for name in NAMES], plan=plan, out=folder / "out"
+    )
+    return folder, grades
+
+
+def _copy(graded, tmp_path):
+    """Copy the class and its results, marking every stored result as kept."""
+    folder, _ = graded
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    for name in NAMES:
+        path = result_path(tmp_path / "out", name)
+        data = json.loads(path.read_text())
+        # No run takes this long: a result that keeps it was not graded again.
+        data["grade"]["seconds"] = 999.0
+        path.write_text(json.dumps(data))
+    return [str(tmp_path / "class" / name) for name in NAMES], tmp_path / "out"
+
+
+def test_resume_grades_the_missing_and_the_changed_and_keeps_the_rest(
+    graded, tmp_path, plan
+):
+    specs, out = _copy(graded, tmp_path)
+    # An interrupted run never wrote bruno's result; dana solved it since.
+    result_path(out, "bruno").unlink()
+    shop_solve(tmp_path / "class" / "dana")
+
+    again = grade_class(specs, plan=plan, out=out, resume=True)
+
+    assert [(g.name, g.points) for g in graded[1]] == [
+        ("alice", 3),
+        ("bruno", 6),
+        ("dana", 3),
+    ]
+    assert [(g.name, g.points, g.seconds == 999.0) for g in again] == [
+        ("alice", 3, True),
+        ("bruno", 6, False),
+        ("dana", 6, False),
+    ]
+
+
+def test_a_result_carries_the_hashes_of_the_shop_and_of_the_trusted_tests(graded):
+    folder, _ = graded
+
+    stored = result_read(folder / "out", "alice")
+
+    assert (len(stored.submission), len(stored.trusted)) == (64, 64)
+    assert stored.grade.points == 3
+
+
+def test_changed_trusted_tests_grade_a_submission_again(
+    graded, tmp_path, plan, fixture_course
+):
+    specs, out = _copy(graded, tmp_path)
+    trusted = shutil.copytree(fixture_course / "trusted", tmp_path / "trusted")
+    module = trusted / "grade_fx_quotes.py"
+    module.write_text(module.read_text() + "\n# A reviewed test.\n")
+    changed = GradingPlan(course=plan.course, trusted=trusted, limits=plan.limits)
+
+    [again] = grade_class(specs[:1], plan=changed, out=out, resume=True)
+
+    assert (again.name, again.points, again.seconds == 999.0) == ("alice", 3, False)
+
+
+def test_grading_without_resume_grades_every_submission_again(graded, tmp_path, plan):
+    specs, out = _copy(graded, tmp_path)
+
+    [again] = grade_class(specs[:1], plan=plan, out=out)
+
+    assert (again.name, again.seconds == 999.0) == ("alice", False)
+    assert not result_path(out, "bruno").exists()
