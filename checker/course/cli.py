@@ -203,6 +203,11 @@ def _history(commands: Commands) -> None:
         action="store_false",
         help="only the naive start, no lesson tags",
     )
+    command.add_argument(
+        "--through",
+        metavar="NN",
+        help="ship the lesson tags up to lesson NN only, to release lesson by lesson",
+    )
 
 
 def _grading(commands: Commands) -> None:

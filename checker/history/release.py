@@ -30,6 +30,7 @@ from checker.history.chain import (
     build_chain,
     choose_base,
     course_at,
+    lesson_tag,
     patches_at,
     plan_steps,
 )
@@ -49,6 +50,8 @@ class Edition:
     quotes: list[Quote] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
     solved: list[str] = field(default_factory=list)
+    # How many files of main the scan read (chapters and notebooks aside).
+    scanned: int = 0
 
 
 def _solution_paths(course: Course) -> list[str]:
@@ -88,6 +91,25 @@ def _already_applied(
     return solved
 
 
+EDITION_NOTE = """
+## This edition
+
+This is the student edition of the course: the reference solutions are not
+part of it, so `course solution` says so instead of showing one. Your
+instructor keeps them.
+"""
+
+
+def _add_note(git: Git, env: dict[str, str], tree: str) -> str:
+    """Say in the edition's README that it holds no solutions."""
+    if not git.ok("cat-file", "-e", f"{tree}:README.md"):
+        return tree
+    text = git.run_bytes("show", f"{tree}:README.md") + EDITION_NOTE.encode()
+    blob = git.run("hash-object", "-w", "--stdin", stdin=text)
+    git.run("update-index", "--cacheinfo", f"100644,{blob},README.md", env=env)
+    return git.run("write-tree", env=env)
+
+
 def strip_tree(git: Git, base: str, course: Course, edition: Edition) -> str:
     """Return the base tree without solutions or notes that quote them."""
     with tempfile.TemporaryDirectory(prefix="course-release-") as scratch:
@@ -108,6 +130,9 @@ def strip_tree(git: Git, base: str, course: Course, edition: Edition) -> str:
             git.run("rm", "--cached", "--quiet", "--", *notes, env=env)
             tree = git.run("write-tree", env=env)
         edition.dropped = [*drop, *(f"{n} (quotes a solution)" for n in notes)]
+        tree = _add_note(git, env, tree)
+        files = git.run("ls-tree", "-r", "--name-only", tree).splitlines()
+        edition.scanned = len(set(files) - _teaching(course))
     return tree
 
 
@@ -149,9 +174,28 @@ def _later_secrets(
     return result
 
 
-def build_edition(git: Git, base: Base, out: Path, *, with_tags: bool) -> Edition:
+def _steps(course: Course, through: str | None) -> list[Step]:
+    """Return the tags to ship: every lesson's, or those up to `through`."""
+    steps = plan_steps(course, solved=False)
+    if through is None:
+        return steps
+    lesson = course.find_lesson(through)
+    if lesson is None:
+        known = ", ".join(item.id for item in course.lessons) or "none"
+        raise GitError(
+            f"--through {through} names no lesson of the course. Known lessons:"
+            f" {known}. Nothing was written."
+        )
+    tags = [step.tag for step in steps]
+    return steps[: tags.index(lesson_tag(lesson.id)) + 1]
+
+
+def build_edition(
+    git: Git, base: Base, out: Path, *, with_tags: bool, through: str | None = None
+) -> Edition:
     """Build the student edition at `out`; it must not exist yet."""
     course = course_at(git, base.commit)
+    steps = _steps(course, through)
     edition = Edition(out, "")
     tree = strip_tree(git, base.commit, course, edition)
     target = _import_tree(git, tree, out)
@@ -167,7 +211,6 @@ def build_edition(git: Git, base: Base, out: Path, *, with_tags: bool) -> Editio
     edition.quotes = find_quotes(target, tree, edition.secrets, skip=teaching)
     # A leak on main repeats in every tag; one report of it is enough.
     if with_tags and course.lessons and not (edition.quotes or edition.solved):
-        steps = plan_steps(course, solved=False)
         root = Base(edition.commit, "the student edition")
         edition.tags = build_chain(
             target, root, steps, patches_at(git, base.commit), branch=BRANCH
@@ -195,7 +238,12 @@ def _print_edition(edition: Edition, console: Console) -> None:
             " solved, and no tag holds the last lesson's solutions)"
         )
     console.print(f"Left out: {', '.join(edition.dropped)}.")
-    console.print("Checked: no file quotes a solution.")
+    tags = " and no tag a later lesson's" if edition.tags else ""
+    console.print(
+        f"Checked: none of the {edition.scanned} files of main quotes any of the"
+        f" {len(edition.secrets)} telling lines the solution patches add{tags}."
+        " Not checked: the chapters and notebooks, which show each fix by design."
+    )
     refs = f"main {BRANCH} --tags" if edition.tags else "main"
     console.print(
         "Push it to the classroom organisation:\n"
@@ -220,7 +268,11 @@ def release(args: argparse.Namespace, console: Console) -> int:
         building = Path(tempfile.mkdtemp(prefix=".release-", dir=out.parent))
         try:
             edition = build_edition(
-                git, base, building / "edition", with_tags=args.with_tags
+                git,
+                base,
+                building / "edition",
+                with_tags=args.with_tags,
+                through=getattr(args, "through", None),
             )
         except BaseException:
             shutil.rmtree(building)

@@ -31,7 +31,11 @@ def test_the_release_holds_no_solution_and_carries_the_lesson_tags(
     lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
     assert f"Wrote the student edition to {out}." in lines
     assert "Left out: solutions/." in lines
-    assert "Checked: no file quotes a solution." in lines
+    [checked] = [line for line in lines if line.startswith("Checked:")]
+    assert checked.endswith(
+        " telling lines the solution patches add and no tag a later lesson's."
+        " Not checked: the chapters and notebooks, which show each fix by design."
+    )
     assert "git push origin main course-lessons --tags" in lines
     assert git(out, "tag", "--list").split() == ["lesson-01", "lesson-02"]
     assert git(out, "status", "--porcelain") == ""
@@ -139,3 +143,45 @@ def test_a_course_committed_solved_stops_the_release(course, clone, tmp_path):
         "  the shop already holds solutions/01-answer.patch (it applies in reverse)",
         f"Nothing was written to {out}.",
     ]
+
+
+def test_a_release_through_a_lesson_ships_the_tags_up_to_it(course, tmp_path):
+    out = tmp_path / "edition"
+
+    result = course("release", "--out", str(out), "--through", "1")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert git(out, "tag", "--list").split() == ["lesson-01"]
+    assert 'GREETING = "hello"' not in _all_text(out)
+    assert "ANSWER = 42" not in _all_text(out)
+
+
+def test_a_release_through_an_unknown_lesson_writes_nothing(course, tmp_path):
+    out = tmp_path / "edition"
+
+    result = course("release", "--out", str(out), "--through", "9")
+
+    assert result.returncode == 1
+    assert "--through 9 names no lesson of the course. Known lessons: 01, 02." in (
+        " ".join(result.stdout.split())
+    )
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".release")] == []
+
+
+def test_the_editions_readme_and_solution_say_it_holds_no_solutions(
+    course, clone, tmp_path
+):
+    (clone / "README.md").write_text("# The course\n\nSee solutions/.\n")
+    git(clone, "add", "README.md")
+    git(clone, "commit", "-qm", "Add a README")
+    out = tmp_path / "edition"
+    assert course("release", "--out", str(out)).returncode == 0
+
+    shown = course("solution", "01-answer", "--yes", cwd=out)
+
+    assert (out / "README.md").read_text().endswith("Your\ninstructor keeps them.\n")
+    assert shown.returncode == 1
+    assert "The reference solution of 01-answer is not part of this edition" in (
+        " ".join(shown.stdout.split())
+    )
