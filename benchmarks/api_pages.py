@@ -303,7 +303,7 @@ def main() -> None:
             json.dumps(measure_shop(options.measure, Path(options.shop), options.large))
         )
         return
-    from checker.manifest import load_course
+    from checker.course.manifest import load_course
 
     course = load_course(ROOT)
     earlier = [e.solution for e in course.exercises if e.lesson < "06"]
