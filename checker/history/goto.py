@@ -24,17 +24,15 @@ from checker.history.workspace import (
 from checker.services import ensure_up
 from checker.services.layout import Layout, project_root
 
-SCALES = ("tiny", "small", "large")
-
 
 def resolve_tag(lesson: str) -> str:
-    """Return the tag a lesson argument names: `03`, `lesson-03` or `solved`."""
+    """Return the tag a lesson argument names: `03`, `3`, `lesson-03` or `solved`."""
     if lesson in {"solved", SOLVED}:
         return SOLVED
     course = load_course()
-    for item in course.lessons:
-        if lesson in {item.id, lesson_tag(item.id)}:
-            return lesson_tag(item.id)
+    found = course.find_lesson(lesson)
+    if found is not None:
+        return lesson_tag(found.id)
     known = ", ".join(item.id for item in course.lessons) or "none"
     raise ManifestError(f"No lesson {lesson!r}. Known lessons: {known}, solved.")
 

@@ -239,3 +239,10 @@ def test_goto_refuses_when_a_branch_named_course_is_in_the_way(course, clone):
     )
     assert (clone / "shop_app" / "answer.py").read_text().startswith("ANSWER = 7")
     assert _saved_branches(clone) == ""
+
+
+def test_goto_takes_a_lesson_number_without_the_zero(course, clone):
+    result = course("goto", "2", "--no-database")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert git(clone, "symbolic-ref", "--short", "HEAD") == "course/lesson-02"
