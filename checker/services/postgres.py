@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,20 @@ def _install_dir() -> Path:
 
 def _bin(program: str) -> str:
     return str(_install_dir() / "bin" / program)
+
+
+def _server_major() -> str:
+    """Return the bundled server's major version as PG_VERSION spells it, or ''."""
+    try:
+        done = subprocess.run(
+            [_bin("pg_ctl"), "--version"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    # "pg_ctl (PostgreSQL) 16.2": the major version alone names a cluster's
+    # on-disk format from PostgreSQL 10 on.
+    version = re.search(r"\) (\d+)", done.stdout)
+    return version.group(1) if version else ""
 
 
 def _open_path_to(path: Path) -> None:
@@ -104,6 +119,7 @@ class EmbeddedPostgres:
         current = self.status()
         if current.running:
             return []
+        self._version_check()
         messages = self._clear_stale(current)
         self.layout.logs.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(parents=True, exist_ok=True)
@@ -147,6 +163,31 @@ class EmbeddedPostgres:
             )
         self._create_database()
         return [*messages, f"Started {NAME} on {self.socket}."]
+
+    def _version_check(self) -> None:
+        """Refuse a cluster another major version made, before touching it.
+
+        A new embedded package may bundle a newer PostgreSQL, which cannot
+        open the learner's existing cluster; starting would fail with a
+        cryptic log line, and creating a new cluster over it would lose the
+        data. Nothing is moved or deleted here: the learner chooses.
+        """
+        found = self.data / "PG_VERSION"
+        made = found.read_text().strip() if found.exists() else ""
+        # A damaged PG_VERSION is left to the server to report.
+        ours = _server_major() if made.isdigit() else ""
+        if not ours or made == ours:
+            return
+        raise ServiceError(
+            NAME,
+            f"the cluster in {self.data} was made by PostgreSQL {made}, and the "
+            f"embedded server installed now is PostgreSQL {ours}, which cannot "
+            "open it. Nothing was changed: your data is still there.",
+            f"keep it aside with `mv {self.data} {self.data}-{made}`, then run "
+            "`course services up` (a new, empty cluster) and `course seed`; to "
+            f"carry rows of your own over, dump them first with PostgreSQL "
+            f"{made}'s pg_dump. Or set DATABASE_URL to a PostgreSQL you run.",
+        )
 
     def _clear_stale(self, current: Status) -> list[str]:
         if not current.note:

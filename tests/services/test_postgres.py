@@ -76,3 +76,24 @@ def test_a_broken_cluster_fails_with_which_why_and_what_to_try(layout):
     assert raised.value.service == "PostgreSQL"
     assert str(raised.value).startswith("PostgreSQL could not start: ")
     assert "set DATABASE_URL to a PostgreSQL you run" in raised.value.fix
+
+
+def test_a_cluster_of_another_major_version_is_refused_and_kept(layout):
+    layout.postgres_data.mkdir(parents=True)
+    (layout.postgres_data / "PG_VERSION").write_text("9\n")
+    (layout.postgres_data / "base").mkdir()
+
+    with pytest.raises(ServiceError) as raised:
+        EmbeddedPostgres(layout).start()
+
+    data = layout.postgres_data
+    assert str(raised.value).startswith(
+        f"PostgreSQL could not start: the cluster in {data} was made by "
+        "PostgreSQL 9, and the embedded server installed now is PostgreSQL "
+    )
+    assert "Nothing was changed: your data is still there." in raised.value.why
+    assert raised.value.fix.startswith(
+        f"keep it aside with `mv {data} {data}-9`, then run `course services up`"
+    )
+    assert (data / "PG_VERSION").read_text() == "9\n"
+    assert (data / "base").is_dir()
