@@ -34,8 +34,8 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from checker.course.manifest import load_course  # noqa: E402
 from checker.harness.runner import ExerciseOutcome, Target, run_exercises  # noqa: E402
-from checker.manifest import load_course  # noqa: E402
 from checker.services import (  # noqa: E402
     create_database,
     database_url,
