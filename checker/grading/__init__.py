@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -11,6 +12,10 @@ from rich.table import Table
 from checker.harness.runner import TRUSTED, Limits
 from checker.manifest import Course, ManifestError, load_course
 from checker.services import ensure_up
+
+if TYPE_CHECKING:
+    from checker.grading.exports import Student
+    from checker.grading.grade import GradingPlan, StudentGrade
 
 
 def _course(args: argparse.Namespace) -> Course:
@@ -20,14 +25,9 @@ def _course(args: argparse.Namespace) -> Course:
     return course
 
 
-def _grade(args: argparse.Namespace, console: Console) -> int:
-    from checker.grading.feedback import feedback_write
-    from checker.grading.grade import GradingPlan, grade_class
-    from checker.grading.gradebook import gradebook_write
-
-    if args.jobs < 1:
-        console.print("[red]error:[/] -j needs at least 1 job.")
-        return 2
+def _plan(args: argparse.Namespace, console: Console) -> GradingPlan | None:
+    """Return what to grade against, or None after saying why it cannot."""
+    from checker.grading.grade import GradingPlan
     from checker.harness.sandbox import enforcement
 
     missing = enforcement()
@@ -41,24 +41,71 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
                 "other runs. Grade on Linux as root with bubblewrap and cgroups, "
                 "or pass --unsafe to grade anyway."
             )
-            return 2
+            return None
         console.print("[yellow]Grading anyway (--unsafe).[/]")
     course = _course(args)
     for message in ensure_up():
         console.print(message)
-    plan = GradingPlan(
+    return GradingPlan(
         course=course,
         trusted=args.trusted.resolve(),
         limits=Limits(args.timeout, args.memory, args.output),
         sandbox=not missing,
         seed=args.seed,
     )
+
+
+def _grade(args: argparse.Namespace, console: Console) -> int:
+    from checker.grading.exports import RosterError, roster_load
+    from checker.grading.grade import grade_class
+
+    if args.jobs < 1:
+        console.print("[red]error:[/] -j needs at least 1 job.")
+        return 2
+    try:
+        roster = roster_load(args.roster) if args.roster else None
+    except RosterError as error:
+        console.print(f"[red]error:[/] {error}")
+        return 2
+    plan = _plan(args, console)
+    if plan is None:
+        return 2
     grades = grade_class(
-        args.submissions, plan=plan, jobs=args.jobs, ref=args.ref, console=console
+        args.submissions,
+        plan=plan,
+        jobs=args.jobs,
+        ref=args.ref,
+        console=console,
+        out=args.out,
+        resume=args.resume,
     )
+    _class_write(grades, plan=plan, args=args, roster=roster, console=console)
+    return 0
+
+
+def _class_write(
+    grades: list[StudentGrade],
+    *,
+    plan: GradingPlan,
+    args: argparse.Namespace,
+    roster: dict[str, Student] | None,
+    console: Console,
+) -> None:
+    from checker.grading.exports import exports_write, unrostered
+    from checker.grading.feedback import feedback_write, redactor
+    from checker.grading.gradebook import gradebook_write
+
     out: Path = args.out
+    course = plan.course
     table_path, json_path = gradebook_write(grades, course=course, out=out)
     pages = feedback_write(grades, course=course, out=out, trusted=plan.trusted)
+    exports_write(
+        grades,
+        out=out,
+        redact=redactor(course=course, trusted=plan.trusted),
+        roster=roster,
+        assignment=args.assignment,
+    )
     table = Table("student", "points", "note")
     for grade in grades:
         table.add_row(grade.name, f"{grade.points}/{grade.max_points}", grade.note)
@@ -67,7 +114,17 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
         f"Graded {len(grades)} submissions: {table_path}, {json_path} and "
         f"{len(pages) // 2} feedback pages in {out / 'feedback'}."
     )
-    return 0
+    if roster is not None:
+        console.print(
+            f"Gradebook imports: {out / 'canvas.csv'} (Canvas) and "
+            f"{out / 'moodle.csv'} (Moodle)."
+        )
+        missing = unrostered(grades, roster)
+        if missing:
+            console.print(
+                f"[yellow]Not in the roster, so in neither import:[/] "
+                f"{', '.join(missing)}"
+            )
 
 
 def _dev_check(args: argparse.Namespace, console: Console) -> int:
@@ -147,6 +204,23 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--seed",
         type=int,
         help="draw every run's data sizes from this seed (grades.json records it)",
+    )
+    grade.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the results already in --out for unchanged submissions and "
+        "trusted tests; grade only the rest",
+    )
+    grade.add_argument(
+        "--roster",
+        type=Path,
+        help="CSV mapping submission names to student ids: also write "
+        "canvas.csv and moodle.csv (docs/grading-exports.md)",
+    )
+    grade.add_argument(
+        "--assignment",
+        default="Django at Scale",
+        help="the assignment's column in canvas.csv and moodle.csv",
     )
     grade.add_argument(
         "--unsafe",

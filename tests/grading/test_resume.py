@@ -11,7 +11,7 @@ from checker.grading.results import result_path, result_read
 from checker.harness.runner import Limits
 from checker.manifest import load_course
 from checker.services import ensure_up
-from tests.grading.conftest import shop_copy, shop_solve
+from tests.grading.conftest import run_course, shop_copy, shop_solve
 
 pytestmark = pytest.mark.services
 
@@ -107,3 +107,35 @@ def test_grading_without_resume_grades_every_submission_again(graded, tmp_path, 
 
     assert (again.name, again.seconds == 999.0) == ("alice", False)
     assert not result_path(out, "bruno").exists()
+
+
+def test_course_grade_resumes_and_writes_the_exports_from_the_command_line(
+    graded, tmp_path, course_args
+):
+    specs, out = _copy(graded, tmp_path)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("submission,name,id_number,email\nalice,Alice,17,a@example.edu\n")
+
+    process = run_course(
+        "grade", *specs, "--out", out, "--resume", "--roster", roster, *course_args,
+    )  # fmt: skip
+
+    assert process.returncode == 0, process.stdout + process.stderr
+    grades = json.loads((out / "grades.json").read_text())["students"]
+    assert [(s["student"], s["points"], s["seconds"]) for s in grades] == [
+        ("alice", 3, 999.0),
+        ("bruno", 6, 999.0),
+        ("dana", 3, 999.0),
+    ]
+    assert (
+        (out / "moodle.csv")
+        .read_text()
+        .splitlines()[1]
+        .startswith("17,a@example.edu,3,")
+    )
+    assert sorted(p.name for p in (out / "classroom").iterdir()) == [
+        "alice.json", "bruno.json", "dana.json",
+    ]  # fmt: skip
+    assert "Not in the roster, so in neither import: bruno, dana" in " ".join(
+        process.stdout.split()
+    )
