@@ -10,6 +10,7 @@ services and the shop's process; each test starts on emptied tables.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from checker.harness.run import ShopRun
 from checker.harness.shop import Shop
 from checker.harness.workers import Workers, broker_clear
 
-__all__ = ["shop", "shop_run", "trusted_sql", "workers"]
+__all__ = ["media", "shop", "shop_run", "staff", "trusted_sql", "workers"]
 
 _RUN = pytest.StashKey[ShopRun]()
 
@@ -54,6 +55,18 @@ def shop(shop_run: ShopRun) -> Shop:
     shop_run.shop.reset()
     shop_run.shop.disagreements.clear()
     return shop_run.shop
+
+
+@pytest.fixture
+def staff(shop: Shop) -> str:
+    """Return the username of a staff member, built on the emptied tables."""
+    return str(shop.build("staff_make")["username"])
+
+
+@pytest.fixture
+def media(shop_run: ShopRun) -> Path:
+    """Return the run's media folder, the shop's and its workers' MEDIA_ROOT."""
+    return shop_run.plan.folder / "media"
 
 
 @pytest.fixture

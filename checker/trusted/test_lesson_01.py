@@ -18,12 +18,6 @@ from checker.trusted.measuring import no_query_per_row_via
 from checker.trusted.staff import changelist_verify, orders_make, staff_growth
 
 
-@pytest.fixture
-def staff(shop: Shop) -> str:
-    """Return the username of a superuser for the admin and staff pages."""
-    return str(shop.build("staff_make")["username"])
-
-
 @pytest.mark.exercise("01-product-pages", budget="list-queries")
 def test_product_list_reads_categories_and_brands_without_a_query_per_product(
     shop: Shop, trusted_sql: Any

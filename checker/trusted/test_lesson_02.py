@@ -21,12 +21,6 @@ from checker.trusted.staff import orders_make, staff_growth, staff_make
 DASHBOARD_QUERIES = 7
 
 
-@pytest.fixture
-def staff(shop: Shop) -> str:
-    """Return the username of a superuser for the staff pages."""
-    return staff_make(shop)
-
-
 @pytest.mark.exercise("02-product-list", budget="queries")
 def test_product_list_runs_a_constant_number_of_queries(
     shop: Shop, trusted_sql: Any

@@ -58,12 +58,6 @@ _DECLARE = re.compile(r"\s*DECLARE\s.*?\bCURSOR\b.*?\bFOR\s+(.*)", re.I | re.S)
 _CURSOR_USE = ("FETCH", "CLOSE", "MOVE")
 
 
-@pytest.fixture
-def staff(shop: Shop) -> str:
-    """Return the username of a superuser for the staff pages."""
-    return str(shop.build("staff_make")["username"])
-
-
 @pytest.mark.exercise("03-product-list", budget="columns")
 def test_product_list_leaves_the_description_in_the_database(shop: Shop) -> None:
     shop.build("catalog_make", products=6)
