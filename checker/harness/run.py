@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from checker.harness.builder import Builder
 from checker.harness.cache_server import RunRedis
 from checker.harness.cgroups import leftovers_remove as cgroups_leftovers_remove
@@ -122,11 +124,18 @@ class ShopRun:
             self.builder = Builder(root=CHECKER.parent, env=self._builder_environment())
             self.builder.start()
         self._shop_spawn()
-        run_database_create(
-            run=self.database,
-            template=template if migrated else None,
-            fence_others=self.plan.sandbox is not None,
-        )
+        try:
+            run_database_create(
+                run=self.database,
+                template=template if migrated else None,
+                fence_others=self.plan.sandbox is not None,
+            )
+        except (psycopg.errors.InvalidCatalogName, psycopg.errors.ObjectInUse):
+            if not migrated:
+                raise
+            # Another check dropped or held the template meanwhile: migrate.
+            migrated = False
+            run_database_create(run=self.database, fence_others=False)
         # A learner's first check with these migrations leaves the template.
         self._template_keep = template if template and not migrated else None
         # The builder sets Django up beside the shop; it waits for the

@@ -27,8 +27,9 @@ from checker.services.urls import database_url
 __all__ = ["TEMPLATES_KEPT", "TEMPLATE_PREFIX", "template_for", "template_keep"]
 
 TEMPLATE_PREFIX = "course_tpl_"
-# A lesson's start and end, and one more: going back a lesson copies again.
-TEMPLATES_KEPT = 3
+# A lesson's start and end for several lessons (an empty one is ~8 MB):
+# going back further migrates again.
+TEMPLATES_KEPT = 8
 
 
 def _maintenance() -> psycopg.Connection[tuple[()]]:

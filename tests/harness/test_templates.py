@@ -119,3 +119,20 @@ def test_the_course_s_own_shop_builds_its_data_itself():
 
     assert run.builder is None
     assert products == 2
+
+
+def test_a_template_dropped_before_its_copy_is_migrated_anew(shop_root, monkeypatch):
+    gone = f"{TEMPLATE_PREFIX}gone{secrets.token_hex(4)}"
+    # As if another check pruned it between the lookup and the copy.
+    monkeypatch.setattr("checker.harness.run.template_for", lambda root: (gone, True))
+    run = _run(shop_root)
+    run.start()
+    try:
+        run.shop.build("catalog_make", products=2)
+    finally:
+        run.stop()
+    left = _templates()
+    with psycopg.connect(database_url("postgres", libpq=True), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{gone}"')
+
+    assert gone in left
