@@ -410,6 +410,23 @@ def tables_truncate(
     ]
 
 
+def stand_ins(*, run: RunDatabase) -> list[str]:
+    """Return the relations of the shop's schema that could stand in for tables.
+
+    Views, materialized views, foreign tables and tables under row security:
+    the trusted side reads what they show, as the pages do, so rows they
+    added or hid would agree with the pages and go unseen.
+    """
+    rows = run.query(
+        "SELECT c.relname FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public'"
+        " AND (c.relkind IN ('v', 'm', 'f') OR c.relrowsecurity)"
+        " ORDER BY 1"
+    )
+    return [str(name) for (name,) in rows]
+
+
 def rows_count(*, run: RunDatabase, table: str) -> int:
     """Return how many rows `table` of the run's database holds."""
     rows = run.query(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from checker.harness.database import stand_ins
 from checker.harness.plan import RunPlan
 from checker.harness.run import ShopRun
 from checker.harness.shop import Shop
@@ -49,12 +50,25 @@ def shop_run(pytestconfig: pytest.Config) -> Iterator[ShopRun]:
         run.stop()
 
 
+def _tables_only(run: ShopRun) -> None:
+    assert run.database is not None
+    found = stand_ins(run=run.database)
+    if found:
+        raise AssertionError(
+            f"The shop's schema holds {', '.join(found)}: views or row security"
+            " in front of the shop's tables. Grading reads the tables as they"
+            " are; drop them."
+        )
+
+
 @pytest.fixture
-def shop(shop_run: ShopRun) -> Shop:
-    """Return the shop under test, its tables emptied."""
+def shop(shop_run: ShopRun) -> Iterator[Shop]:
+    """Yield the shop under test, its tables emptied and nothing in front of them."""
     shop_run.shop.reset()
     shop_run.shop.disagreements.clear()
-    return shop_run.shop
+    _tables_only(shop_run)
+    yield shop_run.shop
+    _tables_only(shop_run)
 
 
 @pytest.fixture

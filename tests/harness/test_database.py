@@ -19,6 +19,7 @@ from checker.harness.database import (
     rows_count,
     run_database_create,
     run_database_drop,
+    stand_ins,
     tables_truncate,
 )
 from checker.services import create_database, drop_database
@@ -98,6 +99,29 @@ def test_the_role_creates_tables_in_its_own_database(run):
     assert run.query("SELECT tableowner FROM pg_tables WHERE tablename = 'note'") == [
         (run.role,)
     ]
+
+
+def test_tables_of_the_shop_s_own_are_no_stand_ins(run):
+    with _connect_as(run, run.name) as connection:
+        connection.execute("CREATE TABLE note (id serial PRIMARY KEY, body text)")
+
+    assert stand_ins(run=run) == []
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        "CREATE VIEW note_all AS SELECT * FROM note UNION ALL SELECT -1, 'x'",
+        "CREATE MATERIALIZED VIEW note_all AS SELECT * FROM note",
+        "ALTER TABLE note ENABLE ROW LEVEL SECURITY",
+    ],
+)
+def test_views_and_row_security_in_front_of_the_tables_are_stand_ins(run, made):
+    with _connect_as(run, run.name) as connection:
+        connection.execute("CREATE TABLE note (id serial PRIMARY KEY, body text)")
+        connection.execute(made)
+
+    assert stand_ins(run=run) == ["note_all" if "VIEW" in made else "note"]
 
 
 @pytest.fixture
