@@ -217,7 +217,7 @@ def reset(args: argparse.Namespace, console: Console) -> int:
     console.print(f"Reset the files of {what} to {where}:")
     for change in changes:
         verb = "removed" if change.content is None else "put back"
-        console.print(f"  {verb} {change.path}")
+        console.print(f"  {verb} {escape(change.path)}")
     if saved:
         shown = (
             folder.relative_to(course.root)
@@ -226,7 +226,7 @@ def reset(args: argparse.Namespace, console: Console) -> int:
         )
         console.print(f"Your versions are saved under {shown}/:")
         for path in saved:
-            console.print(f"  {path}")
+            console.print(f"  {escape(path)}")
     touched = {change.path for change in changes}
     _report_forgotten(_forget(progress, course, chosen, touched), console)
     progress.save()
