@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +47,20 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def unix_reply(path: Path, request: bytes, *, timeout: float = 2.0) -> bytes:
+    """Send `request` to the server on the Unix socket `path`; return its answer.
+
+    Only the first bytes, or b"" when nothing listens or answers in time. A
+    probe that needs no client library, so a check starts its run sooner.
+    """
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(request)
+        return sock.recv(64)
+    return b""
 
 
 def read_pid(path: Path) -> int | None:

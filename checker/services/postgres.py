@@ -6,11 +6,10 @@ import importlib.util
 import os
 import pwd
 import re
+import struct
 import subprocess
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from checker.services.base import (
     ServiceError,
@@ -18,8 +17,12 @@ from checker.services.base import (
     log_tail,
     pid_alive,
     read_pid,
+    unix_reply,
     wait_until,
 )
+
+if TYPE_CHECKING:
+    import psycopg
 from checker.services.layout import Layout
 from checker.services.urls import DATABASE_NAME
 
@@ -27,6 +30,19 @@ NAME = "PostgreSQL"
 # PostgreSQL refuses to run as root, so as root it runs as this user
 # (the one pgserver itself creates).
 _SYSTEM_USER = "pgserver"
+
+
+def _startup_packet(**parameters: str) -> bytes:
+    """Return a protocol 3.0 StartupMessage with these parameters."""
+    body = struct.pack("!i", 3 << 16) + b"".join(
+        f"{key}\0{value}\0".encode() for key, value in parameters.items()
+    )
+    body += b"\0"
+    return struct.pack("!i", len(body) + 4) + body
+
+
+_STARTUP = _startup_packet(user="postgres", database="postgres")
+_TERMINATE = b"X" + struct.pack("!i", 4)
 
 
 def _install_dir() -> Path:
@@ -87,6 +103,8 @@ class EmbeddedPostgres:
         subprocess.run(args, check=True, capture_output=True, timeout=60, **kwargs)
 
     def _connect(self, dbname: str = "postgres") -> psycopg.Connection[Any]:
+        import psycopg
+
         return psycopg.connect(
             host=str(self.layout.run),
             user="postgres",
@@ -96,11 +114,9 @@ class EmbeddedPostgres:
         )
 
     def _accepts(self) -> bool:
-        try:
-            with self._connect():
-                return True
-        except psycopg.Error:
-            return False
+        # "R": the server goes on to authentication (granted, with trust);
+        # "E" while it starts up or shuts down. Terminate ends the session.
+        return unix_reply(self.socket, _STARTUP + _TERMINATE).startswith(b"R")
 
     def status(self) -> Status:
         """Report whether the server runs and accepts connections."""

@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 
-import redis as redis_py
-
 from checker.services.base import (
     ServiceError,
     Status,
     log_tail,
     pid_alive,
     read_pid,
+    unix_reply,
     wait_until,
 )
 from checker.services.layout import Layout
@@ -37,15 +36,8 @@ class EmbeddedRedis:
         self.log = layout.logs / "redis.log"
 
     def _pings(self) -> bool:
-        client = redis_py.Redis(
-            unix_socket_path=str(self.layout.redis_socket), socket_timeout=1
-        )
-        try:
-            return bool(client.ping())
-        except (redis_py.RedisError, OSError):
-            return False
-        finally:
-            client.close()
+        reply = unix_reply(self.layout.redis_socket, b"PING\r\n", timeout=1)
+        return reply.startswith(b"+PONG")
 
     def status(self) -> Status:
         """Report whether the server runs and answers on its socket."""
