@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from checker.course.manifest import Course
+from checker.history.answers import add_note, strip_answers
 from checker.history.chain import (
     BRANCH,
     Base,
@@ -52,6 +53,8 @@ class Edition:
     solved: list[str] = field(default_factory=list)
     # How many files of main the scan read (chapters and notebooks aside).
     scanned: int = 0
+    # Each chapter's answer blocks replaced with a pointer.
+    answers: dict[str, int] = field(default_factory=dict)
 
 
 def _solution_paths(course: Course) -> list[str]:
@@ -91,25 +94,6 @@ def _already_applied(
     return solved
 
 
-EDITION_NOTE = """
-## This edition
-
-This is the student edition of the course: the reference solutions are not
-part of it, so `course solution` says so instead of showing one. Your
-instructor keeps them.
-"""
-
-
-def _add_note(git: Git, env: dict[str, str], tree: str) -> str:
-    """Say in the edition's README that it holds no solutions."""
-    if not git.ok("cat-file", "-e", f"{tree}:README.md"):
-        return tree
-    text = git.run_bytes("show", f"{tree}:README.md") + EDITION_NOTE.encode()
-    blob = git.run("hash-object", "-w", "--stdin", stdin=text)
-    git.run("update-index", "--cacheinfo", f"100644,{blob},README.md", env=env)
-    return git.run("write-tree", env=env)
-
-
 def strip_tree(git: Git, base: str, course: Course, edition: Edition) -> str:
     """Return the base tree without solutions or notes that quote them."""
     with tempfile.TemporaryDirectory(prefix="course-release-") as scratch:
@@ -130,7 +114,9 @@ def strip_tree(git: Git, base: str, course: Course, edition: Edition) -> str:
             git.run("rm", "--cached", "--quiet", "--", *notes, env=env)
             tree = git.run("write-tree", env=env)
         edition.dropped = [*drop, *(f"{n} (quotes a solution)" for n in notes)]
-        tree = _add_note(git, env, tree)
+        tree = add_note(git, env, tree)
+        chapters = [lesson.chapter for lesson in course.lessons]
+        tree, edition.answers = strip_answers(git, env, tree, chapters)
         files = git.run("ls-tree", "-r", "--name-only", tree).splitlines()
         edition.scanned = len(set(files) - _teaching(course))
     return tree
@@ -238,6 +224,9 @@ def _print_edition(edition: Edition, console: Console) -> None:
             " solved, and no tag holds the last lesson's solutions)"
         )
     console.print(f"Left out: {', '.join(edition.dropped)}.")
+    if edition.answers:
+        blocks = ", ".join(f"{path} ({n})" for path, n in edition.answers.items())
+        console.print(f"Answer blocks replaced with a pointer: {blocks}.")
     tags = " and no tag a later lesson's" if edition.tags else ""
     console.print(
         f"Checked: none of the {edition.scanned} files of main quotes any of the"
