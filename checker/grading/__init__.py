@@ -70,16 +70,76 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
     plan = _plan(args, console)
     if plan is None:
         return 2
-    grades = grade_class(
-        args.submissions,
-        plan=plan,
-        jobs=args.jobs,
-        ref=args.ref,
-        console=console,
-        out=args.out,
-        resume=args.resume,
-    )
+    if args.broker:
+        from checker.grading.cluster import grade_class_on_workers
+
+        grades = grade_class_on_workers(
+            args.submissions,
+            plan=plan,
+            broker=args.broker,
+            out=args.out,
+            ref=args.ref,
+            console=console,
+            resume=args.resume,
+            visibility=args.visibility,
+        )
+    else:
+        grades = grade_class(
+            args.submissions,
+            plan=plan,
+            jobs=args.jobs,
+            ref=args.ref,
+            console=console,
+            out=args.out,
+            resume=args.resume,
+        )
     _class_write(grades, plan=plan, args=args, roster=roster, console=console)
+    return 0
+
+
+def _grade_worker(args: argparse.Namespace, console: Console) -> int:
+    import os
+
+    from checker.grading import tasks
+    from checker.grading.isolation import run_token
+    from checker.grading.results import trusted_digest
+    from checker.harness.cgroups import leftovers_remove
+    from checker.harness.database import leftovers_drop
+
+    if args.concurrency < 1:
+        console.print("[red]error:[/] -c needs at least 1 process.")
+        return 2
+    args.seed = None
+    plan = _plan(args, console)
+    if plan is None:
+        return 2
+    # A worker killed earlier left its runs' databases, roles and cgroups.
+    leftovers_drop()
+    leftovers_remove()
+    trusted = trusted_digest(course_root=plan.course.root, trusted=plan.trusted)
+    queue = tasks.queue_for(trusted)
+    # The pool's processes fork from here and inherit what to grade with.
+    tasks.WORKER = tasks.WorkerState(plan=plan, trusted=trusted, run=run_token())
+    tasks.cluster_configure(
+        tasks.app, broker=args.broker, queue=queue, visibility=args.visibility
+    )
+    name = args.name or f"grader-{os.getpid()}@%h"
+    console.print(
+        f"Grading tasks for trusted tests {trusted[:12]} from {queue}, "
+        f"{args.concurrency} at a time, as {name}."
+    )
+    tasks.app.worker_main(
+        [
+            "worker",
+            "--queues", queue,
+            "--concurrency", str(args.concurrency),
+            "--pool", "prefork",
+            "--hostname", name,
+            "--loglevel", args.loglevel,
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )  # fmt: skip
     return 0
 
 
@@ -183,6 +243,16 @@ def _course_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _visibility(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--visibility",
+        type=float,
+        default=1800.0,
+        help="seconds after which a Redis broker hands a task that no worker "
+        "acknowledged to another worker (longer than a run; default 1800)",
+    )
+
+
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `course grade` and `course dev check` to the command line."""
     grade = commands.add_parser(
@@ -223,12 +293,44 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="the assignment's column in canvas.csv and moodle.csv",
     )
     grade.add_argument(
+        "--broker",
+        help="grade on the `course grade-worker` processes of this Celery broker "
+        "(redis://..., amqp://...) instead of here",
+    )
+    _visibility(grade)
+    grade.add_argument(
         "--unsafe",
         action="store_true",
         help="grade even where the sandbox cannot be enforced (see the warning)",
     )
     _course_options(grade)
     grade.set_defaults(handler=_grade)
+
+    worker = commands.add_parser(
+        "grade-worker",
+        help="grade the submissions a `course grade --broker` publishes, "
+        "on this machine",
+    )
+    worker.add_argument("--broker", required=True, help="the Celery broker's URL")
+    worker.add_argument(
+        "-c",
+        "--concurrency",
+        type=int,
+        default=1,
+        help="submissions graded at once (about one per two cores)",
+    )
+    worker.add_argument("--name", help="the worker's name (default: grader-PID@host)")
+    worker.add_argument(
+        "--loglevel", default="WARNING", help="Celery's log level (default: WARNING)"
+    )
+    worker.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="grade even where the sandbox cannot be enforced (see the warning)",
+    )
+    _visibility(worker)
+    _course_options(worker)
+    worker.set_defaults(handler=_grade_worker)
 
     dev = commands.add_parser("dev", help="commands for course authors")
     actions = dev.add_subparsers(dest="dev_command", required=True)

@@ -66,6 +66,8 @@ class StoredResult:
     grade: StudentGrade
     submission: str
     trusted: str
+    # The Celery worker that graded it, on a distributed run.
+    worker: str = ""
 
 
 def grade_dump(grade: StudentGrade) -> dict[str, Any]:
@@ -110,6 +112,7 @@ def result_write(out: Path, result: StoredResult) -> Path:
             {
                 "submission_sha256": result.submission,
                 "trusted_sha256": result.trusted,
+                "worker": result.worker,
                 "grade": grade_dump(result.grade),
             },
             indent=1,
@@ -128,6 +131,7 @@ def result_read(out: Path, name: str) -> StoredResult | None:
             grade=grade_load(data["grade"]),
             submission=data["submission_sha256"],
             trusted=data["trusted_sha256"],
+            worker=data.get("worker", ""),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
