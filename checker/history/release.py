@@ -53,8 +53,10 @@ class Edition:
     solved: list[str] = field(default_factory=list)
     # How many files of main the scan read (chapters and notebooks aside).
     scanned: int = 0
-    # Each chapter's answer blocks replaced with a pointer.
+    # Each chapter's answer blocks replaced with a pointer, and the lines
+    # that still quote a solution outside such a block.
     answers: dict[str, int] = field(default_factory=dict)
+    unmarked: dict[str, int] = field(default_factory=dict)
 
 
 def _solution_paths(course: Course) -> list[str]:
@@ -119,6 +121,11 @@ def strip_tree(git: Git, base: str, course: Course, edition: Edition) -> str:
         tree, edition.answers = strip_answers(git, env, tree, chapters)
         files = git.run("ls-tree", "-r", "--name-only", tree).splitlines()
         edition.scanned = len(set(files) - _teaching(course))
+        # Chapters are read too, after their marked blocks are gone: what
+        # still quotes a solution is reported for the author to mark.
+        others = set(files) - set(chapters)
+        for quote in find_quotes(git, tree, edition.secrets, skip=others):
+            edition.unmarked[quote.path] = edition.unmarked.get(quote.path, 0) + 1
     return tree
 
 
@@ -231,8 +238,22 @@ def _print_edition(edition: Edition, console: Console) -> None:
     console.print(
         f"Checked: none of the {edition.scanned} files of main quotes any of the"
         f" {len(edition.secrets)} telling lines the solution patches add{tags}."
-        " Not checked: the chapters and notebooks, which show each fix by design."
+        " Not checked: the notebooks, which show each fix by design."
     )
+    if edition.unmarked:
+        lines = ", ".join(
+            f"{path} ({n} line{'s' if n > 1 else ''})"
+            for path, n in edition.unmarked.items()
+        )
+        console.print(
+            "[yellow]Chapters still quoting a solution outside a marked answer"
+            f" block:[/] {lines}. Wrap each such block in <!-- answer -->"
+            " and <!-- /answer --> to leave it out."
+        )
+    else:
+        console.print(
+            "Chapters: no line outside a marked answer block quotes a solution."
+        )
     refs = f"main {BRANCH} --tags" if edition.tags else "main"
     console.print(
         "Push it to the classroom organisation:\n"

@@ -80,3 +80,23 @@ def test_a_chapter_with_an_unclosed_marker_stops_the_release(course, clone, tmp_
         " Nothing was written." in " ".join(result.stdout.split())
     )
     assert not out.exists()
+
+
+def test_a_chapter_quoting_a_solution_outside_a_block_is_reported(
+    course, clone, tmp_path
+):
+    (clone / "lessons" / "02.md").write_text(
+        '# The greeting\n\n```python\nANSWER = 42\nGREETING = "hello"\n```\n'
+    )
+    git(clone, "commit", "-qam", "Quote the greeting")
+    out = tmp_path / "edition"
+
+    result = course("release", "--out", str(out))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())
+    assert (
+        "Chapters still quoting a solution outside a marked answer block:"
+        " lessons/02.md (2 lines). Wrap each such block in <!-- answer --> and"
+        " <!-- /answer --> to leave it out." in said
+    )

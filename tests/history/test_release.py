@@ -34,8 +34,9 @@ def test_the_release_holds_no_solution_and_carries_the_lesson_tags(
     [checked] = [line for line in lines if line.startswith("Checked:")]
     assert checked.endswith(
         " telling lines the solution patches add and no tag a later lesson's."
-        " Not checked: the chapters and notebooks, which show each fix by design."
+        " Not checked: the notebooks, which show each fix by design."
     )
+    assert "Chapters: no line outside a marked answer block quotes a solution." in lines
     assert "git push origin main course-lessons --tags" in lines
     assert git(out, "tag", "--list").split() == ["lesson-01", "lesson-02"]
     assert git(out, "status", "--porcelain") == ""
