@@ -95,7 +95,7 @@ class ShopRun:
     def start(self) -> None:
         """Create the run's database, Redis and proxy, then start the shop."""
         folder = self.plan.folder
-        for name in ("pg", "redis", "mail", "media", "home"):
+        for name in ("pg", "redis", "mail", "carriers", "media", "home"):
             (folder / name).mkdir(parents=True, exist_ok=True)
         (folder / STARTED).touch()
         template, migrated = None, False
@@ -167,6 +167,7 @@ class ShopRun:
                 folder / "pg",
                 folder / "redis",
                 folder / "mail",
+                folder / "carriers",
             ],
             writable=writable,
             hidden=[Path(path) for path in self.plan.hidden],
@@ -202,6 +203,9 @@ class ShopRun:
             "CELERY_RESULT_BACKEND": self.redis.broker_url(3),
             "CACHE_KEY_PREFIX": "run",
             "MEDIA_ROOT": str(folder / "media"),
+            # Lesson 8's carrier service, which a trusted test serves there.
+            "CARRIERS_URL": "http://carriers",
+            "CARRIERS_SOCKET": str(folder / "carriers" / "carriers.sock"),
         }
 
     def spawn(

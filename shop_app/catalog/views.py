@@ -61,6 +61,8 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 def product_shipping(request: HttpRequest, slug: str) -> HttpResponse:
     """Show every carrier's shipping quote for a product to a city."""
+    # TODO(lesson 8): a synchronous view holds its worker thread while it waits
+    # on the carriers; an `async def` view awaits them without one.
     product = _product_or_404(slug)
     city = request.GET.get("city", "Lisbon")
     context = {

@@ -104,7 +104,7 @@ def test_category_page_lists_its_products_with_approved_review_counts(client):
 
 
 @pytest.mark.django_db
-def test_shipping_page_lists_one_quote_per_carrier_cheapest_first(client):
+def test_shipping_page_lists_one_quote_per_carrier_cheapest_first(client, carriers):
     product = Product.objects.filter(is_active=True).order_by("id").first()
 
     response = client.get(f"/products/{product.slug}/shipping/", {"city": "Oslo"})

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from checker.services.carriers import carriers_socket
 from checker.services.urls import service_urls
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -98,6 +99,16 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR.parent / ".course" / "media"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The carriers' quote service: CARRIERS_URL, through the Unix socket
+# CARRIERS_SOCKET when set; by default the course's own on its socket
+# (`python -m checker.services.carriers`).
+CARRIERS_URL = os.environ.get("CARRIERS_URL", "http://carriers")
+CARRIERS_SOCKET = os.environ.get(
+    "CARRIERS_SOCKET", "" if "CARRIERS_URL" in os.environ else str(carriers_socket())
+)
+# How long the page waits for one carrier before it shows the others.
+CARRIERS_TIMEOUT_SECONDS = float(os.environ.get("CARRIERS_TIMEOUT_SECONDS", "1.0"))
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = "shop@example.com"
