@@ -190,6 +190,23 @@ DIAGNOSES = {
         "AddIndexConcurrently",
         "atomic = False",
     ],
+    ("08-concurrent-quotes", "in-flight"): [
+        "asked Parcelpost, Swiftship and Cargoline one after another",
+        "never more than 1 in flight",
+        "shop_app/catalog/views.py:",
+        "asyncio.gather()",
+    ],
+    ("08-slow-carriers", "slow"): [
+        "answering after 4 s",
+        "the page waited for the slowest carrier",
+        "shop_app/catalog/shipping.py:",
+        "asyncio.timeout(",
+    ],
+    ("08-slow-carriers", "failing"): [
+        "answering 503",
+        "One carrier's error failed the whole page",
+        "shop_app/catalog/shipping.py:",
+    ],
 }
 _PLACE = re.compile(r"shop_app/\S+:\d+")
 
@@ -238,6 +255,12 @@ def test_on_the_naive_shop_lesson_7_diagnoses_name_the_plan_node_and_the_index(
     naive_outcomes,
 ):
     _assert_diagnosed(naive_outcomes, "07")
+
+
+def test_on_the_naive_shop_lesson_8_diagnoses_name_the_carriers_in_flight(
+    naive_outcomes,
+):
+    _assert_diagnosed(naive_outcomes, "08")
 
 
 def test_on_the_naive_shop_the_pages_still_show_the_same_output(naive_outcomes):
