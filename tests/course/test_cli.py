@@ -18,9 +18,10 @@ def test_every_subcommand_is_declared_with_a_doc_line():
         if action.__class__.__name__ == "_SubParsersAction"
     ]
 
-    assert set(commands.choices) == COMMANDS
+    # Grading declares its own beside the grader (`grade-worker`, ...).
+    assert set(commands.choices) >= COMMANDS
     helps = {choice.dest: choice.help for choice in commands._choices_actions}
-    assert all(helps[name] for name in COMMANDS)
+    assert all(helps[name] for name in commands.choices)
 
 
 def test_the_check_command_loads_neither_django_nor_pytest_before_its_child():
