@@ -4,8 +4,20 @@ from decimal import Decimal
 
 import pytest
 
+import catalog.shipping
 from catalog.models import Product
 from catalog.shipping import shipping_quotes
+
+# The fixture course runs no carriers' service: each carrier answers here.
+PRICES = {"Parcelpost": "9.00", "Swiftship": "6.00", "Cargoline": "8.00"}
+
+
+@pytest.fixture(autouse=True)
+def carriers(monkeypatch):
+    def quote_fetch(*, client, carrier, product, city):
+        return catalog.shipping.Quote(carrier, Decimal(PRICES[carrier]), 3)
+
+    monkeypatch.setattr(catalog.shipping, "quote_fetch", quote_fetch)
 
 
 @pytest.mark.exercise("fx-quotes", budget="count")
