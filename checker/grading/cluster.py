@@ -42,7 +42,7 @@ from checker.grading.results import (
     tree_digest,
     trusted_digest,
 )
-from checker.grading.submissions import Submission, SubmissionError, submission_unpack
+from checker.grading.submissions import Submission, submission_unpack
 from checker.grading.tasks import TASK, app, cluster_configure, queue_for
 
 # Long enough for a run at the default limit of 600 s to finish twice over.
@@ -86,8 +86,8 @@ def _prepare(
     with tempfile.TemporaryDirectory(prefix="course-pack-") as scratch:
         try:
             root = submission_unpack(submission, scratch=Path(scratch), caps=plan.caps)
-        except SubmissionError:
-            # Refused as a local run refuses it, with the same reason.
+        except Exception:
+            # Refused, or failed, as a local run refuses it, with its reason.
             return (
                 submission_grade(
                     submission, number=number, plan=plan, run="", trusted=trusted

@@ -21,7 +21,12 @@ from typing import Any
 
 from celery import Celery, Task
 
-from checker.grading.grade import GradingPlan, submission_grade, ungraded
+from checker.grading.grade import (
+    GradingPlan,
+    StudentGrade,
+    submission_grade,
+    ungraded,
+)
 from checker.grading.results import grade_dump
 from checker.grading.submissions import Submission
 from checker.harness.runner import Limits
@@ -98,8 +103,6 @@ def _reply(celery: Celery, task: dict[str, Any], body: dict[str, Any]) -> None:
 
 
 def _ungraded(task: dict[str, Any], reason: str, state: WorkerState) -> dict[str, Any]:
-    from checker.grading.grade import StudentGrade
-
     grade = StudentGrade(
         task["name"],
         task["source"],
