@@ -136,8 +136,6 @@ class ShopRun:
             # Another check dropped or held the template meanwhile: migrate.
             migrated = False
             run_database_create(run=self.database, fence_others=False)
-        # A learner's first check with these migrations leaves the template.
-        self._template_keep = template if template and not migrated else None
         # The builder sets Django up beside the shop; it waits for the
         # shop's migrations only when it is first asked for data.
         if self.builder is not None:
@@ -145,6 +143,9 @@ class ShopRun:
         self._shop_ready()
         if not migrated:
             self.shop.command("migrate")
+        # A learner's first check with these migrations leaves the template,
+        # once they have run: a check stopped before would leave an empty one.
+        self._template_keep = template if template and not migrated else None
         if self.builder is not None:
             self.builder.ready()
 

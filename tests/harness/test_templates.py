@@ -136,3 +136,17 @@ def test_a_template_dropped_before_its_copy_is_migrated_anew(shop_root, monkeypa
         c.execute(f'DROP DATABASE IF EXISTS "{gone}"')
 
     assert gone in left
+
+
+def test_a_check_whose_migrations_fail_leaves_no_template(shop_root):
+    migration = shop_root / "shop_app" / "catalog" / "migrations" / "0001_initial.py"
+    migration.write_text(f"{migration.read_text()}\nraise RuntimeError('broken')\n")
+    run = _run(shop_root)
+    try:
+        with pytest.raises(Exception, match="broken"):
+            run.start()
+    finally:
+        run.stop()
+
+    _, kept = template_for(shop_root)
+    assert not kept
