@@ -61,3 +61,28 @@ def test_a_carrier_without_a_deadline_holds_the_page_as_long_as_it_is_slow(broke
     assert not slow["slow"].passed
     assert "the page waited for the slowest carrier" in slow["slow"].message
     assert slow["failing"].passed
+
+
+@pytest.fixture(scope="module")
+def blocking(tmp_path_factory, grade, course):
+    root = tmp_path_factory.mktemp("lesson-08-blocking")
+    # The async view looks the product up with the synchronous ORM.
+    breaks = [
+        (
+            "shop_app/catalog/views.py",
+            r"await selectors\.product_aget\(slug=slug\)",
+            "selectors.product_get(slug=slug)",
+        )
+    ]
+    return graded_with_breaks(
+        root, grade, course, "08-slow-carriers", ["08-concurrent-quotes"], breaks
+    )
+
+
+def test_a_synchronous_query_in_an_async_view_is_named_where_it_ran(blocking):
+    loop = blocking["08-concurrent-quotes"]["event-loop"]
+
+    assert not loop.passed
+    assert "answered 500: SynchronousOnlyOperation from" in loop.message
+    assert "shop_app/catalog/selectors.py:" in loop.message
+    assert "sync_to_async" in loop.message
