@@ -198,15 +198,19 @@ def main() -> int:
         writes = write_costs(solved)
     print("| exercise | budget | before | after |")
     print("| --- | --- | --- | --- |")
-    seconds = []
+    seconds: list[float] = []
+    keys: set[str] = set()
     for old, new in zip(before, after, strict=True):
         for a, b in zip(old.budgets, new.budgets, strict=True):
             print(f"| `{old.id}` | `{a.budget}` | {_cell(a)} | {_cell(b)} |")
             if "plan_data_seconds" in b.properties:
                 seconds.append(float(b.properties["plan_data_seconds"]))
+            keys.update(filter(None, b.properties.get("plan_data_keys", ())))
     print(
         f"\nPlan-sized data built per run: {sum(seconds):.1f} s "
-        f"({', '.join(f'{s:.1f}' for s in seconds)} s per exercise), on this machine."
+        f"({', '.join(f'{s:.1f}' for s in seconds)} s per exercise), on this machine;"
+        f" foreign keys {', '.join(sorted(keys))} (benchmarks/lesson7_fill.py"
+        " compares the ways to build it)."
     )
     print(
         f"\nWrite cost of lesson 7's indexes, on {PRODUCTS:,} products and "

@@ -2,10 +2,11 @@
 
 They drive the shop apart (`checker.harness`). The data is plan-sized
 (`checker.trusted.plan_data`): made once per run by the trusted side in a
-few statements, then doubled, so a budget can say whether the buffers a
-page touches grow with the table. Every plan and every buffer count comes
-from PostgreSQL itself: each SELECT the server received from the shop is run
-again under `EXPLAIN (ANALYZE, BUFFERS)` as the run's own role
+few statements, its foreign keys checked once per fill, then doubled, so a
+budget can say whether the buffers a page touches grow with the table.
+Every plan and every buffer count comes from PostgreSQL itself: each SELECT
+the server received from the shop is run again under
+`EXPLAIN (ANALYZE, BUFFERS)` as the run's own role
 (`checker.trusted.explained`). Nothing here times a request.
 """
 
@@ -25,6 +26,7 @@ from checker.harness.shop import Page, Shop
 from checker.trusted import expected, reading
 from checker.trusted.explained import Explained, explain_received
 from checker.trusted.plan_data import (
+    Fill,
     PlanSizes,
     catalog_fill,
     orders_fill,
@@ -82,12 +84,14 @@ class Sized:
     pages: tuple[Page, Page]
     plans: tuple[list[Explained], list[Explained]]
     seconds: float
+    # How each fill checked its rows' foreign keys (`Fill.keys`).
+    keys: tuple[str, str]
 
 
 def _measured(
     shop_run: ShopRun,
     connection: Any,
-    fill: Callable[[PlanSizes], float],
+    fill: Callable[[PlanSizes], Fill],
     request: Callable[[Shop], Page],
 ) -> Sized:
     """Fill the emptied shop at the run's size, then twice it; measure each."""
@@ -97,15 +101,21 @@ def _measured(
     role = shop_run.database.role
     first = plan_sizes(shop.seed)
     seconds = 0.0
-    pages, plans = [], []
+    pages, plans, keys = [], [], []
     for size in (first, first.doubled()):
-        seconds += fill(size)
+        filled = fill(size)
+        seconds += filled.seconds
+        keys.append(filled.keys)
         page = request(shop)
         assert page.status == 200, f"{page.measurement.label} answered {page.status}"
         pages.append(page)
         plans.append(explain_received(connection, role, page.measurement.queries))
     return Sized(
-        (first, first.doubled()), (pages[0], pages[1]), (plans[0], plans[1]), seconds
+        (first, first.doubled()),
+        (pages[0], pages[1]),
+        (plans[0], plans[1]),
+        seconds,
+        (keys[0], keys[1]),
     )
 
 
@@ -132,7 +142,7 @@ def dashboard(shop_run: ShopRun) -> Iterator[Sized]:
     connection = shop_run.trusted_connection()
     staff: list[str] = []
 
-    def fill(size: PlanSizes) -> float:
+    def fill(size: PlanSizes) -> Fill:
         if not staff:
             staff.append(staff_make(shop_run.shop))
         return orders_fill(connection, orders=size.orders)
@@ -202,6 +212,7 @@ def test_the_product_list_reads_its_page_in_price_order_from_an_index(
     product_list: Sized, record_property: Any
 ) -> None:
     record_property("plan_data_seconds", round(product_list.seconds, 2))
+    record_property("plan_data_keys", list(product_list.keys))
     plans = product_list.plans[1]
     query = _one(plans, _PRODUCT_PAGE, f"GET {PRODUCT_LIST}")
 
@@ -252,6 +263,7 @@ def test_the_dashboard_reads_the_newest_orders_from_an_index(
     dashboard: Sized, record_property: Any
 ) -> None:
     record_property("plan_data_seconds", round(dashboard.seconds, 2))
+    record_property("plan_data_keys", list(dashboard.keys))
     query = _one(dashboard.plans[1], _RECENT_ORDERS, f"GET {DASHBOARD}")
 
     record_property(

@@ -1,0 +1,221 @@
+"""Time the plan-sized data lesson 7 builds per submission, three ways, side by side.
+
+    .venv/bin/python benchmarks/lesson7_fill.py [--seed N] [--rounds N]
+
+The shop at the start of lesson 7 (every earlier lesson's patches applied)
+and the shop with lesson 7's patches too are each migrated into a scratch
+database (`lesson7_fill`, and `lesson7_fill_staging` for the copy). Each
+round fills it as one submission's trusted run does (`test_lesson_07.py`):
+the catalog at the seed's size and then twice it, emptied, the orders at the
+seed's size and then twice it, each fill followed by `VACUUM (ANALYZE)`:
+
+- row by row: `plan_data` with each inserted row's foreign keys checked as
+  it goes in (the fill before its keys were checked once);
+- keys once: `plan_data` as the trusted tests run it, the foreign keys of
+  the tables it writes dropped and added again around the insert;
+- COPY: the same number of rows copied with binary `COPY` from a database
+  built once, in one transaction, keys checked row by row, then analyzed;
+  the way a data set built once per grading run would reach a submission's
+  own schema (its migrations are its own, so a template copy cannot).
+
+The three ways run in turn in each round, so a busy machine slows each
+alike; the table shows the median and the range over the rounds, in
+seconds on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from checker.course.manifest import load_course  # noqa: E402
+from checker.services import (  # noqa: E402
+    create_database,
+    database_url,
+    drop_database,
+    ensure_up,
+)
+from checker.trusted.plan_data import (  # noqa: E402
+    catalog_fill,
+    orders_fill,
+    plan_sizes,
+    tables_analyze,
+)
+
+LESSON = "07"
+DATABASE = "lesson7_fill"
+STAGING = "lesson7_fill_staging"
+TABLES = (
+    "auth_user",
+    "customers_customer",
+    "catalog_category",
+    "catalog_brand",
+    "catalog_product",
+    "catalog_review",
+    "orders_order",
+    "orders_orderitem",
+)
+
+
+def _shop(root: Path, patches: list[str]) -> Path:
+    shutil.copytree(
+        REPO / "shop_app",
+        root / "shop_app",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "media"),
+    )
+    for patch in patches:
+        subprocess.run(["git", "apply", "-p1", str(REPO / patch)], cwd=root, check=True)
+    return root
+
+
+def _migrated(root: Path, name: str) -> psycopg.Connection[Any]:
+    url = create_database(name, fresh=True)
+    subprocess.run(
+        [sys.executable, "shop_app/manage.py", "migrate", "-v", "0"],
+        cwd=root,
+        env={
+            **os.environ,
+            "DATABASE_URL": url,
+            "PYTHONPATH": str(root / "shop_app"),
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        },
+        check=True,
+    )
+    return psycopg.connect(database_url(name, libpq=True), autocommit=True)
+
+
+def _empty(connection: Any) -> None:
+    connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+
+
+def _generated(connection: Any, seed: int, *, keys_once: bool) -> float:
+    """Fill as one submission's run does; return the seconds the fills took."""
+    first = plan_sizes(seed)
+    _empty(connection)
+    seconds = 0.0
+    for size in (first, first.doubled()):
+        seconds += catalog_fill(
+            connection, products=size.products, seed=seed, keys_once=keys_once
+        ).seconds
+    _empty(connection)
+    for size in (first, first.doubled()):
+        seconds += orders_fill(
+            connection, orders=size.orders, keys_once=keys_once
+        ).seconds
+    return seconds
+
+
+def _staged(staging: Any, seed: int) -> None:
+    """Build, once, as many rows as a submission's run ends with."""
+    doubled = plan_sizes(seed).doubled()
+    _empty(staging)
+    catalog_fill(staging, products=doubled.products, seed=seed)
+    orders_fill(staging, orders=doubled.orders)
+
+
+def _copied(connection: Any, staging: Any) -> float:
+    """Copy the staged rows into the emptied database; return the seconds."""
+    _empty(connection)
+    started = time.perf_counter()
+    with connection.transaction():
+        for table in TABLES:
+            columns = ", ".join(
+                f'"{name}"'
+                for (name,) in staging.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass"
+                    " AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    [table],
+                ).fetchall()
+            )
+            with (
+                staging.cursor().copy(
+                    f"COPY (SELECT {columns} FROM {table} ORDER BY id)"
+                    " TO STDOUT (FORMAT binary)"
+                ) as source,
+                connection.cursor().copy(
+                    f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)"
+                ) as target,
+            ):
+                for chunk in source:
+                    target.write(chunk)
+    tables_analyze(connection, *TABLES)
+    return time.perf_counter() - started
+
+
+def _cell(seconds: list[float]) -> str:
+    return f"{statistics.median(seconds):.2f} ({min(seconds):.2f}-{max(seconds):.2f})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    for message in ensure_up():
+        print(message, file=sys.stderr)
+    course = load_course(REPO)
+    earlier = [e.solution for e in course.exercises if e.lesson < LESSON]
+    own = [e.solution for e in course.exercises if e.lesson == LESSON]
+    sizes = plan_sizes(args.seed)
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="lesson7-fill-") as scratch:
+        for label, patches in (
+            ("start of lesson 7", earlier),
+            ("lesson 7 solved", earlier + own),
+        ):
+            root = _shop(Path(scratch) / label.replace(" ", "-"), patches)
+            try:
+                with (
+                    _migrated(root, DATABASE) as connection,
+                    _migrated(root, STAGING) as staging,
+                ):
+                    _staged(staging, args.seed)
+                    ways: dict[str, Callable[[], float]] = {
+                        "row by row": lambda: _generated(
+                            connection, args.seed, keys_once=False
+                        ),
+                        "keys once": lambda: _generated(
+                            connection, args.seed, keys_once=True
+                        ),
+                        "COPY": lambda: _copied(connection, staging),
+                    }
+                    taken: dict[str, list[float]] = {way: [] for way in ways}
+                    for _ in range(args.rounds):
+                        for way, run in ways.items():
+                            taken[way].append(run())
+                rows.append(
+                    f"| {label} | "
+                    + " | ".join(_cell(taken[way]) for way in ways)
+                    + " |"
+                )
+            finally:
+                drop_database(DATABASE)
+                drop_database(STAGING)
+    print(
+        f"Seconds per submission for lesson 7's plan-sized data, seed {args.seed}: "
+        f"{sizes.products:,} then {sizes.doubled().products:,} products, "
+        f"{sizes.orders:,} then {sizes.doubled().orders:,} orders; median "
+        f"(range) of {args.rounds} rounds on this machine.\n"
+    )
+    print("| shop | row by row | keys once | COPY from a database built once |")
+    print("| --- | ---: | ---: | ---: |")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

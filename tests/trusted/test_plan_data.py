@@ -1,0 +1,147 @@
+"""Lesson 7's plan-sized data checks its foreign keys once per fill, or row by row."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from checker.harness.database import run_database_create, run_database_drop
+from checker.services import create_database, drop_database
+from checker.services.urls import database_url
+from checker.trusted import plan_data
+from checker.trusted.plan_data import KEYS_ONCE, catalog_fill, orders_fill
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = (
+    "auth_user",
+    "customers_customer",
+    "catalog_category",
+    "catalog_brand",
+    "catalog_product",
+    "catalog_review",
+    "orders_order",
+    "orders_orderitem",
+)
+
+
+@pytest.fixture(scope="module")
+def migrated():
+    """Return a database with the course's shop migrated into it, to copy from."""
+    name = f"plan_data_{secrets.token_hex(4)}"
+    url = create_database(name, fresh=True)
+    subprocess.run(
+        [sys.executable, "shop_app/manage.py", "migrate", "-v", "0"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": url,
+            "PYTHONPATH": str(ROOT / "shop_app"),
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        },
+        check=True,
+    )
+    yield name
+    drop_database(name)
+
+
+@pytest.fixture
+def run(migrated):
+    """Return a run's role and database made from the migrated shop, as grading does."""
+    made = run_database_create(
+        token=f"t{secrets.token_hex(4)}", template=migrated, fence_others=False
+    )
+    yield made
+    run_database_drop(run=made)
+
+
+def _keys(connection):
+    return connection.execute(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+        " FROM pg_constraint WHERE contype = 'f' ORDER BY 1, 2"
+    ).fetchall()
+
+
+def _digests(connection):
+    return {
+        table: connection.execute(
+            "SELECT count(*), md5(string_agg(t::text, '|' ORDER BY t.id))"
+            f" FROM {table} t"
+        ).fetchone()
+        for table in TABLES
+    }
+
+
+def _fill(connection, *, keys_once=True):
+    return [
+        catalog_fill(connection, products=300, seed=3, keys_once=keys_once).keys,
+        catalog_fill(connection, products=600, seed=3, keys_once=keys_once).keys,
+        orders_fill(connection, orders=400, keys_once=keys_once).keys,
+        orders_fill(connection, orders=800, keys_once=keys_once).keys,
+    ]
+
+
+def test_a_fill_checks_its_keys_once_and_makes_the_rows_a_row_by_row_fill_makes(
+    migrated, run
+):
+    other = run_database_create(
+        token=f"t{secrets.token_hex(4)}", template=migrated, fence_others=False
+    )
+    try:
+        with run.connect() as once, other.connect() as by_row:
+            keys = _keys(once)
+
+            assert _fill(once) == [KEYS_ONCE] * 4
+            assert (
+                _fill(by_row, keys_once=False) == ["checked row by row (asked to)"] * 4
+            )
+            assert _keys(once) == keys == _keys(by_row)
+            assert _digests(once) == _digests(by_row)
+            assert _digests(once)["orders_orderitem"][0] == 2_400
+    finally:
+        run_database_drop(run=other)
+
+
+def test_a_fill_the_shop_holds_a_lock_against_checks_each_row_and_says_why(
+    run, monkeypatch
+):
+    monkeypatch.setattr(plan_data, "LOCK_TIMEOUT_MS", 200)
+    with psycopg.connect(database_url(run.name, libpq=True)) as shop:
+        # A transaction the shop left open on a table the fill writes.
+        shop.execute("LOCK TABLE catalog_review IN ACCESS SHARE MODE")
+        with run.connect() as connection:
+            filled = catalog_fill(connection, products=300, seed=3)
+
+            assert filled.keys == (
+                "checked row by row (canceling statement due to lock timeout)"
+            )
+            assert _digests(connection)["catalog_review"][0] == 3_000
+
+
+def test_a_fill_the_shop_refuses_without_its_keys_gets_the_ids_of_a_row_by_row_fill(
+    run,
+):
+    with run.connect() as connection:
+        # A trigger of the shop's that needs the review's keys in place: the
+        # products are in when it refuses, and their ids are handed out again.
+        connection.execute(
+            "CREATE FUNCTION public.keys_needed() RETURNS trigger"
+            " LANGUAGE plpgsql AS $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint"
+            " WHERE conrelid = 'catalog_review'::regclass AND contype = 'f')"
+            " THEN RAISE EXCEPTION 'the reviews have no keys'; END IF;"
+            " RETURN NULL; END $$"
+        )
+        connection.execute(
+            "CREATE TRIGGER keys_needed AFTER INSERT ON catalog_review"
+            " FOR EACH STATEMENT EXECUTE FUNCTION public.keys_needed()"
+        )
+
+        filled = catalog_fill(connection, products=300, seed=3)
+
+        assert filled.keys == "checked row by row (the reviews have no keys)"
+        assert connection.execute(
+            "SELECT min(id), max(id), count(*) FROM catalog_product"
+        ).fetchone() == (1, 300, 300)
