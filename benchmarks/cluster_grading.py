@@ -108,6 +108,11 @@ def _servers_cpu(machines: Path) -> float:
     return total
 
 
+def _machines(count: float) -> str:
+    whole = max(1, math.ceil(count))
+    return f"{whole} machine" + ("s" if whole > 1 else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=12)
@@ -192,14 +197,14 @@ def main() -> None:
     needed = TARGET * cost / 3600
     console.print(
         f"{TARGET} submissions in an hour at {cost:.2f} CPU s each need "
-        f"{needed:.1f} busy cores: {math.ceil(needed / 2)} machines of 2 cores, "
-        f"{math.ceil(needed / 8)} of 8, with every core busy (a busy machine's"
+        f"{needed:.1f} busy cores: {_machines(needed / 2)} of 2 cores, "
+        f"{_machines(needed / 8)} of 8, with every core busy (a busy machine's"
         " disk and its other tenants make the measured rate below lower)."
     )
     best = max(rates)
     console.print(
         f"From this machine's best rate ({best:.1f}/min), {TARGET} an hour needs "
-        f"{math.ceil(TARGET / 60 / best)} machines like it."
+        f"{_machines(TARGET / 60 / best)} like it."
     )
 
 
