@@ -46,7 +46,7 @@ PARTIAL_NOTE = (
     "orders and 28 with 6 orders (budget: no query per row via Order.customer or "
     "Customer.user). 21 identical: SELECT ... FROM auth_user WHERE id = # LIMIT # "
     "— from shop_app/templates/orders/sales_dashboard.html:33 via Customer.user. "
-    'Try select_related("user").'
+    'Try select_related("customer__user").'
 )
 SHOWN_NOTE = (
     "01-product-pages list-queries: GET /products/ shows {} rows; the database "

@@ -401,7 +401,7 @@ def test_the_trusted_tests_hold_no_file_written_by_a_submission(graded):
     assert (sorted(new), written) == ([], [])
 
 
-def test_the_out_folder_holds_only_the_grades_and_feedback(graded):
+def test_the_out_folder_holds_only_what_the_grader_wrote(graded):
     files = sorted(
         str(path.relative_to(graded.out))
         for path in graded.out.rglob("*")
@@ -412,9 +412,14 @@ def test_the_out_folder_holds_only_the_grades_and_feedback(graded):
             "grades.csv",
             "grades.json",
             *(
-                f"feedback/{e.name}{suffix}"
+                f"{folder}/{e.name}{suffix}"
                 for e in CORPUS
-                for suffix in (".md", ".html")
+                for folder, suffix in (
+                    ("feedback", ".md"),
+                    ("feedback", ".html"),
+                    ("classroom", ".json"),
+                    ("results", ".json"),
+                )
             ),
         ]
     )

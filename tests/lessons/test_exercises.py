@@ -33,7 +33,7 @@ DIAGNOSES = {
     ("01-recent-orders", "queries"): [
         "shop_app/templates/orders/sales_dashboard.html:",
         "via Customer.user",
-        'Try select_related("user")',
+        'Try select_related("customer__user")',
     ],
     ("01-admin-lists", "products"): [
         "shop_app/catalog/admin.py:",
@@ -53,7 +53,8 @@ DIAGNOSES = {
     ("02-order-pages", "history-queries"): [
         "shop_app/templates/orders/order_history.html:",
         "via OrderItem.product",
-        'Try select_related("product")',
+        'Try prefetch_related(Prefetch("items", '
+        'queryset=OrderItem.objects.select_related("product")))',
     ],
     ("02-order-pages", "dashboard-queries"): [
         "shop_app/templates/orders/sales_dashboard.html:",
