@@ -39,8 +39,9 @@ from checker.grading.cluster import grade_class_on_workers  # noqa: E402
 from checker.grading.grade import GradingPlan  # noqa: E402
 from checker.harness.runner import Limits  # noqa: E402
 from checker.manifest import load_course  # noqa: E402
-from checker.services import ensure_up, services_down  # noqa: E402
+from checker.services import ensure_up  # noqa: E402
 from checker.services.layout import Layout  # noqa: E402
+from checker.services.postgres import EmbeddedPostgres  # noqa: E402
 from checker.services.redis import EmbeddedRedis  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "grading" / "course"
@@ -86,6 +87,12 @@ def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
         worker.send_signal(signal.SIGTERM)
     for worker in workers:
         worker.wait(timeout=60)
+
+
+def _machine_down(layout: Layout) -> None:
+    """Stop a worker's own servers, even where service URLs point elsewhere."""
+    EmbeddedRedis(layout).stop()
+    EmbeddedPostgres(layout).stop()
 
 
 def _children_cpu() -> float:
@@ -185,7 +192,7 @@ def main() -> None:
                 )  # fmt: skip
     finally:
         for number in range(1, max(args.workers) + 1):
-            services_down(Layout(machines / f"machine{number}"))
+            _machine_down(Layout(machines / f"machine{number}"))
         EmbeddedRedis(broker_layout).stop()
         shutil.rmtree(machines, ignore_errors=True)
     console.print(table)

@@ -20,8 +20,8 @@ from kombu import Connection, Queue
 
 from checker.grading.results import FOLDER, trusted_digest
 from checker.grading.tasks import TASK, queue_for
-from checker.services import services_down
 from checker.services.layout import Layout
+from checker.services.postgres import EmbeddedPostgres
 from checker.services.redis import EmbeddedRedis
 from tests.grading.conftest import COMMAND, REPO, run_course, shop_copy, shop_solve
 
@@ -46,6 +46,12 @@ def broker(tmp_path_factory):
     redis.start()
     yield f"redis+socket://{layout.redis_socket}?virtual_host=0"
     redis.stop()
+
+
+def _machine_down(layout):
+    """Stop a worker's own servers, even where service URLs point elsewhere."""
+    EmbeddedRedis(layout).stop()
+    EmbeddedPostgres(layout).stop()
 
 
 def _worker(home, broker, course_args, name, logs):
@@ -161,7 +167,7 @@ def cluster(tmp_path_factory, broker, course_args):
                 except subprocess.TimeoutExpired:
                     os.killpg(worker.pid, signal.SIGKILL)
         for home in homes:
-            services_down(Layout(home))
+            _machine_down(Layout(home))
         shutil.rmtree(machines, ignore_errors=True)
     output = (folder / "instructor.log").read_text()
     return folder, specs, out, instructor.returncode, output, killed, poisoned
@@ -276,7 +282,7 @@ def test_a_worker_refuses_a_task_whose_trusted_tests_differ(
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
-        services_down(Layout(machine / "home"))
+        _machine_down(Layout(machine / "home"))
         shutil.rmtree(machine, ignore_errors=True)
 
     [body] = got
