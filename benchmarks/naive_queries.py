@@ -150,6 +150,7 @@ def _counts() -> str:
 def main() -> None:
     """Measure every scenario and print a table of query counts."""
     from checker.services import ensure_up_or_exit
+    from checker.services.carriers import CarrierService
 
     ensure_up_or_exit()
 
@@ -170,7 +171,9 @@ def main() -> None:
         table.add_column(column, justify="right")
     with (
         tempfile.TemporaryDirectory() as media,
-        override_settings(MEDIA_ROOT=media),
+        # The shipping page asks the carriers' service for its quotes.
+        CarrierService(socket=Path(media) / "carriers.sock") as carriers,
+        override_settings(MEDIA_ROOT=media, CARRIERS_SOCKET=str(carriers.socket)),
         transaction.atomic(),
     ):
         users = _users()
