@@ -189,6 +189,8 @@ def test_the_courses_student_edition_holds_no_solution(chain, tmp_path):
     tree = check_out_tag(out, lesson_tag(last.id), tmp_path / "last")
     for exercise in last.exercises:
         # The last lesson's start is there, still to solve; nothing holds it solved.
+        # An exercise starts with the lesson's earlier ones done, so each patch
+        # is checked on top of those before it.
         patch = str(chain / exercise.solution)
         forward = subprocess.run(["git", "apply", "--check", patch], cwd=tree)
         reverse = subprocess.run(
@@ -197,3 +199,4 @@ def test_the_courses_student_edition_holds_no_solution(chain, tmp_path):
             capture_output=True,
         )
         assert (forward.returncode, reverse.returncode != 0) == (0, True)
+        subprocess.run(["git", "apply", patch], cwd=tree, check=True)
