@@ -29,6 +29,7 @@ from psycopg import sql
 
 __all__ = [
     "KEYS_ONCE",
+    "TABLES",
     "Fill",
     "PlanDataError",
     "PlanSizes",
@@ -55,6 +56,17 @@ EPOCH = "2026-01-01T00:00:00+00:00"
 # wait this long, then check each row instead of dropping the keys.
 LOCK_TIMEOUT_MS = 5_000
 KEYS_ONCE = "checked once per table"
+# Every table a fill writes, parents before the tables that point at them.
+TABLES = (
+    "auth_user",
+    "customers_customer",
+    "catalog_category",
+    "catalog_brand",
+    "catalog_product",
+    "catalog_review",
+    "orders_order",
+    "orders_orderitem",
+)
 _FOREIGN_KEYS = (
     "SELECT n.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid)"
     " FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
@@ -169,6 +181,23 @@ def _sequences(connection: Any, tables: Sequence[str]) -> list[tuple[str, int, b
     return found
 
 
+def _filled(
+    connection: Any,
+    rows: dict[str, int],
+    insert: Callable[[], None],
+    *,
+    started: float,
+    keys_once: bool,
+) -> Fill:
+    """Run `insert` into the tables of `rows`, check each holds its rows, analyze."""
+    tables = tuple(rows)
+    keys = _keys_checked(connection, tables, insert, once=keys_once)
+    for table, count in rows.items():
+        _at_least(connection, table, count)
+    tables_analyze(connection, *tables)
+    return Fill(time.perf_counter() - started, keys)
+
+
 def plan_sizes(seed: int) -> PlanSizes:
     """Draw the first size from the run's seed, a little above `small`."""
     rng = random.Random(seed)
@@ -231,13 +260,16 @@ def catalog_fill(
             connection, have=have, products=products, offset=offset, customers=customers
         )
 
-    keys = _keys_checked(
-        connection, ("catalog_product", "catalog_review"), insert, once=keys_once
+    return _filled(
+        connection,
+        {
+            "catalog_product": products,
+            "catalog_review": products * REVIEWS_PER_PRODUCT,
+        },
+        insert,
+        started=started,
+        keys_once=keys_once,
     )
-    _at_least(connection, "catalog_product", products)
-    _at_least(connection, "catalog_review", products * REVIEWS_PER_PRODUCT)
-    tables_analyze(connection, "catalog_product", "catalog_review")
-    return Fill(time.perf_counter() - started, keys)
 
 
 def _catalog_insert(
@@ -299,13 +331,13 @@ def orders_fill(connection: Any, *, orders: int, keys_once: bool = True) -> Fill
     def insert() -> None:
         _orders_insert(connection, have=have, orders=orders, customers=customers)
 
-    keys = _keys_checked(
-        connection, ("orders_order", "orders_orderitem"), insert, once=keys_once
+    return _filled(
+        connection,
+        {"orders_order": orders, "orders_orderitem": orders * ITEMS_PER_ORDER},
+        insert,
+        started=started,
+        keys_once=keys_once,
     )
-    _at_least(connection, "orders_order", orders)
-    _at_least(connection, "orders_orderitem", orders * ITEMS_PER_ORDER)
-    tables_analyze(connection, "orders_order", "orders_orderitem")
-    return Fill(time.perf_counter() - started, keys)
 
 
 def _orders_insert(

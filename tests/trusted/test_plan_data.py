@@ -13,19 +13,9 @@ from checker.harness.database import run_database_create, run_database_drop
 from checker.services import create_database, drop_database
 from checker.services.urls import database_url
 from checker.trusted import plan_data
-from checker.trusted.plan_data import KEYS_ONCE, catalog_fill, orders_fill
+from checker.trusted.plan_data import KEYS_ONCE, TABLES, catalog_fill, orders_fill
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = (
-    "auth_user",
-    "customers_customer",
-    "catalog_category",
-    "catalog_brand",
-    "catalog_product",
-    "catalog_review",
-    "orders_order",
-    "orders_orderitem",
-)
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +38,17 @@ def migrated():
     drop_database(name)
 
 
+def _run_made(template):
+    """Return a run's role and database made from `template`, as grading does."""
+    return run_database_create(
+        token=f"t{secrets.token_hex(4)}", template=template, fence_others=False
+    )
+
+
 @pytest.fixture
 def run(migrated):
-    """Return a run's role and database made from the migrated shop, as grading does."""
-    made = run_database_create(
-        token=f"t{secrets.token_hex(4)}", template=migrated, fence_others=False
-    )
+    """Return a run's role and database made from the migrated shop."""
+    made = _run_made(migrated)
     yield made
     run_database_drop(run=made)
 
@@ -87,9 +82,7 @@ def _fill(connection, *, keys_once=True):
 def test_a_fill_checks_its_keys_once_and_makes_the_rows_a_row_by_row_fill_makes(
     migrated, run
 ):
-    other = run_database_create(
-        token=f"t{secrets.token_hex(4)}", template=migrated, fence_others=False
-    )
+    other = _run_made(migrated)
     try:
         with run.connect() as once, other.connect() as by_row:
             keys = _keys(once)
