@@ -14,7 +14,7 @@ from checker import sql
 if TYPE_CHECKING:
     from checker.queries import CapturedQuery
 
-__all__ = ["Plan", "ScanNode", "explain", "explain_all"]
+__all__ = ["Plan", "ScanNode", "explain", "explain_all", "node_label", "plan_nodes"]
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,7 @@ class ScanNode:
     loops: int | None = None
 
     def __str__(self) -> str:
-        text = self.node_type
-        if self.index:
-            text += f" using {self.index}"
-        if self.relation:
-            text += f" on {self.relation}"
+        text = node_label(self.node_type, self.index, self.relation)
         rows = f"est. {self.estimated_rows:g} row"
         rows += "" if self.estimated_rows == 1 else "s"
         if self.actual_rows is not None:
@@ -89,10 +85,21 @@ class Plan:
         }
 
 
-def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def node_label(node_type: str, index: str | None, relation: str | None) -> str:
+    """Name a plan node as EXPLAIN prints it: its type, its index, its table."""
+    text = node_type
+    if index:
+        text += f" using {index}"
+    if relation:
+        text += f" on {relation}"
+    return text
+
+
+def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Yield a node of an `EXPLAIN (FORMAT JSON)` plan, then those below it."""
     yield node
     for child in node.get("Plans", []):
-        yield from _nodes(child)
+        yield from plan_nodes(child)
 
 
 def _scan(node: dict[str, Any]) -> ScanNode:
@@ -129,7 +136,7 @@ def explain(captured: CapturedQuery, *, analyze: bool = False) -> Plan | None:
         transaction.set_rollback(True, using=captured.alias)
     document = json.loads(result) if isinstance(result, str) else result
     top = document[0]["Plan"]
-    scans = [_scan(node) for node in _nodes(top) if "Scan" in node["Node Type"]]
+    scans = [_scan(node) for node in plan_nodes(top) if "Scan" in node["Node Type"]]
     return Plan(captured, scans, float(top["Total Cost"]), analyze, document[0])
 
 

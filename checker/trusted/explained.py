@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,17 @@ from psycopg import pq
 from psycopg.sql import SQL, Identifier
 
 from checker import sql
+from checker.plans import node_label, plan_nodes
 from checker.queries import CapturedQuery
 
-__all__ = ["Explained", "Node", "explain_received"]
+__all__ = [
+    "Explained",
+    "Node",
+    "explain_received",
+    "node_buffers",
+    "plan_sent",
+    "read_only_as",
+]
 
 # A page of the naive shop sends a few hundred statements; beyond this many
 # the page is slow for reasons no plan explains.
@@ -42,11 +51,7 @@ class Node:
     sort_key: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        text = self.node_type
-        if self.index:
-            text += f" using {self.index}"
-        if self.relation:
-            text += f" on {self.relation}"
+        text = node_label(self.node_type, self.index, self.relation)
         rows = int(self.actual_rows * max(self.loops, 1))
         return f"{text} ({rows:,} row{'' if rows == 1 else 's'})"
 
@@ -88,23 +93,51 @@ class Explained:
         return f" — from {self.query.origin}" if self.query.origin else ""
 
 
-def _buffers(node: dict[str, Any]) -> int:
+def node_buffers(node: dict[str, Any]) -> int:
+    """Return the shared buffers a plan node touched, found cached or read."""
     hit, read = node.get("Shared Hit Blocks", 0), node.get("Shared Read Blocks", 0)
     return int(hit) + int(read)
 
 
-def _walk(node: dict[str, Any]) -> Iterator[Node]:
-    yield Node(
-        node_type=str(node["Node Type"]),
-        relation=node.get("Relation Name"),
-        index=node.get("Index Name"),
-        actual_rows=float(node.get("Actual Rows", 0)),
-        loops=int(node.get("Actual Loops", 1)),
-        buffers=_buffers(node),
-        sort_key=tuple(node.get("Sort Key", ())),
+def _walk(top: dict[str, Any]) -> Iterator[Node]:
+    for node in plan_nodes(top):
+        yield Node(
+            node_type=str(node["Node Type"]),
+            relation=node.get("Relation Name"),
+            index=node.get("Index Name"),
+            actual_rows=float(node.get("Actual Rows", 0)),
+            loops=int(node.get("Actual Loops", 1)),
+            buffers=node_buffers(node),
+            sort_key=tuple(node.get("Sort Key", ())),
+        )
+
+
+@contextmanager
+def read_only_as(connection: Any, role: str) -> Iterator[None]:
+    """Open a read-only transaction as `role`, with a timeout, rolled back."""
+    with connection.transaction(force_rollback=True):
+        connection.execute("SET TRANSACTION READ ONLY")
+        connection.execute(SQL("SET LOCAL ROLE {}").format(Identifier(role)))
+        connection.execute("SET LOCAL statement_timeout = '20s'")
+        yield
+
+
+def plan_sent(connection: Any, query: CapturedQuery) -> dict[str, Any] | None:
+    """Explain and run `query` again as the shop sent it; None if it fails.
+
+    Return the top node of its plan. Call it inside `read_only_as`.
+    """
+    params = [None if value is None else str(value).encode() for value in query.params]
+    text = query.sql.strip().rstrip(";")
+    # The low-level call sends the text and its $n parameters as the
+    # shop did, with no placeholder of psycopg's own read in it.
+    result = connection.pgconn.exec_params(
+        f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {text}".encode(), params
     )
-    for child in node.get("Plans", []):
-        yield from _walk(child)
+    if result.status != pq.ExecStatus.TUPLES_OK:
+        return None
+    document = json.loads(result.get_value(0, 0).decode())
+    return dict(document[0]["Plan"])
 
 
 def explain_received(
@@ -113,23 +146,9 @@ def explain_received(
     """Explain and run again every SELECT of `queries`, as `role`, rolled back."""
     explained: list[Explained] = []
     reads = [query for query in queries if sql.is_select(query.sql)]
-    with connection.transaction(force_rollback=True):
-        connection.execute("SET TRANSACTION READ ONLY")
-        connection.execute(SQL("SET LOCAL ROLE {}").format(Identifier(role)))
-        connection.execute("SET LOCAL statement_timeout = '20s'")
+    with read_only_as(connection, role):
         for query in reads[:MOST_STATEMENTS]:
-            params = [
-                None if value is None else str(value).encode() for value in query.params
-            ]
-            text = query.sql.strip().rstrip(";")
-            # The low-level call sends the text and its $n parameters as the
-            # shop did, with no placeholder of psycopg's own read in it.
-            result = connection.pgconn.exec_params(
-                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {text}".encode(), params
-            )
-            if result.status != pq.ExecStatus.TUPLES_OK:
-                continue
-            document = json.loads(result.get_value(0, 0).decode())
-            top = document[0]["Plan"]
-            explained.append(Explained(query, _buffers(top), list(_walk(top))))
+            top = plan_sent(connection, query)
+            if top is not None:
+                explained.append(Explained(query, node_buffers(top), list(_walk(top))))
     return explained

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from psycopg import pq
 from psycopg.sql import SQL, Identifier
 
 from checker import sql
@@ -23,7 +22,9 @@ from checker.budgets import assert_within, queries_constant
 from checker.harness.run import ShopRun
 from checker.harness.shop import Page, Shop
 from checker.measure import Measurement
+from checker.plans import plan_nodes
 from checker.trusted import api_expected
+from checker.trusted.explained import node_buffers, plan_sent, read_only_as
 from checker.trusted.staff import staff_growth, staff_make
 
 # No response of a list may carry more items than this, whatever it asks for.
@@ -263,28 +264,16 @@ def _page_cost(trusted_sql: Any, role: str, step: Step) -> Cost:
     for query in step.page.measurement.statements:
         if not sql.is_select(query.sql) or 'FROM "orders_order"' not in query.sql:
             continue
-        params = [None if v is None else str(v).encode() for v in query.params]
-        with trusted_sql.transaction(force_rollback=True):
-            trusted_sql.execute("SET TRANSACTION READ ONLY")
-            trusted_sql.execute(SQL("SET LOCAL ROLE {}").format(Identifier(role)))
-            trusted_sql.execute("SET LOCAL statement_timeout = '20s'")
-            # The low-level call sends the text and its $n parameters as the
-            # shop did, with no placeholder of psycopg's own read in it.
-            result = trusted_sql.pgconn.exec_params(
-                b"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
-                + query.sql.strip().rstrip(";").encode(),
-                params,
-            )
-        if result.status != pq.ExecStatus.TUPLES_OK:
+        with read_only_as(trusted_sql, role):
+            plan = plan_sent(trusted_sql, query)
+        if plan is None:
             continue
-        [top] = json.loads(result.get_value(0, 0))
-        plan = top["Plan"]
-        buffers += plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
+        buffers += node_buffers(plan)
         rows += _produced(plan)
         plans += [
             node["Node Type"]
             + (f" using {node['Index Name']}" if node.get("Index Name") else "")
-            for node in _nodes(plan)
+            for node in plan_nodes(plan)
             if node.get("Relation Name") == "orders_order"
         ]
     return Cost(rows, buffers, ", ".join(plans) or "no scan of orders_order")
@@ -297,17 +286,11 @@ def _produced(plan: dict[str, Any]) -> int:
     every row the page skipped (its OFFSET) and every row it kept; a query
     with no LIMIT produced all the rows it sent.
     """
-    for node in _nodes(plan):
+    for node in plan_nodes(plan):
         if node["Node Type"] == "Limit" and node.get("Plans"):
             child = node["Plans"][0]
             return int(child.get("Actual Rows", 0) * child.get("Actual Loops", 1))
     return int(plan.get("Actual Rows", 0))
-
-
-def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from _nodes(child)
 
 
 @pytest.mark.exercise("06-lean-lists", budget="product-queries")
