@@ -32,6 +32,7 @@ from checker.trusted.plan_data import (
     orders_fill,
     plan_sizes,
 )
+from checker.trusted.reading import Row
 from checker.trusted.staff import staff_make
 
 PRODUCT_LIST = "/products/"
@@ -207,20 +208,47 @@ def _sort_verdict(plan: Explained, label: str, column: str, fix: str) -> str:
     )
 
 
+def _record_sort_verdict(
+    sized: Sized,
+    record_property: Any,
+    pattern: re.Pattern[str],
+    label: str,
+    column: str,
+    fix: str,
+) -> None:
+    """Record how the data was built, then the page query's `_sort_verdict`."""
+    record_property("plan_data_seconds", round(sized.seconds, 2))
+    record_property("plan_data_keys", list(sized.keys))
+    query = _one(sized.plans[1], pattern, label)
+    record_property("plan", _sort_verdict(query, label, column, fix))
+
+
+def _assert_same_rows(
+    shop_run: ShopRun,
+    label: str,
+    shown: list[Row],
+    rows_expected: Callable[[Any], list[Row]],
+) -> None:
+    """Fail unless the page showed the rows the run's database holds, in UTC."""
+    connection = shop_run.trusted_connection()
+    try:
+        connection.execute("SET TIME ZONE 'UTC'")
+        reading.assert_same(label, shown, rows_expected(connection))
+    finally:
+        connection.close()
+
+
 @pytest.mark.exercise("07-product-list", budget="sort-index")
 def test_the_product_list_reads_its_page_in_price_order_from_an_index(
     product_list: Sized, record_property: Any
 ) -> None:
-    record_property("plan_data_seconds", round(product_list.seconds, 2))
-    record_property("plan_data_keys", list(product_list.keys))
-    plans = product_list.plans[1]
-    query = _one(plans, _PRODUCT_PAGE, f"GET {PRODUCT_LIST}")
-
-    record_property(
-        "plan",
-        _sort_verdict(
-            query, f"GET {PRODUCT_LIST}", "catalog_product.price", _SORT_INDEX_FIX
-        ),
+    _record_sort_verdict(
+        product_list,
+        record_property,
+        _PRODUCT_PAGE,
+        f"GET {PRODUCT_LIST}",
+        "catalog_product.price",
+        _SORT_INDEX_FIX,
     )
 
 
@@ -246,31 +274,25 @@ def test_the_product_list_touches_a_few_buffers_whatever_the_catalog(
 def test_the_product_list_shows_the_same_rows_on_a_large_catalog(
     product_list: Sized, shop_run: ShopRun
 ) -> None:
-    connection = shop_run.trusted_connection()
-    try:
-        connection.execute("SET TIME ZONE 'UTC'")
-        reading.assert_same(
-            f"GET {PRODUCT_LIST}",
-            reading.product_list_rows(product_list.pages[1].text),
-            expected.product_list_rows_expected(connection),
-        )
-    finally:
-        connection.close()
+    _assert_same_rows(
+        shop_run,
+        f"GET {PRODUCT_LIST}",
+        reading.product_list_rows(product_list.pages[1].text),
+        expected.product_list_rows_expected,
+    )
 
 
 @pytest.mark.exercise("07-recent-orders", budget="index")
 def test_the_dashboard_reads_the_newest_orders_from_an_index(
     dashboard: Sized, record_property: Any
 ) -> None:
-    record_property("plan_data_seconds", round(dashboard.seconds, 2))
-    record_property("plan_data_keys", list(dashboard.keys))
-    query = _one(dashboard.plans[1], _RECENT_ORDERS, f"GET {DASHBOARD}")
-
-    record_property(
-        "plan",
-        _sort_verdict(
-            query, f"GET {DASHBOARD}", "orders_order.created_at", _RECENT_FIX
-        ),
+    _record_sort_verdict(
+        dashboard,
+        record_property,
+        _RECENT_ORDERS,
+        f"GET {DASHBOARD}",
+        "orders_order.created_at",
+        _RECENT_FIX,
     )
 
 
@@ -327,16 +349,12 @@ def test_the_orders_index_is_built_concurrently(
 def test_the_dashboard_lists_the_same_newest_orders(
     dashboard: Sized, shop_run: ShopRun
 ) -> None:
-    connection = shop_run.trusted_connection()
-    try:
-        connection.execute("SET TIME ZONE 'UTC'")
-        reading.assert_same(
-            f"GET {DASHBOARD}",
-            reading.recent_order_rows(dashboard.pages[1].text),
-            expected.recent_order_rows_expected(connection),
-        )
-    finally:
-        connection.close()
+    _assert_same_rows(
+        shop_run,
+        f"GET {DASHBOARD}",
+        reading.recent_order_rows(dashboard.pages[1].text),
+        expected.recent_order_rows_expected,
+    )
 
 
 def _migration_problem(folder: Path, index: str) -> str:
