@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from lesson_receipts import _database, _scratch
+from scratch_shop import lesson_patches
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,6 +50,8 @@ DEPTHS = (0.0, 0.1, 0.5, 0.9)
 PAGE = 50
 SERIALIZED = 1_000
 SLOW_SECONDS = 2.0
+# The product fields each way of serializing turns into a dict.
+FIELDS = ["id", "name", "slug", "sku", "price", "stock"]
 
 
 def _timed(call: Any) -> tuple[Any, float]:
@@ -111,6 +114,13 @@ def _requests(shop: str, project: Any, large: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def _cost(top: dict[str, Any]) -> tuple[int, float]:
+    """Return the shared buffers and milliseconds of an analyzed plan."""
+    plan = top["Plan"]
+    buffers = plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
+    return int(buffers), float(top["Execution Time"])
+
+
 def _explain(queryset: Any) -> tuple[int, int, float]:
     """Return rows produced under the LIMIT, shared buffers and milliseconds."""
     [top] = json.loads(queryset.explain(format="json", analyze=True, buffers=True))
@@ -119,8 +129,7 @@ def _explain(queryset: Any) -> tuple[int, int, float]:
     if plan["Node Type"] == "Limit":
         child = plan["Plans"][0]
         produced = child["Actual Rows"] * child.get("Actual Loops", 1)
-    buffers = plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
-    return int(produced), int(buffers), float(top["Execution Time"])
+    return (int(produced), *_cost(top))
 
 
 def _pages() -> list[dict[str, Any]]:
@@ -141,9 +150,7 @@ def _pages() -> list[dict[str, Any]]:
         )
         [(found,)] = cursor.fetchall()
     [top] = found if isinstance(found, list) else json.loads(found)
-    plan = top["Plan"]
-    buffers = plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
-    count = (total, int(buffers), float(top["Execution Time"]))
+    count = (total, *_cost(top))
     rows = []
     for fraction in DEPTHS:
         depth = int(total * fraction)
@@ -176,12 +183,10 @@ def _serializers() -> list[dict[str, Any]]:
 
     from catalog.models import Product
 
-    fields = ["id", "name", "slug", "sku", "price", "stock"]
-
     class Model(serializers.ModelSerializer):
         class Meta:
             model = Product
-            fields = ["id", "name", "slug", "sku", "price", "stock"]
+            fields = FIELDS
 
     class Plain(serializers.Serializer):
         id = serializers.IntegerField()
@@ -191,12 +196,12 @@ def _serializers() -> list[dict[str, Any]]:
         price = serializers.DecimalField(max_digits=10, decimal_places=2)
         stock = serializers.IntegerField()
 
-    products = list(Product.objects.only(*fields).order_by("id")[:SERIALIZED])
+    products = list(Product.objects.only(*FIELDS).order_by("id")[:SERIALIZED])
     ways = {
         "ModelSerializer": lambda: Model(products, many=True).data,
         "Serializer": lambda: Plain(products, many=True).data,
         "values(), its query included": lambda: list(
-            Product.objects.order_by("id").values(*fields)[:SERIALIZED]
+            Product.objects.order_by("id").values(*FIELDS)[:SERIALIZED]
         ),
     }
     rows = []
@@ -205,7 +210,7 @@ def _serializers() -> list[dict[str, Any]]:
         best = min(_timed(call)[1] for _ in range(5))
         rows.append({"way": name, "us_per_item": best * 1e6 / len(products)})
     load = min(
-        _timed(lambda: list(Product.objects.only(*fields).order_by("id")[:SERIALIZED]))[
+        _timed(lambda: list(Product.objects.only(*FIELDS).order_by("id")[:SERIALIZED]))[
             1
         ]
         for _ in range(5)
@@ -303,11 +308,7 @@ def main() -> None:
             json.dumps(measure_shop(options.measure, Path(options.shop), options.large))
         )
         return
-    from checker.course.manifest import load_course
-
-    course = load_course(ROOT)
-    earlier = [e.solution for e in course.exercises if e.lesson < "06"]
-    own = [e.solution for e in course.exercises if e.lesson == "06"]
+    earlier, own = lesson_patches("06")
     with tempfile.TemporaryDirectory(prefix="api-pages-") as scratch:
         folders = {
             shop: _scratch(Path(scratch) / str(number), earlier + own[:number])

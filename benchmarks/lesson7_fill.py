@@ -26,10 +26,7 @@ seconds on this machine.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,17 +36,12 @@ from typing import Any
 
 import psycopg
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+# The command's own folder is on sys.path: it runs as a script.
+from scratch_shop import lesson_patches, shop_copy, shop_migrate
 
-from checker.course.manifest import load_course  # noqa: E402
-from checker.services import (  # noqa: E402
-    create_database,
-    database_url,
-    drop_database,
-    ensure_up,
-)
-from checker.trusted.plan_data import (  # noqa: E402
+from checker.services import database_url, drop_database, ensure_up
+from checker.trusted.plan_data import (
+    TABLES,
     catalog_fill,
     orders_fill,
     plan_sizes,
@@ -59,42 +51,10 @@ from checker.trusted.plan_data import (  # noqa: E402
 LESSON = "07"
 DATABASE = "lesson7_fill"
 STAGING = "lesson7_fill_staging"
-TABLES = (
-    "auth_user",
-    "customers_customer",
-    "catalog_category",
-    "catalog_brand",
-    "catalog_product",
-    "catalog_review",
-    "orders_order",
-    "orders_orderitem",
-)
-
-
-def _shop(root: Path, patches: list[str]) -> Path:
-    shutil.copytree(
-        REPO / "shop_app",
-        root / "shop_app",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "media"),
-    )
-    for patch in patches:
-        subprocess.run(["git", "apply", "-p1", str(REPO / patch)], cwd=root, check=True)
-    return root
 
 
 def _migrated(root: Path, name: str) -> psycopg.Connection[Any]:
-    url = create_database(name, fresh=True)
-    subprocess.run(
-        [sys.executable, "shop_app/manage.py", "migrate", "-v", "0"],
-        cwd=root,
-        env={
-            **os.environ,
-            "DATABASE_URL": url,
-            "PYTHONPATH": str(root / "shop_app"),
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        },
-        check=True,
-    )
+    shop_migrate(root, name)
     return psycopg.connect(database_url(name, libpq=True), autocommit=True)
 
 
@@ -167,9 +127,7 @@ def main() -> int:
     args = parser.parse_args()
     for message in ensure_up():
         print(message, file=sys.stderr)
-    course = load_course(REPO)
-    earlier = [e.solution for e in course.exercises if e.lesson < LESSON]
-    own = [e.solution for e in course.exercises if e.lesson == LESSON]
+    earlier, own = lesson_patches(LESSON)
     sizes = plan_sizes(args.seed)
     rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="lesson7-fill-") as scratch:
@@ -177,7 +135,7 @@ def main() -> int:
             ("start of lesson 7", earlier),
             ("lesson 7 solved", earlier + own),
         ):
-            root = _shop(Path(scratch) / label.replace(" ", "-"), patches)
+            root = shop_copy(Path(scratch) / label.replace(" ", "-"), patches)
             try:
                 with (
                     _migrated(root, DATABASE) as connection,

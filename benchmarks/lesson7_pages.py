@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -32,18 +31,17 @@ from typing import Any
 
 import psycopg
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+# The command's own folder is on sys.path: it runs as a script.
+from scratch_shop import REPO, lesson_patches, shop_copy
 
-from checker.course.manifest import load_course  # noqa: E402
-from checker.services import (  # noqa: E402
+from checker.services import (
     create_database,
     database_url,
     drop_database,
     ensure_up,
     service_urls,
 )
-from checker.trusted.plan_data import catalog_fill, orders_fill  # noqa: E402
+from checker.trusted.plan_data import catalog_fill, orders_fill
 
 LESSON = "07"
 SCALES = {"small": (3_000, 12_000), "large": (10_000, 340_000)}
@@ -53,17 +51,6 @@ PAGES = {
     "/dashboard/sales/": r'ORDER BY\s+"orders_order"\."created_at"\s+DESC',
 }
 RUNS = 5
-
-
-def _shop(root: Path, patches: list[str]) -> Path:
-    shutil.copytree(
-        REPO / "shop_app",
-        root / "shop_app",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "media"),
-    )
-    for patch in patches:
-        subprocess.run(["git", "apply", "-p1", str(REPO / patch)], cwd=root, check=True)
-    return root
 
 
 def _environment(root: Path, name: str) -> dict[str, str]:
@@ -182,17 +169,12 @@ def main() -> int:
         return 0
     for message in ensure_up():
         print(message, file=sys.stderr)
-    course = load_course(REPO)
-    earlier = [
-        e.solution
-        for e in course.exercises
-        if e.lesson < LESSON and (REPO / e.solution).is_file()
-    ]
-    own = [e.solution for e in course.exercises if e.lesson == LESSON]
+    earlier, own = lesson_patches(LESSON)
+    earlier = [patch for patch in earlier if (REPO / patch).is_file()]
     results = {}
     with tempfile.TemporaryDirectory(prefix="lesson7-pages-") as scratch:
         for which, patches in (("before", earlier), ("after", earlier + own)):
-            root = _shop(Path(scratch) / which, patches)
+            root = shop_copy(Path(scratch) / which, patches)
             name = f"lesson7_pages_{args.scale}_{which}"
             results[which] = measure_shop(root, name, args.scale)
     products, orders = SCALES[args.scale]

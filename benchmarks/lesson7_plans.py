@@ -19,10 +19,7 @@ each rolled back; times are this machine's own).
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,24 +28,13 @@ from typing import Any
 
 import psycopg
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+# The command's own folder is on sys.path: it runs as a script.
+from scratch_shop import REPO, lesson_patches, shop_copy, shop_migrate
 
-from checker.course.manifest import load_course  # noqa: E402
-from checker.harness.runner import ExerciseOutcome, Target, run_exercises  # noqa: E402
-from checker.services import (  # noqa: E402
-    create_database,
-    database_url,
-    drop_database,
-    ensure_up,
-    service_urls,
-)
-from checker.trusted.plan_data import (  # noqa: E402
-    ORDERS,
-    PRODUCTS,
-    catalog_fill,
-    orders_fill,
-)
+from checker.course.manifest import load_course
+from checker.harness.runner import ExerciseOutcome, Target, run_exercises
+from checker.services import database_url, drop_database, ensure_up, service_urls
+from checker.trusted.plan_data import ORDERS, PRODUCTS, catalog_fill, orders_fill
 
 LESSON = "07"
 WRITES_DATABASE = "lesson7_writes"
@@ -78,18 +64,6 @@ INDEXES = {
         " FROM generate_series(1, 20000) g",
     ),
 }
-
-
-def _shop(root: Path, patches: list[str]) -> Path:
-    shutil.copytree(
-        REPO / "shop_app",
-        root / "shop_app",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "media"),
-    )
-    shutil.copy(REPO / "course.toml", root / "course.toml")
-    for patch in patches:
-        subprocess.run(["git", "apply", "-p1", str(REPO / patch)], cwd=root, check=True)
-    return root
 
 
 def _grade(root: Path, seed: int) -> list[ExerciseOutcome]:
@@ -137,19 +111,8 @@ def _insert_rate(connection: Any, statement: str, drop: str | None) -> float:
 
 def write_costs(root: Path) -> list[str]:
     """Measure what each lesson 7 index costs on disk and on inserts."""
-    url = create_database(WRITES_DATABASE, fresh=True)
     try:
-        subprocess.run(
-            [sys.executable, "shop_app/manage.py", "migrate", "-v", "0"],
-            cwd=root,
-            env={
-                **os.environ,
-                "DATABASE_URL": url,
-                "PYTHONPATH": str(root / "shop_app"),
-                "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            },
-            check=True,
-        )
+        shop_migrate(root, WRITES_DATABASE)
         with psycopg.connect(database_url(WRITES_DATABASE, libpq=True)) as connection:
             connection.autocommit = True
             catalog_fill(connection, products=PRODUCTS, seed=7)
@@ -184,16 +147,14 @@ def main() -> int:
     args = parser.parse_args()
     for message in ensure_up():
         print(message, file=sys.stderr)
-    course = load_course(REPO)
-    earlier = [e.solution for e in course.exercises if e.lesson < LESSON]
+    earlier, own = lesson_patches(LESSON)
     missing = [patch for patch in earlier if not (REPO / patch).is_file()]
     if missing:
         print(f"Not written yet, left out: {', '.join(missing)}", file=sys.stderr)
         earlier = [patch for patch in earlier if patch not in missing]
-    own = [e.solution for e in course.exercises if e.lesson == LESSON]
     with tempfile.TemporaryDirectory(prefix="lesson7-") as scratch:
-        before = _grade(_shop(Path(scratch) / "before", earlier), args.seed)
-        solved = _shop(Path(scratch) / "after", earlier + own)
+        before = _grade(shop_copy(Path(scratch) / "before", earlier), args.seed)
+        solved = shop_copy(Path(scratch) / "after", earlier + own)
         after = _grade(solved, args.seed)
         writes = write_costs(solved)
     print("| exercise | budget | before | after |")
