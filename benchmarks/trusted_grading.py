@@ -9,8 +9,8 @@ patch applied; `--copies` of each, at `-j 1` and `-j 2`, with this checkout's
 `course grade`, and, side by side in the same run, with the checkout at
 `--before` (a git worktree made for the run; default: the last commit
 before the trusted harness). Then times `course check 01-product-pages`
-on each checkout, as `course watch` runs it on every save (`--copies 0`
-times only that).
+on each checkout, as `course watch` runs it on every save, in wall and CPU
+seconds (`--copies 0` times only that).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -70,7 +71,13 @@ def _venv_for(checkout: Path, folder: Path) -> Path:
     return folder / "bin" / "python"
 
 
-def _run(python: Path, checkout: Path, *args: str) -> float:
+def _run(python: Path, checkout: Path, *args: str) -> tuple[float, float]:
+    """Return the wall seconds and the CPU seconds of the command's processes.
+
+    The CPU seconds are those of every process it started and waited for
+    (the shop's, killed at the end, included; the servers' work is not):
+    steadier than wall time on a machine others share.
+    """
     # Each checkout grades with its own `checker`, against its own course,
     # on this checkout's running services.
     env = {
@@ -78,6 +85,7 @@ def _run(python: Path, checkout: Path, *args: str) -> float:
         "PYTHONPATH": str(checkout),
         "COURSE_HOME": str(ROOT / ".course"),
     }
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [str(python), "-m", "checker.cli", *args],
@@ -87,7 +95,10 @@ def _run(python: Path, checkout: Path, *args: str) -> float:
         stderr=subprocess.DEVNULL,
         check=False,
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = now.ru_utime - used.ru_utime + now.ru_stime - used.ru_stime
+    return wall, cpu
 
 
 def _points(out: Path) -> str:
@@ -131,7 +142,7 @@ def main() -> None:
                 for name, (python, checkout) in checkouts.items():
                     out = scratch / f"out-{name}-{kind}-{jobs}"
                     grade = ["grade", *specs, "--out", str(out), "-j", str(jobs)]
-                    seconds[name] = _run(python, checkout, *grade) / len(specs)
+                    seconds[name] = _run(python, checkout, *grade)[0] / len(specs)
                     print(f"  {name}: {_points(out)}", file=sys.stderr)
                 ratio = seconds["after"] / seconds["before"]
                 print(
@@ -140,16 +151,18 @@ def main() -> None:
                 )
         for python, checkout in checkouts.values():
             _run(python, checkout, "check", "01-product-pages")  # databases made
-        rechecks: dict[str, list[float]] = {name: [] for name in checkouts}
+        rechecks: dict[str, list[tuple[float, float]]] = {n: [] for n in checkouts}
         for _ in range(args.rechecks):
             for name, (python, checkout) in checkouts.items():
                 check = ["check", "01-product-pages"]
                 rechecks[name].append(_run(python, checkout, *check))
         for name, runs in rechecks.items():
+            walls = [wall for wall, _ in runs]
             print(
                 f"re-check of 01-product-pages, {name}: median "
-                f"{statistics.median(runs):.1f} s "
-                f"(runs: {', '.join(f'{s:.1f}' for s in runs)})"
+                f"{statistics.median(walls):.1f} s, "
+                f"{statistics.median(cpu for _, cpu in runs):.2f} CPU s "
+                f"(runs: {', '.join(f'{s:.1f}' for s in walls)})"
             )
     finally:
         subprocess.run(
