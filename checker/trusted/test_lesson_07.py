@@ -169,8 +169,18 @@ def _total(plans: list[Explained]) -> int:
     return sum(plan.buffers for plan in plans)
 
 
-def _grows(small: int, large: int) -> bool:
-    return large > small * GROWTH_SLACK + GROWTH_BUFFERS
+def _within(
+    record_property: Any,
+    noun: str,
+    sizes: list[int],
+    small: int,
+    large: int,
+    budget: int,
+) -> bool:
+    """Record the buffers at both sizes; tell whether they keep to `budget`."""
+    record_property("buffers", [small, large])
+    record_property(noun, sizes)
+    return small <= budget and large <= small * GROWTH_SLACK + GROWTH_BUFFERS
 
 
 def _heaviest(plans: list[Explained]) -> str:
@@ -258,9 +268,7 @@ def test_the_product_list_touches_a_few_buffers_whatever_the_catalog(
 ) -> None:
     small, large = (_total(plans) for plans in product_list.plans)
     sizes = [size.products for size in product_list.sizes]
-    record_property("buffers", [small, large])
-    record_property("products", sizes)
-    if small <= PRODUCT_LIST_BUFFERS and not _grows(small, large):
+    if _within(record_property, "products", sizes, small, large, PRODUCT_LIST_BUFFERS):
         return
     raise AssertionError(
         f"GET {PRODUCT_LIST} touched {small:,} shared buffers with {sizes[0]:,} "
@@ -304,10 +312,13 @@ def test_the_newest_orders_touch_a_few_buffers_whatever_the_orders(
         _one(plans, _RECENT_ORDERS, f"GET {DASHBOARD}") for plans in dashboard.plans
     )
     sizes = [size.orders for size in dashboard.sizes]
-    record_property("buffers", [small.buffers, large.buffers])
-    record_property("orders", sizes)
-    if small.buffers <= RECENT_ORDERS_BUFFERS and not _grows(
-        small.buffers, large.buffers
+    if _within(
+        record_property,
+        "orders",
+        sizes,
+        small.buffers,
+        large.buffers,
+        RECENT_ORDERS_BUFFERS,
     ):
         return
     node = large.heaviest_scan()
