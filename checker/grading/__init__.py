@@ -62,6 +62,12 @@ def _grade(args: argparse.Namespace, console: Console) -> int:
     if args.jobs < 1:
         console.print("[red]error:[/] -j needs at least 1 job.")
         return 2
+    if args.broker and args.jobs != 1:
+        console.print(
+            "[red]error:[/] -j does not apply with --broker: each "
+            "`course grade-worker -c N` says how many it grades at once."
+        )
+        return 2
     try:
         roster = roster_load(args.roster) if args.roster else None
     except RosterError as error:

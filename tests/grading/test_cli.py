@@ -158,6 +158,21 @@ def test_grade_with_zero_jobs_says_why(tmp_path, course_args):
     )
 
 
+def test_grade_with_jobs_on_a_broker_says_where_the_workers_count(
+    tmp_path, course_args
+):
+    process = run_course(
+        "grade", "alice", "--out", tmp_path, "-j", "2",
+        "--broker", "redis://127.0.0.1:1/0", *course_args,
+    )  # fmt: skip
+
+    assert process.returncode == 2
+    assert " ".join(process.stdout.split()) == (
+        "error: -j does not apply with --broker: each `course grade-worker -c N` "
+        "says how many it grades at once."
+    )
+
+
 def test_grade_against_a_folder_without_a_manifest_says_which_file(tmp_path):
     process = run_course("grade", "alice", "--out", tmp_path, "--course", tmp_path)
 
