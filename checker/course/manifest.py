@@ -28,10 +28,24 @@ class Exercise:
     solution: str
     tests: str
     points: dict[str, int]
+    # Budgets that guard the fix (same output, no stale read, ...) and pass
+    # on a shop that never tried: they earn their points only once every
+    # other budget of the exercise is met.
+    guards: tuple[str, ...] = ()
 
     @property
     def total_points(self) -> int:
         return sum(self.points.values())
+
+    def earned(self, passed: dict[str, bool]) -> dict[str, int]:
+        """Return each budget's points, given which budgets were met."""
+        main_met = all(met for name, met in passed.items() if name not in self.guards)
+        return {
+            name: points
+            if passed.get(name) and (main_met or name not in self.guards)
+            else 0
+            for name, points in self.points.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,34 @@ def _points(entry: dict[str, object], where: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in value.items()}
 
 
+def _guards(
+    entry: dict[str, object], points: dict[str, int], where: str
+) -> tuple[str, ...]:
+    guards = _strings(entry, "guards", where)
+    unknown = [g for g in guards if g not in points]
+    if unknown:
+        raise ManifestError(f"{where}: guards {unknown} are not budgets in 'points'.")
+    if set(guards) >= set(points):
+        raise ManifestError(f"{where}: every budget is a guard; leave one out.")
+    return guards
+
+
+def _exercise(item: dict[str, object], lesson_id: str, where: str) -> Exercise:
+    named = f"{where} exercise {item.get('id', '?')}"
+    points = _points(item, named)
+    return Exercise(
+        id=_string(item, "id", f"{where} exercise"),
+        title=_string(item, "title", f"{where} exercise"),
+        lesson=lesson_id,
+        files=_strings(item, "files", f"{where} exercise"),
+        hints=_strings(item, "hints", f"{where} exercise"),
+        solution=_string(item, "solution", f"{where} exercise"),
+        tests=_string(item, "tests", f"{where} exercise"),
+        points=points,
+        guards=_guards(item, points, named),
+    )
+
+
 def load_course(root: Path | None = None) -> Course:
     """Parse `course.toml` in `root` (the project root by default)."""
     root = root or project_root()
@@ -150,17 +192,7 @@ def load_course(root: Path | None = None) -> Course:
         where = f"{MANIFEST} lesson {entry.get('id', '?')}"
         lesson_id = _string(entry, "id", where)
         exercises = tuple(
-            Exercise(
-                id=_string(item, "id", f"{where} exercise"),
-                title=_string(item, "title", f"{where} exercise"),
-                lesson=lesson_id,
-                files=_strings(item, "files", f"{where} exercise"),
-                hints=_strings(item, "hints", f"{where} exercise"),
-                solution=_string(item, "solution", f"{where} exercise"),
-                tests=_string(item, "tests", f"{where} exercise"),
-                points=_points(item, f"{where} exercise {item.get('id', '?')}"),
-            )
-            for item in entry.get("exercises", [])
+            _exercise(item, lesson_id, where) for item in entry.get("exercises", [])
         )
         lessons.append(
             Lesson(

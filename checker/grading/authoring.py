@@ -70,6 +70,12 @@ def naive_problem(outcome: ExerciseOutcome, expected: tuple[str, ...]) -> str:
     missed = [b for b in outcome.budgets if not b.passed]
     if not missed:
         return "already passes without its solution"
+    earning = [f"{b.budget} ({b.points})" for b in outcome.budgets if b.points]
+    if earning:
+        return (
+            f"earns points without its solution: {', '.join(earning)};"
+            " a budget that only guards the fix belongs in its 'guards'"
+        )
     silent = [b.budget for b in missed if not b.message.strip()]
     if silent:
         return f"fails without a diagnosis: {', '.join(silent)}"

@@ -329,24 +329,42 @@ def _tail(path: Path) -> str:
         return handle.read().decode(errors="replace")
 
 
+def _unearned(exercise: Exercise) -> str:
+    main = ", ".join(b for b in exercise.points if b not in exercise.guards)
+    return (
+        "Met, but this budget guards the fix: its points count once"
+        f" {main} {'is' if ',' not in main else 'are'} met too."
+    )
+
+
 def _collect(
     exercises: list[Exercise], raw: list[dict[str, Any]], reason: str
 ) -> list[ExerciseOutcome]:
     outcomes = []
     for exercise in exercises:
-        budgets = []
-        for budget, points in exercise.points.items():
-            found = [
+        verdicts = {
+            budget: [
                 r for r in raw if (r["exercise"], r["budget"]) == (exercise.id, budget)
             ]
-            passed = bool(found) and all(r["passed"] for r in found)
+            for budget in exercise.points
+        }
+        passed = {
+            budget: bool(found) and all(r["passed"] for r in found)
+            for budget, found in verdicts.items()
+        }
+        earned = exercise.earned(passed)
+        budgets = []
+        for budget, found in verdicts.items():
+            message = "\n".join(r["message"] for r in found if r["message"])
+            if passed[budget] and not earned[budget]:
+                message = _unearned(exercise)
             budgets.append(
                 BudgetOutcome(
                     budget=budget,
-                    passed=passed,
-                    points=points if passed else 0,
-                    max_points=points,
-                    message="\n".join(r["message"] for r in found if r["message"])
+                    passed=passed[budget],
+                    points=earned[budget],
+                    max_points=exercise.points[budget],
+                    message=message
                     or ("" if found else reason or "no trusted test graded it"),
                     properties={
                         k: v for r in found for k, v in r["properties"].items()

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from tests.grading.conftest import shop_copy, shop_solve
 
-# Points of the naive shop on the fixture course: fx-list same-output (1) and
-# both fx-quotes budgets (2); the query budget (3) needs the solution.
-NAIVE_POINTS = ("1", "2", "3")
+# Points of the naive shop on the fixture course: both fx-quotes budgets (2);
+# fx-list's same-output is met but guards its query budget, which needs the
+# solution, so it earns nothing yet.
+NAIVE_POINTS = ("0", "2", "2")
 SOLVED_POINTS = ("4", "2", "6")
 NAIVE_NOTE = (
     "fx-list queries: GET /products/ made 148 queries (budget: at most 100). "

@@ -30,8 +30,8 @@ MARK = "/tmp/hostile-corpus"
 ROLE = "course_hostile_escalated"
 
 # Measured with seed 5 (each budget's points in grades.json).
-NAIVE_POINTS = ("2", "2", "0")
-PARTIAL_POINTS = ("9", "2", "0")
+NAIVE_POINTS = ("0", "0", "0")
+PARTIAL_POINTS = ("9", "0", "0")
 SOLVED_POINTS = ("9", "6", "8")
 NAIVE_NOTE = (
     "01-product-pages list-queries: GET /products/ made 103 queries with 20 "
@@ -895,7 +895,7 @@ CORPUS: list[Hostile] = [
         "select_related only with 4 or 12 products, on the solved shop",
         "solved",
         _selector(HARDCODED),
-        ("5", "6", "8"),
+        ("3", "6", "8"),
         "01-product-pages list-queries: GET /products/ made 104 queries with 20 "
         "products and 34 with 6 products (budget: no query per row via "
         "Product.category or Product.brand). 20 identical: SELECT ... FROM "
@@ -916,7 +916,7 @@ CORPUS: list[Hostile] = [
         "the product list shows 5 rows, so it looks constant, on the naive shop",
         "naive",
         _selector(TRUNCATED_NAIVE),
-        ("0", "2", "0"),
+        ("0", "0", "0"),
         SHOWN_NOTE.format(5, 6),
     ),
     Hostile(
@@ -924,7 +924,7 @@ CORPUS: list[Hostile] = [
         "the product list shows 3 rows from 8 products on, on the naive shop",
         "naive",
         _selector(SHRINKING),
-        ("0", "2", "0"),
+        ("0", "0", "0"),
         SHOWN_NOTE.format(3, 13),
     ),
     Hostile(
@@ -932,7 +932,7 @@ CORPUS: list[Hostile] = [
         "the product list deletes all but 4 products before it renders",
         "naive",
         _selector(DELETING),
-        ("0", "2", "0"),
+        ("0", "0", "0"),
         _pattern(
             r"01-product-pages list-queries: GET /products/ changed the database "
             r"\(DELETE FROM .+\): a page that shows data must not write it"
@@ -994,7 +994,7 @@ CORPUS: list[Hostile] = [
         "solved shop",
         "solved",
         _ready(KILL_ALL),
-        ("6", "6", "8"),
+        ("4", "6", "8"),
         _pattern(
             r"01-product-pages list-queries: The shop stopped answering"
             r"( \(the shop process exited with -?\d+\))?: .+"

@@ -100,6 +100,18 @@ def test_a_naive_run_that_could_not_grade_is_named():
     assert naive_problem(outcome, ()) == "could not grade: SyntaxError: invalid syntax"
 
 
+def test_a_budget_that_earns_points_unsolved_is_named():
+    earning = BudgetOutcome("same-output", True, 2, 2)
+    outcome = _outcome(
+        _budget(False, "made 148 queries (budget: at most 100)"), earning
+    )
+
+    assert naive_problem(outcome, ("queries (budget",)) == (
+        "earns points without its solution: same-output (2);"
+        " a budget that only guards the fix belongs in its 'guards'"
+    )
+
+
 def test_a_naive_failure_with_its_diagnosis_is_fine():
     outcome = _outcome(_budget(False, "made 148 queries (budget: at most 100)"))
 

@@ -111,7 +111,7 @@ def test_each_student_gets_a_markdown_and_an_html_feedback_page(graded_class):
 def test_feedback_shows_the_measured_figures_and_the_diagnosis(graded_class):
     page = (graded_class.out / "feedback" / "alice.md").read_text()
 
-    assert "**Score: 3 / 6**" in page
+    assert "**Score: 2 / 6**" in page
     assert "**queries** measured: queries = 148, status = 200" in page
     assert NAIVE_NOTE.removeprefix("fx-list queries: ") in page
 

@@ -66,12 +66,12 @@ def test_resume_grades_the_missing_and_the_changed_and_keeps_the_rest(
     again = grade_class(specs, plan=plan, out=out, resume=True)
 
     assert [(g.name, g.points) for g in graded[1]] == [
-        ("alice", 3),
+        ("alice", 2),
         ("bruno", 6),
-        ("dana", 3),
+        ("dana", 2),
     ]
     assert [(g.name, g.points, g.seconds == 999.0) for g in again] == [
-        ("alice", 3, True),
+        ("alice", 2, True),
         ("bruno", 6, False),
         ("dana", 6, False),
     ]
@@ -83,7 +83,7 @@ def test_a_result_carries_the_hashes_of_the_shop_and_of_the_trusted_tests(graded
     stored = result_read(folder / "out", "alice")
 
     assert (len(stored.submission), len(stored.trusted)) == (64, 64)
-    assert stored.grade.points == 3
+    assert stored.grade.points == 2
 
 
 def test_changed_trusted_tests_grade_a_submission_again(
@@ -97,7 +97,7 @@ def test_changed_trusted_tests_grade_a_submission_again(
 
     [again] = grade_class(specs[:1], plan=changed, out=out, resume=True)
 
-    assert (again.name, again.points, again.seconds == 999.0) == ("alice", 3, False)
+    assert (again.name, again.points, again.seconds == 999.0) == ("alice", 2, False)
 
 
 def test_grading_without_resume_grades_every_submission_again(graded, tmp_path, plan):
@@ -123,15 +123,15 @@ def test_course_grade_resumes_and_writes_the_exports_from_the_command_line(
     assert process.returncode == 0, process.stdout + process.stderr
     grades = json.loads((out / "grades.json").read_text())["students"]
     assert [(s["student"], s["points"], s["seconds"]) for s in grades] == [
-        ("alice", 3, 999.0),
+        ("alice", 2, 999.0),
         ("bruno", 6, 999.0),
-        ("dana", 3, 999.0),
+        ("dana", 2, 999.0),
     ]
     assert (
         (out / "moodle.csv")
         .read_text()
         .splitlines()[1]
-        .startswith("17,a@example.edu,3,")
+        .startswith("17,a@example.edu,2,")
     )
     assert sorted(p.name for p in (out / "classroom").iterdir()) == [
         "alice.json", "bruno.json", "dana.json",

@@ -29,7 +29,7 @@ def test_hog():
 """
 
 
-def _exercise(exercise_id, *budgets):
+def _exercise(exercise_id, *budgets, guards=()):
     return Exercise(
         id=exercise_id,
         title=exercise_id,
@@ -39,6 +39,7 @@ def _exercise(exercise_id, *budgets):
         solution="",
         tests="test_trusted.py",
         points=dict.fromkeys(budgets, 2),
+        guards=guards,
     )
 
 
@@ -89,6 +90,38 @@ def test_each_budget_earns_its_points_alone(tmp_path, trusted):
     answer = outcome.budgets[0]
     assert (answer.budget, answer.passed) == ("answer", False)
     assert answer.message == "answer() returned 41, expected 42"
+
+
+def test_a_guard_met_without_the_fix_earns_nothing_and_says_why(tmp_path, trusted):
+    [outcome] = _grade(
+        tmp_path,
+        trusted,
+        "def answer(): return 41\ndef fast(): pass\n",
+        [_exercise("ex-a", "answer", "fast", guards=("fast",))],
+    )
+
+    fast = outcome.budgets[1]
+    assert (fast.budget, fast.passed, fast.points, outcome.points) == (
+        "fast",
+        True,
+        0,
+        0,
+    )
+    assert fast.message == (
+        "Met, but this budget guards the fix: its points count once answer is met too."
+    )
+
+
+def test_a_guard_earns_its_points_once_the_fix_is_met(tmp_path, trusted):
+    [outcome] = _grade(
+        tmp_path,
+        trusted,
+        "def answer(): return 42\ndef fast(): pass\n",
+        [_exercise("ex-a", "answer", "fast", guards=("fast",))],
+    )
+
+    assert (outcome.status, outcome.points) == ("passed", 4)
+    assert [b.message for b in outcome.budgets] == ["", ""]
 
 
 def test_a_syntax_error_gives_a_one_line_reason(tmp_path, trusted):

@@ -1,0 +1,64 @@
+"""The manifest's guards: budgets that count only once the fix is met."""
+
+import pytest
+
+from checker.manifest import ManifestError, load_course
+
+EXERCISE = """
+[[lessons]]
+id = "01"
+title = "t"
+chapter = "c.md"
+notebook = "n.ipynb"
+
+[[lessons.exercises]]
+id = "01-x"
+title = "x"
+solution = "s.patch"
+tests = "test_x.py"
+points = {{ queries = 3, same-output = 2 }}
+{guards}
+"""
+
+
+def _course(tmp_path, guards):
+    (tmp_path / "course.toml").write_text(EXERCISE.format(guards=guards))
+    return load_course(tmp_path)
+
+
+def test_a_guard_counts_only_once_every_other_budget_is_met(tmp_path):
+    [exercise] = _course(tmp_path, 'guards = ["same-output"]').exercises
+
+    alone = exercise.earned({"queries": False, "same-output": True})
+    both = exercise.earned({"queries": True, "same-output": True})
+
+    assert (alone, both) == (
+        {"queries": 0, "same-output": 0},
+        {"queries": 3, "same-output": 2},
+    )
+
+
+def test_without_guards_each_budget_earns_alone(tmp_path):
+    [exercise] = _course(tmp_path, "").exercises
+
+    assert exercise.earned({"queries": False, "same-output": True}) == {
+        "queries": 0,
+        "same-output": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("guards", "message"),
+    [
+        ('guards = ["outage"]', "guards ['outage'] are not budgets in 'points'."),
+        (
+            'guards = ["queries", "same-output"]',
+            "every budget is a guard; leave one out.",
+        ),
+    ],
+)
+def test_a_guard_the_points_do_not_allow_is_refused(tmp_path, guards, message):
+    with pytest.raises(ManifestError) as error:
+        _course(tmp_path, guards)
+
+    assert str(error.value).endswith(message)
