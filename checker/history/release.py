@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 from rich.console import Console
 from rich.markup import escape
 
-from checker.course.manifest import Course
-from checker.history.answers import add_note, strip_answers
+from checker.course.manifest import MANIFEST, Course
+from checker.history.answers import add_note, strip_answers, strip_last_hints
 from checker.history.chain import (
     BRANCH,
     Base,
@@ -56,6 +56,8 @@ class Edition:
     # Each chapter's answer blocks replaced with a pointer, and the lines
     # that still quote a solution outside such a block.
     answers: dict[str, int] = field(default_factory=dict)
+    # How many exercises' last hint (the one that names the change) was left out.
+    hints: int = 0
     unmarked: dict[str, int] = field(default_factory=dict)
 
 
@@ -117,6 +119,7 @@ def strip_tree(git: Git, base: str, course: Course, edition: Edition) -> str:
             tree = git.run("write-tree", env=env)
         edition.dropped = [*drop, *(f"{n} (quotes a solution)" for n in notes)]
         tree = add_note(git, env, tree)
+        tree, edition.hints = strip_last_hints(git, env, tree, MANIFEST)
         chapters = [lesson.chapter for lesson in course.lessons]
         tree, edition.answers = strip_answers(git, env, tree, chapters)
         files = git.run("ls-tree", "-r", "--name-only", tree).splitlines()
@@ -234,6 +237,13 @@ def _print_edition(edition: Edition, console: Console) -> None:
     if edition.answers:
         blocks = ", ".join(f"{path} ({n})" for path, n in edition.answers.items())
         console.print(f"Answer blocks replaced with a pointer: {blocks}.")
+    if edition.hints:
+        console.print(
+            f"Hints: the last hint of each of {edition.hints}"
+            f" exercise{'s' if edition.hints > 1 else ''} left out of"
+            f" {MANIFEST} (it names the change), so `course hint` stops one step"
+            " short of the answer."
+        )
     tags = " and no tag a later lesson's" if edition.tags else ""
     console.print(
         f"Checked: none of the {edition.scanned} files of main quotes any of the"

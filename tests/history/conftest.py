@@ -28,7 +28,10 @@ notebook = "notebooks/01.ipynb"
 id = "01-answer"
 title = "Give the answer"
 files = ["shop_app/answer.py"]
-hints = ["It is six times seven."]
+hints = [
+    "It is six times seven.",
+    "Set ANSWER = 42 in shop_app/answer.py.",
+]
 solution = "solutions/01-answer.patch"
 tests = "test_mini.py"
 points = { answer = 2 }

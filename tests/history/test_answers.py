@@ -2,7 +2,14 @@
 
 import pytest
 
-from checker.history.answers import POINTER, MarkerError, without_answers
+from checker.history.answers import (
+    POINTER,
+    MarkerError,
+    strip_last_hints,
+    without_answers,
+    without_last_hints,
+)
+from checker.history.git import Git, GitError
 from tests.history.conftest import git
 
 CHAPTER = """# The answer
@@ -99,4 +106,48 @@ def test_a_chapter_quoting_a_solution_outside_a_block_is_reported(
         "Chapters still quoting a solution outside a marked answer block:"
         " lessons/02.md (2 lines). Wrap each such block in <!-- answer --> and"
         " <!-- /answer --> to leave it out." in said
+    )
+
+
+MANIFEST = """[[lessons]]
+id = "01"
+
+[[lessons.exercises]]
+id = "01-a"
+hints = [
+    "Gentle.",
+    'Specific: add .select_related("category").',
+]
+
+[[lessons.exercises]]
+id = "01-b"
+hints = ["The only hint stays."]
+"""
+
+
+def test_each_exercise_loses_its_last_hint_and_a_single_hint_stays():
+    text, count = without_last_hints(MANIFEST)
+
+    assert count == 1
+    assert text == MANIFEST.replace(
+        """    'Specific: add .select_related("category").',\n""", ""
+    )
+
+
+def test_hints_that_are_not_one_per_line_stop_the_release(tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "course.toml").write_text(
+        '[[lessons]]\n[[lessons.exercises]]\nid = "01-a"\nhints = [\n    "One.",\n'
+        '    """Two,\n    on two lines.""",\n]\n'
+    )
+    git(tmp_path, "add", "course.toml")
+    repository = Git(tmp_path)
+    tree = repository.run("write-tree")
+
+    with pytest.raises(GitError) as error:
+        strip_last_hints(repository, {}, tree, "course.toml")
+
+    assert str(error.value) == (
+        "course.toml: the last hints could not be left out line by line (write"
+        " each hint on a line of its own). Nothing was written."
     )

@@ -37,6 +37,10 @@ def test_the_release_holds_no_solution_and_carries_the_lesson_tags(
         " Not checked: the notebooks, which show each fix by design."
     )
     assert "Chapters: no line outside a marked answer block quotes a solution." in lines
+    assert (
+        "Hints: the last hint of each of 1 exercise left out of course.toml (it"
+        " names the change), so `course hint` stops one step short of the answer."
+    ) in lines
     assert "git push origin main course-lessons --tags" in lines
     assert git(out, "tag", "--list").split() == ["lesson-01", "lesson-02"]
     assert git(out, "status", "--porcelain") == ""
@@ -46,6 +50,9 @@ def test_the_release_holds_no_solution_and_carries_the_lesson_tags(
     assert 'GREETING = "hello"' not in text
     assert "Receipt:" not in text
     assert git(out, "show", "main:shop_app/answer.py").startswith("ANSWER = 41")
+    manifest = git(out, "show", "main:course.toml")
+    assert "It is six times seven." in manifest
+    assert "Set ANSWER = 42" not in manifest
     assert git(out, "show", "lesson-02:shop_app/answer.py").startswith("ANSWER = 42")
     assert git(out, "rev-parse", "lesson-01^{tree}") == git(
         out, "rev-parse", "main^{tree}"
@@ -181,7 +188,7 @@ def test_the_editions_readme_and_solution_say_it_holds_no_solutions(
 
     shown = course("solution", "01-answer", "--yes", cwd=out)
 
-    assert (out / "README.md").read_text().endswith("Your\ninstructor keeps them.\n")
+    assert (out / "README.md").read_text().endswith("Your instructor keeps them.\n")
     assert shown.returncode == 1
     assert "The reference solution of 01-answer is not part of this edition" in (
         " ".join(shown.stdout.split())
