@@ -222,6 +222,23 @@ def _dev_check(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _dev_readmes(args: argparse.Namespace, console: Console) -> int:
+    from checker.course.readmes import readmes_stale
+
+    stale = readmes_stale(_course(args), write=not args.check)
+    if not stale:
+        console.print("Every exercise README says what course.toml says.")
+        return 0
+    if args.check:
+        console.print(
+            f"[red]{len(stale)} README(s) differ from course.toml:[/]"
+            f" {', '.join(stale)}. `course dev readmes` rewrites them."
+        )
+        return 1
+    console.print(f"Rewrote {len(stale)} README(s): {', '.join(stale)}.")
+    return 0
+
+
 def _course_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--course",
@@ -345,3 +362,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     _course_options(check)
     check.set_defaults(handler=_dev_check)
+    readmes = actions.add_parser(
+        "readmes",
+        help="write each exercise's README from course.toml and its author's prose",
+    )
+    readmes.add_argument(
+        "--check", action="store_true", help="only name the READMEs that would change"
+    )
+    readmes.add_argument("--course", type=Path, default=None, help=argparse.SUPPRESS)
+    readmes.set_defaults(handler=_dev_readmes)

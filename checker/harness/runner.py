@@ -357,7 +357,7 @@ def _collect(
         for budget, found in verdicts.items():
             message = "\n".join(r["message"] for r in found if r["message"])
             if passed[budget] and not earned[budget]:
-                message = _unearned(exercise)
+                message = "\n".join(filter(None, [_unearned(exercise), message]))
             budgets.append(
                 BudgetOutcome(
                     budget=budget,
