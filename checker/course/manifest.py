@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from checker.services.layout import project_root
@@ -103,6 +103,21 @@ class Course:
             known = ", ".join(item.id for item in self.lessons) or "none"
             raise ManifestError(f"No lesson {target!r}. Known lessons: {known}.")
         return lesson
+
+    def only(self, spec: str) -> Course:
+        """Return the course with the lessons `spec` names: `3`, `01-03`, `1,4-5`."""
+        chosen: set[str] = set()
+        ids = [lesson.id for lesson in self.lessons]
+        for part in spec.split(","):
+            first, _, last = part.strip().partition("-")
+            start = ids.index(self.lesson(first).id)
+            end = ids.index(self.lesson(last or first).id)
+            if start > end:
+                raise ManifestError(
+                    f"Lessons {part.strip()!r}: {first} comes after {last}."
+                )
+            chosen.update(ids[start : end + 1])
+        return replace(self, lessons=tuple(x for x in self.lessons if x.id in chosen))
 
     def select(self, target: str | None) -> tuple[Exercise, ...]:
         """Return the exercises named by an exercise id, a lesson id, or all."""

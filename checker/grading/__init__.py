@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 def _course(args: argparse.Namespace) -> Course:
     course = load_course(args.course)
+    if getattr(args, "lessons", None):
+        course = course.only(args.lessons)
     if not course.exercises:
         raise ManifestError(f"{course.root / 'course.toml'} lists no exercises.")
     return course
@@ -293,6 +295,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "-j", "--jobs", type=int, default=1, help="submissions graded at once"
     )
     grade.add_argument("--ref", help="git tag or branch for repositories without @ref")
+    grade.add_argument(
+        "--lessons",
+        help="grade only these lessons' exercises: 3, 01-03 or 1,4-5 (default: all)",
+    )
     grade.add_argument(
         "--seed",
         type=int,

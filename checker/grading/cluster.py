@@ -39,6 +39,7 @@ from checker.grading.results import (
     result_read,
     result_write,
     results_clear,
+    reusable,
     tree_digest,
     trusted_digest,
 )
@@ -130,7 +131,8 @@ def grade_class_on_workers(
                 submission, number=number, plan=plan, trusted=trusted
             )
             known = result_read(out, submission.name) if resume else None
-            if known and (known.submission, known.trusted) == (digest, trusted):
+            exercises = [e.id for e in plan.course.exercises]
+            if reusable(known, digest, trusted, exercises):
                 decided = known
             if decided is not None:
                 result_write(out, decided)
@@ -156,6 +158,7 @@ def grade_class_on_workers(
                             plan.limits.output_mib,
                         ],
                         "seed": plan.seed,
+                        "lessons": [lesson.id for lesson in plan.course.lessons],
                     }
                 ],
                 queue=queue,

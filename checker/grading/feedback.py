@@ -71,13 +71,23 @@ def _verdict(budget: BudgetOutcome) -> str:
     return "met" if budget.passed else "missed"
 
 
+def _explained(budget: BudgetOutcome) -> bool:
+    """Say why a budget missed, or why a met guard earned nothing yet."""
+    return bool(budget.message) and budget.points < budget.max_points
+
+
+def shown_source(source: str) -> str:
+    """Name a submission as the student knows it, not by the grader's path."""
+    return Path(source).name or source
+
+
 def feedback_markdown(grade: StudentGrade, *, course: Course, redact: Redact) -> str:
     """Return the student's feedback page in Markdown."""
     lines = [
         f"# Feedback: {grade.name}",
         "",
         f"**Score: {grade.points} / {grade.max_points}** "
-        f"(graded in {grade.seconds:g} s from `{grade.source}`)",
+        f"(graded in {grade.seconds:g} s from `{shown_source(grade.source)}`)",
         "",
     ]
     if grade.reason:
@@ -102,7 +112,7 @@ def feedback_markdown(grade: StudentGrade, *, course: Course, redact: Redact) ->
             )
             if measured:
                 lines += [f"**{budget.budget}** measured: {measured}", ""]
-            if budget.message and not budget.passed and not outcome.reason:
+            if _explained(budget) and not outcome.reason:
                 message = redact(budget.message)
                 lines += [f"**{budget.budget}** diagnosis:", "", "```text"]
                 lines += [message, "```", ""]
@@ -174,7 +184,7 @@ def _exercise_html(
     rows = []
     for budget in outcome.budgets:
         diagnosis = ""
-        if budget.message and not budget.passed and not outcome.reason:
+        if _explained(budget) and not outcome.reason:
             diagnosis = f"<pre>{escape(redact(budget.message))}</pre>"
         rows.append(
             f'<tr><td>{escape(budget.budget)}</td><td><span class="badge '
@@ -219,7 +229,8 @@ def feedback_html(grade: StudentGrade, *, course: Course, redact: Redact) -> str
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Feedback: {escape(grade.name)}</title><style>{_CSS}</style>"
         f"</head><body><main><header><div><h1>Feedback: {escape(grade.name)}</h1>"
-        f'<p class="source">{escape(grade.source)} · graded in {grade.seconds:g} s'
+        f'<p class="source">{escape(shown_source(grade.source))} · graded in'
+        f" {grade.seconds:g} s"
         f'</p></div><div class="score"><strong>{grade.points} / {grade.max_points}'
         f'</strong><div class="meter"><span style="width: {share}%"></span></div>'
         f"</div></header>{alert}{sections}"

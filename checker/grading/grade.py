@@ -31,6 +31,7 @@ from checker.grading.results import (
     result_read,
     result_write,
     results_clear,
+    reusable,
     tree_digest,
     trusted_digest,
 )
@@ -184,8 +185,9 @@ def submission_grade(
 ) -> StoredResult:
     """Unpack, isolate and grade one submission; never raise for a bad one.
 
-    `known`, a stored result, is returned as it is when the unpacked shop and
-    the trusted tests (`trusted`, their hash) are those it was graded on.
+    `known`, a stored result, is returned as it is when the unpacked shop, the
+    trusted tests (`trusted`, their hash) and the exercises are those it was
+    graded on.
     """
     started = time.monotonic()
     grade = StudentGrade(submission.name, submission.label, [])
@@ -194,7 +196,8 @@ def submission_grade(
         try:
             root = submission_unpack(submission, scratch=Path(scratch), caps=plan.caps)
             digest = tree_digest(root)
-            if known and (known.submission, known.trusted) == (digest, trusted):
+            exercises = [e.id for e in plan.course.exercises]
+            if known is not None and reusable(known, digest, trusted, exercises):
                 return known
             with slot_claimed() as slot:
                 isolation = isolation_for(

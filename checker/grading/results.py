@@ -70,6 +70,17 @@ class StoredResult:
     worker: str = ""
 
 
+def reusable(
+    known: StoredResult | None, submission: str, trusted: str, exercises: list[str]
+) -> bool:
+    """Say whether a stored result grades this shop, on these tests and exercises."""
+    return (
+        known is not None
+        and (known.submission, known.trusted) == (submission, trusted)
+        and [e.id for e in known.grade.exercises] == exercises
+    )
+
+
 def grade_dump(grade: StudentGrade) -> dict[str, Any]:
     """Return `grade` as plain JSON data."""
     return asdict(grade)

@@ -145,7 +145,7 @@ def grade_submission(self: Task, task: dict[str, Any]) -> None:  # type: ignore[
         )
         return
     plan = GradingPlan(
-        course=state.plan.course,
+        course=state.plan.course.only(",".join(task["lessons"])),
         trusted=state.plan.trusted,
         limits=Limits(*task["limits"]),
         caps=state.plan.caps,

@@ -1,4 +1,4 @@
-"""The manifest's guards: budgets that count only once the fix is met."""
+"""The manifest: guards that count once the fix is met, and a subset of lessons."""
 
 import pytest
 
@@ -62,3 +62,37 @@ def test_a_guard_the_points_do_not_allow_is_refused(tmp_path, guards, message):
         _course(tmp_path, guards)
 
     assert str(error.value).endswith(message)
+
+
+LESSONS = "".join(
+    f'[[lessons]]\nid = "0{n}"\ntitle = "t"\nchapter = "c.md"\nnotebook = "n.ipynb"\n'
+    for n in range(1, 6)
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "kept"),
+    [("3", ["03"]), ("01-03", ["01", "02", "03"]), ("5,1-2", ["01", "02", "05"])],
+)
+def test_a_course_keeps_only_the_lessons_named(tmp_path, spec, kept):
+    (tmp_path / "course.toml").write_text(LESSONS)
+
+    course = load_course(tmp_path).only(spec)
+
+    assert [lesson.id for lesson in course.lessons] == kept
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("4-2", "Lessons '4-2': 4 comes after 2."),
+        ("9", "No lesson '9'. Known lessons: 01, 02, 03, 04, 05."),
+    ],
+)
+def test_lessons_the_course_cannot_keep_are_refused(tmp_path, spec, message):
+    (tmp_path / "course.toml").write_text(LESSONS)
+
+    with pytest.raises(ManifestError) as error:
+        load_course(tmp_path).only(spec)
+
+    assert str(error.value) == message

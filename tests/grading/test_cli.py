@@ -158,6 +158,18 @@ def test_grade_with_zero_jobs_says_why(tmp_path, course_args):
     )
 
 
+def test_grade_of_a_lesson_the_course_lacks_names_the_known_ones(tmp_path, course_args):
+    process = run_course(
+        "grade", "alice", "--out", tmp_path, "--lessons", "2-3", *course_args
+    )
+
+    assert (process.returncode, process.stdout.strip()) == (
+        2,
+        "error: No lesson '2'. Known lessons: 01.",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_grade_with_jobs_on_a_broker_says_where_the_workers_count(
     tmp_path, course_args
 ):

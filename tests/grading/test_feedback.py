@@ -28,7 +28,7 @@ def test_the_markdown_page_shows_score_figures_diagnosis_and_hints():
     assert page.splitlines()[:3] == [
         "# Feedback: alice",
         "",
-        "**Score: 3 / 6** (graded in 3.5 s from `/class/alice`)",
+        "**Score: 3 / 6** (graded in 3.5 s from `alice`)",
     ]
     assert "| queries | missed | 0 / 3 |" in page
     assert "**queries** measured: queries = 148" in page
@@ -89,3 +89,14 @@ def test_feedback_write_makes_two_pages_per_student(tmp_path):
         "feedback/bob.md",
         "feedback/bob.html",
     ]
+
+
+def test_a_met_guard_that_earned_nothing_yet_says_why():
+    grade = partial_grade()
+    guard = grade.exercises[0].budgets[1]
+    guard.points, guard.message = 0, "Met, but this budget guards the fix."
+
+    page = feedback_markdown(grade, course=fixture_course(), redact=_redact())
+
+    assert "| same-output | met | 0 / 1 |" in page
+    assert "**same-output** diagnosis:\n\n```text\nMet, but this budget" in page

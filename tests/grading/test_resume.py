@@ -1,6 +1,7 @@
 """`course grade --resume`: grade only what has no result for the same shop and
 trusted tests."""
 
+import dataclasses
 import json
 import shutil
 
@@ -98,6 +99,19 @@ def test_changed_trusted_tests_grade_a_submission_again(
     [again] = grade_class(specs[:1], plan=changed, out=out, resume=True)
 
     assert (again.name, again.points, again.seconds == 999.0) == ("alice", 2, False)
+
+
+def test_a_result_graded_on_other_exercises_is_graded_again(graded, tmp_path, plan):
+    specs, out = _copy(graded, tmp_path)
+    [lesson] = plan.course.lessons
+    fewer = dataclasses.replace(lesson, exercises=lesson.exercises[:1])
+    course = dataclasses.replace(plan.course, lessons=(fewer,))
+    subset = dataclasses.replace(plan, course=course)
+
+    [again] = grade_class(specs[:1], plan=subset, out=out, resume=True)
+
+    assert (again.name, again.seconds == 999.0) == ("alice", False)
+    assert [e.id for e in again.exercises] == ["fx-list"]
 
 
 def test_grading_without_resume_grades_every_submission_again(graded, tmp_path, plan):
