@@ -179,8 +179,8 @@ def _class_write(
         table.add_row(grade.name, f"{grade.points}/{grade.max_points}", grade.note)
     console.print(table)
     console.print(
-        f"Graded {len(grades)} submissions: {table_path}, {json_path} and "
-        f"{len(pages) // 2} feedback pages in {out / 'feedback'}."
+        f"Graded {_counted(len(grades), 'submission')}: {table_path}, {json_path}"
+        f" and {_counted(len(pages) // 2, 'feedback page')} in {out / 'feedback'}."
     )
     if roster is not None:
         console.print(
@@ -239,6 +239,10 @@ def _dev_readmes(args: argparse.Namespace, console: Console) -> int:
         return 1
     console.print(f"Rewrote {len(stale)} README(s): {', '.join(stale)}.")
     return 0
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _course_options(parser: argparse.ArgumentParser) -> None:
