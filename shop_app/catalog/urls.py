@@ -19,5 +19,6 @@ urlpatterns = [
         views.product_image_upload,
         name="product_image_upload",
     ),
+    path("categories/", views.category_index, name="category_index"),
     path("categories/<slug:slug>/", views.category_detail, name="category_detail"),
 ]

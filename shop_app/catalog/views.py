@@ -84,3 +84,9 @@ def product_image_upload(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect(product)
     context = {"product": product, "form": form}
     return render(request, "catalog/product_image_upload.html", context)
+
+
+def category_index(request: HttpRequest) -> HttpResponse:
+    """List the categories, each linking to its page."""
+    context = {"categories": selectors.category_list()}
+    return render(request, "catalog/category_index.html", context)

@@ -27,6 +27,13 @@ def _history(request: HttpRequest, customer: Customer) -> HttpResponse:
 def order_history(request: HttpRequest) -> HttpResponse:
     """Show the logged-in customer's orders with their items."""
     customer = customer_for_user(user=request.user)
+    if customer is None and request.user.is_staff:
+        messages.info(
+            request,
+            "This staff account places no orders of its own: the sales dashboard"
+            " lists every customer's.",
+        )
+        return redirect("orders:sales_dashboard")
     if customer is None:
         raise Http404("This account has no customer profile.")
     return _history(request, customer)

@@ -86,6 +86,21 @@ def test_product_detail_is_not_found_for_inactive_or_unknown_products(client):
 
 
 @pytest.mark.django_db
+def test_categories_page_links_every_category_by_name(client):
+    response = client.get("/categories/")
+
+    html = response.content.decode()
+    links = [
+        f'<a href="/categories/{c.slug}/">{c.name}</a>'
+        for c in Category.objects.order_by("name")
+    ]
+    assert links and all(link in html for link in links)
+    assert [html.index(link) for link in links] == sorted(
+        html.index(link) for link in links
+    )
+
+
+@pytest.mark.django_db
 def test_category_page_lists_its_products_with_approved_review_counts(client):
     category = Category.objects.order_by("id").first()
     products = list(

@@ -10,3 +10,6 @@ INTERNAL_IPS = ["127.0.0.1"]
 
 INSTALLED_APPS = [*INSTALLED_APPS, "debug_toolbar"]
 MIDDLEWARE = ["debug_toolbar.middleware.DebugToolbarMiddleware", *MIDDLEWARE]
+# The toolbar stays a tab at the page's edge until clicked, so every page
+# looks as a visitor sees it.
+DEBUG_TOOLBAR_CONFIG = {"SHOW_COLLAPSED": True}

@@ -75,6 +75,16 @@ def test_order_history_asks_anonymous_visitors_to_log_in(client):
 
 
 @pytest.mark.django_db
+def test_a_staff_account_without_orders_is_sent_to_the_dashboard(staff_client):
+    response = staff_client.get("/account/orders/", follow=True)
+
+    assert response.redirect_chain == [("/dashboard/sales/", 302)]
+    assert "the sales dashboard lists every customer&#x27;s" in (
+        response.content.decode()
+    )
+
+
+@pytest.mark.django_db
 def test_staff_see_any_customers_orders_by_id(staff_client):
     customer = _busiest_customer()
 
