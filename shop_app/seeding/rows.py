@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.utils.text import slugify
 
 from seeding import vocabulary as words
+from seeding.images import PLACEHOLDERS, placeholder_path
 from seeding.scales import Scale
 
 Row = tuple[object, ...]
@@ -165,12 +166,16 @@ class ShopRows:
                 yield (row_id, product_id, tag_id)
 
     def product_images(self) -> Iterator[Row]:
-        """Yield `images_per_product` image paths per product, no thumbnails yet."""
+        """Yield `images_per_product` image paths per product, no thumbnails yet.
+
+        The paths name a few shared placeholder pictures (`placeholders_write()`
+        draws them), so that a seed of millions of rows writes only a few files.
+        """
         row_id = 0
         for product_id in range(1, self.scale.products + 1):
             for position in range(self.scale.images_per_product):
                 row_id += 1
-                path = f"products/{product_id:06d}-{position}.jpg"
+                path = placeholder_path((product_id + position) % PLACEHOLDERS)
                 yield (row_id, product_id, path, "", position)
 
     def reviews(self) -> Iterator[Row]:

@@ -35,6 +35,7 @@ from seeding.copy import (
     tables_analyze,
     tables_truncate,
 )
+from seeding.images import placeholders_write
 from seeding.report import SeedReport, TableReport
 from seeding.rows import Row, ShopRows
 from seeding.scales import Scale, scale_get
@@ -199,5 +200,6 @@ def seed_shop(
         tables_analyze(cursor, tables=tables)
         finished(1)
         report.finishing_seconds = time.perf_counter() - finishing_started
+    placeholders_write()
     report.seconds = time.perf_counter() - started
     return report

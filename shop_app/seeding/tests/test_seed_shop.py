@@ -6,9 +6,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
+from PIL import Image
 
-from catalog.models import Category, Product
+from catalog.models import Category, Product, ProductImage
 from orders.models import Order
+from seeding.images import PLACEHOLDERS
 from seeding.scales import SCALES, scale_get
 from seeding.seed import SEED_PASSWORD, seed_shop
 
@@ -187,3 +189,15 @@ def test_the_command_prints_the_rate_per_table_and_the_total(capsys):
     assert "rows/s" in output
     assert "total" in output
     assert _table_counts() == TINY_COUNTS
+
+
+@pytest.mark.django_db
+def test_every_seeded_image_is_a_picture_among_a_few_shared_ones(media_root):
+    seed_shop(scale="tiny", progress=False)
+
+    paths = set(ProductImage.objects.values_list("image", flat=True))
+    files = sorted(p.name for p in (media_root / "products").iterdir())
+    assert files == sorted(f"placeholder-{n}.jpg" for n in range(PLACEHOLDERS))
+    assert {f"products/{name}" for name in files} == paths
+    with Image.open(media_root / "products" / files[0]) as picture:
+        assert (picture.format, picture.size) == ("JPEG", (400, 300))
