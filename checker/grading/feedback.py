@@ -76,6 +76,15 @@ def _explained(budget: BudgetOutcome) -> bool:
     return bool(budget.message) and budget.points < budget.max_points
 
 
+def _diagnoses(outcome: ExerciseOutcome) -> dict[str, list[str]]:
+    """Map each diagnosis to the budgets it explains: one cause, read once."""
+    found: dict[str, list[str]] = {}
+    for budget in outcome.budgets:
+        if _explained(budget):
+            found.setdefault(budget.message, []).append(budget.budget)
+    return found
+
+
 def shown_source(source: str) -> str:
     """Name a submission as the student knows it, not by the grader's path."""
     return Path(source).name or source
@@ -112,10 +121,10 @@ def feedback_markdown(grade: StudentGrade, *, course: Course, redact: Redact) ->
             )
             if measured:
                 lines += [f"**{budget.budget}** measured: {measured}", ""]
-            if _explained(budget) and not outcome.reason:
-                message = redact(budget.message)
-                lines += [f"**{budget.budget}** diagnosis:", "", "```text"]
-                lines += [message, "```", ""]
+        if not outcome.reason:
+            for message, budgets in _diagnoses(outcome).items():
+                lines += [f"**{', '.join(budgets)}** diagnosis:", "", "```text"]
+                lines += [redact(message), "```", ""]
         if exercise and exercise.hints and outcome.status != "passed":
             lines += ["Hints:", ""] + [f"- {hint}" for hint in exercise.hints] + [""]
     return "\n".join(lines)
@@ -182,10 +191,15 @@ def _exercise_html(
 ) -> str:
     title = f" — {escape(exercise.title)}" if exercise else ""
     rows = []
+    first = {message: budgets[0] for message, budgets in _diagnoses(outcome).items()}
     for budget in outcome.budgets:
         diagnosis = ""
         if _explained(budget) and not outcome.reason:
-            diagnosis = f"<pre>{escape(redact(budget.message))}</pre>"
+            diagnosis = (
+                f"<pre>{escape(redact(budget.message))}</pre>"
+                if first[budget.message] == budget.budget
+                else f"<p>The same cause as {escape(first[budget.message])}.</p>"
+            )
         rows.append(
             f'<tr><td>{escape(budget.budget)}</td><td><span class="badge '
             f'{"passed" if budget.passed else "failed"}">{_verdict(budget)}</span>'

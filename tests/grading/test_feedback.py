@@ -100,3 +100,18 @@ def test_a_met_guard_that_earned_nothing_yet_says_why():
 
     assert "| same-output | met | 0 / 1 |" in page
     assert "**same-output** diagnosis:\n\n```text\nMet, but this budget" in page
+
+
+def test_one_cause_of_several_missed_budgets_is_shown_once():
+    grade = partial_grade()
+    quotes = grade.exercises[1]
+    for budget in quotes.budgets:
+        budget.passed, budget.points, budget.message = False, 0, "ImportError: x"
+
+    page = feedback_markdown(grade, course=fixture_course(), redact=_redact())
+    html = feedback_html(grade, course=fixture_course(), redact=_redact())
+
+    assert page.count("ImportError: x") == 1
+    assert "**count, cheapest-first** diagnosis:" in page
+    assert html.count("ImportError: x") == 1
+    assert "The same cause as count." in html
