@@ -94,7 +94,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR.parent / ".course" / "static"
+# Where collectstatic gathers the files Nginx serves (`course stack up`).
+STATIC_ROOT = Path(
+    os.environ.get("STATIC_ROOT", BASE_DIR.parent / ".course" / "static")
+)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR.parent / ".course" / "media"))
 
@@ -119,3 +122,6 @@ REST_FRAMEWORK = {
 }
 
 LOGIN_URL = "/admin/login/"
+
+# TODO(lesson 10): an exception in a view or a task reaches only the server's
+# log; report it with the Sentry SDK, to the DSN in SENTRY_DSN.
