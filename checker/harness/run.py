@@ -95,7 +95,7 @@ class ShopRun:
     def start(self) -> None:
         """Create the run's database, Redis and proxy, then start the shop."""
         folder = self.plan.folder
-        for name in ("pg", "redis", "mail", "carriers", "media", "home"):
+        for name in ("pg", "redis", "mail", "carriers", "errors", "media", "home"):
             (folder / name).mkdir(parents=True, exist_ok=True)
         (folder / STARTED).touch()
         template, migrated = None, False
@@ -169,6 +169,7 @@ class ShopRun:
                 folder / "redis",
                 folder / "mail",
                 folder / "carriers",
+                folder / "errors",
             ],
             writable=writable,
             hidden=[Path(path) for path in self.plan.hidden],
