@@ -66,14 +66,15 @@ def run_checks(
 
 
 def explained(outcome: ExerciseOutcome) -> dict[str, list[str]]:
-    """Map each distinct diagnosis of the unmet budgets to the budgets it explains.
+    """Map each distinct diagnosis of the budgets short of their points to them.
 
     One cause (a syntax error, one missing fix) often fails several budgets;
     the learner reads it once.
     """
     found: dict[str, list[str]] = {}
     for budget in outcome.budgets:
-        if not budget.passed:
+        # A guard met before the fix earns nothing yet, and says why.
+        if not budget.passed or budget.points < budget.max_points:
             found.setdefault(budget.message or outcome.reason or "", []).append(
                 budget.budget
             )

@@ -117,7 +117,7 @@ class CheckReport:
             for budget in outcome.budgets:
                 colour = "#1a7f37" if budget.passed else "#cf222e"
                 mark = "✔" if budget.passed else "✘"
-                if budget.passed:
+                if budget.budget not in shown:
                     message = ""
                 elif budget.budget in first:
                     message = first[budget.budget]

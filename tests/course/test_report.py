@@ -31,3 +31,16 @@ def test_the_html_report_draws_a_met_budget_met_and_a_shared_cause_once():
     assert "(see offloaded)" in html
     assert '<td>acks-late</td><td style="color:#1a7f37">✔</td><td>1/1</td>' in html
     assert "word-break:normal;overflow-wrap:break-word" in html
+
+
+def test_a_met_guard_that_earned_nothing_yet_says_why():
+    outcome = _outcome()
+    outcome.budgets.append(
+        BudgetOutcome("same-output", True, 0, 2, "Met, but this budget guards the fix.")
+    )
+
+    text = repr(CheckReport([outcome]))
+    html = CheckReport([outcome])._repr_html_()
+
+    assert text.endswith("\n  same-output: Met, but this budget guards the fix.")
+    assert "Met, but this budget guards the fix." in html
