@@ -40,15 +40,52 @@ class QueryGroup:
         return self.queries[0].short
 
     @property
+    def suspects(self) -> list[CapturedQuery]:
+        """Return the queries that make the group an N+1, if any do.
+
+        They followed one relation from one call site within one request,
+        on at least two instances that were rows of a queryset: one object
+        loaded on its own, two lines or two requests are no N+1.
+        """
+        if "_suspects" not in self.__dict__:
+            buckets: dict[tuple[Any, ...], list[CapturedQuery]] = {}
+            for query in self.queries:
+                access = query.access
+                if access is None or access.single or access.action == "chunk":
+                    continue
+                key = (query.request, access.model, access.field, query.origin)
+                buckets.setdefault(key, []).append(query)
+            largest = max(buckets.values(), key=len, default=[])
+            self.__dict__["_suspects"] = largest if len(largest) >= 2 else []
+        found: list[CapturedQuery] = self.__dict__["_suspects"]
+        return found
+
+    @property
+    def chunked(self) -> bool:
+        """Tell whether every query is a prefetch `iterator(chunk_size=...)` ran.
+
+        Each reads the related rows of a whole chunk (an IN list of its keys),
+        so at most one of them, the last chunk's, may have a single parameter.
+        """
+        return (
+            all(
+                q.access is not None and q.access.action == "chunk"
+                for q in self.queries
+            )
+            and sum(1 for q in self.queries if len(q.params or ()) < 2) <= 1
+        )
+
+    @property
     def access(self) -> Access | None:
-        """Return the relation most of the group's queries followed, if any."""
-        found = Counter(q.access for q in self.queries if q.access is not None)
+        """Return the relation the group's N+1 followed, when there is one."""
+        found = Counter(q.access for q in self.suspects)
         return found.most_common(1)[0][0] if found else None
 
     @property
     def origin(self) -> Location | None:
-        """Return the place most of the group's queries came from."""
-        found = Counter(q.origin for q in self.queries if q.origin is not None)
+        """Return the N+1's call site, else where most of the queries came from."""
+        queries = self.suspects or self.queries
+        found = Counter(q.origin for q in queries if q.origin is not None)
         return found.most_common(1)[0][0] if found else None
 
     @property

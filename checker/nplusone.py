@@ -30,7 +30,7 @@ from django.db.models.query_utils import DeferredAttribute
 __all__ = ["Access", "current_access", "install", "uninstall"]
 
 Relation = Literal["forward", "reverse_one", "reverse_many", "many_to_many", "deferred"]
-Action = Literal["load", "count", "filter"]
+Action = Literal["load", "count", "filter", "chunk"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,9 @@ class Access:
     it came from that queryset itself), and `prefetched` names the last
     many-valued step of that path and the model it holds (`items:OrderItem`),
     so the fix is the whole lookup a learner types where the queryset is built.
+    `single` says the instance was loaded on its own (`get()`, `first()`,
+    `last()`, `[0]`), so the load runs once and is no N+1; the action
+    "chunk" marks the prefetch query `iterator(chunk_size=...)` runs per chunk.
     """
 
     model: str
@@ -51,6 +54,7 @@ class Access:
     path: str = ""
     prefetched: str = ""
     admin: bool = False
+    single: bool = False
 
     def __str__(self) -> str:
         return f"{self.model}.{self.field}"
@@ -159,10 +163,13 @@ def _access_for(
 # The rows of a queryset that loaded several carry, under this name, "admin"
 # when a ModelAdmin's change list loaded them and "" otherwise: they are the
 # queryset being built, the start of every lookup path.
+# An instance that get(), first(), last() or [0] loaded on its own carries
+# "single" there instead: what it loads lazily, it loads once.
 _VIA = "_checker_via"
 _ROWS = "_checker_rows"
+_SINGLE = "single"
 _MARKS = frozenset((_VIA, _ROWS))
-_located_accesses: dict[tuple[Access, str, str, bool], Access] = {}
+_located_accesses: dict[tuple[Access, str, str, bool, bool], Access] = {}
 
 
 def _located(access: Access, instance: Any) -> Access:
@@ -175,8 +182,10 @@ def _located(access: Access, instance: Any) -> Access:
         steps.append((name, many, model))
         node = parent.__dict__
         via = node.get(_VIA)
-    admin = node.get(_ROWS) == "admin"
-    if not steps and not admin:
+    rows = node.get(_ROWS)
+    admin = rows == "admin"
+    single = rows == _SINGLE and not any(many for _, many, _ in steps)
+    if not steps and not admin and not single:
         return access
     steps.reverse()
     names = [name for name, _, _ in steps]
@@ -184,11 +193,11 @@ def _located(access: Access, instance: Any) -> Access:
     for index, (_, many, model) in enumerate(steps):
         if many:
             prefetched = f"{'__'.join(names[: index + 1])}:{model}"
-    key = (access, "__".join(names), prefetched, admin)
+    key = (access, "__".join(names), prefetched, admin, single)
     found = _located_accesses.get(key)
     if found is None:
         found = _located_accesses[key] = replace(
-            access, path=key[1], prefetched=prefetched, admin=admin
+            access, path=key[1], prefetched=prefetched, admin=admin, single=single
         )
     return found
 
@@ -358,7 +367,8 @@ def _mark_rows(rows: list[Any], parent: Model, name: str) -> None:
     """
     if not isinstance(rows[0], Model):
         return  # values() and values_list() rows have nowhere to carry it
-    if not parent.__dict__.keys() & _MARKS:
+    marks = parent.__dict__
+    if _VIA not in marks and marks.get(_ROWS, _SINGLE) == _SINGLE:
         _mark_loaded(rows)
         return
     via = (parent, name, True, type(rows[0])._meta.object_name or "")
@@ -386,12 +396,50 @@ def _populator_init(original: Callable[..., Any]) -> Callable[..., Any]:
     return __init__
 
 
+# Who called prefetch_related_objects(): a queryset for its own rows, a
+# chunk of iterator(chunk_size=...), or project code (the per-instance call).
+_ITERATOR = query.QuerySet._iterator.__code__  # type: ignore[attr-defined]
+_OWN_ROWS = query.QuerySet._prefetch_related_objects.__code__  # type: ignore[attr-defined]
+
+
+def _relation_access(descriptor: Any, instance: Any, name: str) -> Access | None:
+    """Return the Access of the relation `name` a prefetch follows, if known."""
+    if isinstance(descriptor, ReverseManyToOneDescriptor):
+        return _access_for(descriptor, instance, partial(_manager_access, descriptor))
+    if isinstance(descriptor, ForwardManyToOneDescriptor):
+        relation: Relation = "forward"
+    elif isinstance(descriptor, ReverseOneToOneDescriptor):
+        relation = "reverse_one"
+    else:
+        return None
+    return _access_for(
+        descriptor, instance, lambda model: Access(model, name, relation)
+    )
+
+
 def _prefetch_one_level(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def prefetch_one_level(
         instances: list[Any], prefetcher: Any, lookup: Any, level: int
     ) -> Any:
-        result = original(instances, prefetcher, lookup, level)
+        caller = sys._getframe(2).f_code
+        access = None
+        if instances and caller is not _OWN_ROWS:
+            name = lookup.prefetch_through.split("__")[level]
+            descriptor = getattr(type(instances[0]), name, None)
+            access = _relation_access(descriptor, instances[0], name)
+        if access is not None and caller is _ITERATOR:
+            # One query per chunk of rows, by design of iterator(chunk_size=...).
+            access = replace(access, action="chunk")
+        elif access is not None and len(instances) == 1:
+            # prefetch_related_objects([instance], ...) loads for one instance.
+            access = _located(access, instances[0])
+        else:
+            access = None
+        if access is None:
+            result = original(instances, prefetcher, lookup, level)
+        else:
+            result = _following(access, original, instances, prefetcher, lookup, level)
         related = result[0]
         if instances and related and isinstance(related[0], Model):
             name = lookup.prefetch_through.split("__")[level]
@@ -407,6 +455,43 @@ def _prefetch_one_level(original: Callable[..., Any]) -> Callable[..., Any]:
     return prefetch_one_level
 
 
+def _loads_one(original: Callable[..., Any], *, fresh: bool) -> Callable[..., Any]:
+    # get(), first(), last() and [0] load one instance on its own; a row
+    # already among a loaded queryset's (first() on one in memory) stays one.
+    @wraps(original)
+    def load_one(self: query.QuerySet[Any], *args: Any, **kwargs: Any) -> Any:
+        queried = fresh or self._result_cache is None
+        found = original(self, *args, **kwargs)
+        if queried and isinstance(found, Model):
+            found.__dict__[_ROWS] = _SINGLE
+        return found
+
+    return load_one
+
+
+def _iterate(original: Callable[..., Any]) -> Callable[..., Any]:
+    # iterator() skips _fetch_all: its rows are marked as they stream by.
+    @wraps(original)
+    def _iterator(self: query.QuerySet[Any], *args: Any) -> Any:
+        for row in original(self, *args):
+            if isinstance(row, Model):
+                row.__dict__.setdefault(_ROWS, "")
+            yield row
+
+    return _iterator
+
+
+def _raw_fetch_all(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def _fetch_all(self: Any) -> None:
+        loaded = self._result_cache is not None
+        original(self)
+        if not loaded and self._result_cache:
+            _mark_loaded(self._result_cache)
+
+    return _fetch_all
+
+
 _PATCHES: list[tuple[type, str, Callable[[Callable[..., Any]], Callable[..., Any]]]] = [
     (ForwardManyToOneDescriptor, "get_object", _forward_get_object),
     (ForwardOneToOneDescriptor, "get_object", _forward_get_object),
@@ -418,6 +503,12 @@ _PATCHES: list[tuple[type, str, Callable[[Callable[..., Any]], Callable[..., Any
     (query.QuerySet, "exists", partial(_evaluate, action="count")),
     (query.QuerySet, "aggregate", partial(_evaluate, action="count")),
     (query.RelatedPopulator, "__init__", _populator_init),
+    (query.QuerySet, "get", partial(_loads_one, fresh=True)),
+    (query.QuerySet, "first", partial(_loads_one, fresh=False)),
+    (query.QuerySet, "last", partial(_loads_one, fresh=False)),
+    (query.QuerySet, "__getitem__", partial(_loads_one, fresh=False)),
+    (query.QuerySet, "_iterator", _iterate),
+    (query.RawQuerySet, "_fetch_all", _raw_fetch_all),
 ]
 # A function of the module, called by its global name, so patched on the module.
 _MODULE_PATCHES = [(query, "prefetch_one_level", _prefetch_one_level)]

@@ -17,6 +17,7 @@ from time import perf_counter
 from types import TracebackType
 from typing import Any, Self
 
+from django.core.signals import request_started
 from django.db import connections
 
 from checker import nplusone, sql
@@ -44,6 +45,9 @@ class CapturedQuery:
     template: Location | None = None
     access: nplusone.Access | None = None
     error: str | None = None
+    # How many requests the block had started when the query ran: an N+1
+    # is looked for within one request.
+    request: int = 0
 
     @property
     def normalised(self) -> str:
@@ -82,6 +86,7 @@ class CapturedQuery:
             "origin": str(self.origin) if self.origin else None,
             "access": self.access.to_dict() if self.access else None,
             "error": self.error,
+            "request": self.request,
         }
 
 
@@ -109,6 +114,7 @@ class QueryRecorder:
         self.aliases = aliases
         self.attribute = attribute
         self._raw: list[tuple[Any, ...]] = []
+        self._requests = 0
         self._queries: list[CapturedQuery] = []
         self._stack = ExitStack()
 
@@ -132,6 +138,7 @@ class QueryRecorder:
         template: Location | None,
         access: nplusone.Access | None,
         error: str | None,
+        request: int,
     ) -> CapturedQuery:
         assert self.project is not None
         return CapturedQuery(
@@ -145,7 +152,11 @@ class QueryRecorder:
             template=template,
             access=access,
             error=error,
+            request=request,
         )
+
+    def _request_started(self, **kwargs: Any) -> None:
+        self._requests += 1
 
     def __enter__(self) -> Self:
         project = self.project = self.project or ProjectCode.from_settings()
@@ -153,6 +164,8 @@ class QueryRecorder:
         aliases = list(self.aliases) if self.aliases is not None else list(connections)
         for alias in aliases:
             self._stack.enter_context(connections[alias].execute_wrapper(self))
+        request_started.connect(self._request_started, weak=False)
+        self._stack.callback(request_started.disconnect, self._request_started)
         if self.attribute:
             nplusone.install()
             self._stack.callback(nplusone.uninstall)
@@ -195,5 +208,6 @@ class QueryRecorder:
                     template,
                     access,
                     error,
+                    self._requests,
                 )
             )

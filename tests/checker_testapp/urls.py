@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tests.checker_testapp import views
+from tests.checker_testapp import loads, views
 from tests.checker_testapp.admin import fixed_site, naive_site
 
 urlpatterns = [
@@ -14,6 +14,8 @@ urlpatterns = [
     path("generic/fixed/", views.BooksGenericFixed.as_view()),
     path("isbn/", views.by_isbn),
     path("title/", views.by_title),
+    path("first-author/", loads.first_author),
+    path("every-author/", loads.every_author),
 ]
 for name in (
     "loop",
