@@ -60,6 +60,7 @@ class Served:
         home = run.plan.folder / "home"
         self.socket = home / f"{name}.sock"
         self.log = run.plan.folder / "errors" / f"{name}.log"
+        self.log.parent.mkdir(exist_ok=True)
         self.relay_port = SANDBOX_PORT if run.sandbox is not None else free_port()
         self.process: Any = None
 
@@ -70,8 +71,12 @@ class Served:
             "--forward", str(relay), "--port", str(self.relay_port), "--", *argv,
         ]  # fmt: skip
 
-    def start(self, *, env: dict[str, str], relay: Path) -> None:
-        """Start Gunicorn; return once it answers, or fail with what it printed."""
+    def start(self, *, env: dict[str, str], relay: Path | None = None) -> None:
+        """Start Gunicorn; return once it answers, or fail with what it printed.
+
+        With `relay`, the error receiver listening there is reachable at
+        `self.relay_port` on loopback.
+        """
         self.socket.unlink(missing_ok=True)
         argv = [
             sys.executable, "-m", "gunicorn",
@@ -82,9 +87,9 @@ class Served:
             "config.wsgi:application",
         ]  # fmt: skip
         with self.log.open("wb") as output:
-            self.process = self.run.spawn(
-                self.relayed(argv, relay), env=env, output=output
-            )
+            if relay is not None:
+                argv = self.relayed(argv, relay)
+            self.process = self.run.spawn(argv, env=env, output=output)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline and self.process.poll() is None:
             if self.socket.exists():

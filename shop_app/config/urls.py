@@ -15,6 +15,9 @@ urlpatterns = [
     path("", include("orders.urls")),
 ]
 
+# TODO(lesson 10): nothing counts the requests the shop answers, how long each
+# view takes, or the queries it makes; export them at /metrics for Prometheus.
+
 # Uploaded images and reports; static() adds nothing unless DEBUG is on.
 urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 

@@ -1,0 +1,212 @@
+"""Trusted tests of lesson 10's metrics, scraped from the shop under Gunicorn.
+
+The shop runs under Gunicorn with two workers and PROMETHEUS_MULTIPROC_DIR
+set to an empty folder, as a deployment starts it. The trusted side sends a
+known number of requests from several connections at once, so both workers
+answer some, then scrapes /metrics with the token METRICS_TOKEN names, and
+compares the counts with the requests it sent and with the statements the
+run's PostgreSQL proxy received.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+# What a request's count leaves out: transaction control, Django's setup of
+# each new connection, a streamed cursor's steps.
+from checker.harness.evidence import _uncounted
+from checker.harness.run import ShopRun
+from checker.harness.served import Served
+
+LATENCY = "shop_request_latency_seconds"
+QUERIES = "shop_db_queries_total"
+LIST_VIEW, DETAIL_VIEW = "catalog:product_list", "catalog:product_detail"
+LIST_REQUESTS, DETAIL_REQUESTS = 24, 12
+CONNECTIONS = 4
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@dataclass
+class Scraped:
+    """What the shop's /metrics said after the trusted side's requests."""
+
+    status: int
+    anonymous_status: int
+    # (metric sample name, labels) -> value
+    samples: Samples
+    # The list view's queries counted by /metrics over LIST_REQUESTS
+    # requests, and the statements the PostgreSQL proxy received for them.
+    counted: float | None
+    statements: int
+    products: list[str]
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return _sample(self.samples, name, **labels)
+
+    def label_values(self, name: str, label: str) -> set[str]:
+        return {
+            dict(ls)[label]
+            for (n, ls) in self.samples
+            if n == name and label in dict(ls)
+        }
+
+
+def _sample(samples: Samples, name: str, **labels: str) -> float | None:
+    """Return the sum of `name`'s samples with `labels`, None when there is none."""
+    wanted = set(labels.items())
+    found = [v for (n, ls), v in samples.items() if n == name and wanted <= ls]
+    return sum(found) if found else None
+
+
+def _scrape(served: Served, token: str) -> tuple[int, Samples]:
+    response = served.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    return response.status_code, (_parsed(response.text) if response.is_success else {})
+
+
+def _parsed(text: str) -> Samples:
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            samples[key] = float(sample.value)
+    return samples
+
+
+def _send(served: Served, paths: list[str]) -> list[int]:
+    def one(path: str) -> int:
+        return served.get(path).status_code
+
+    with ThreadPoolExecutor(CONNECTIONS) as pool:
+        return list(pool.map(one, paths))
+
+
+@pytest.fixture(scope="module")
+def scraped(shop_run: ShopRun) -> Iterator[Scraped]:
+    """Serve the shop, send the requests, and scrape /metrics once."""
+    shop = shop_run.shop
+    shop.reset()
+    products = shop.build("catalog_make", products=3, reviews_per_product=1)
+    folder = shop_run.plan.folder / "home" / "prometheus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    token = secrets.token_urlsafe(16)
+    served = Served(shop_run, workers=2, name="metrics")
+    served.start(
+        env={
+            "PROMETHEUS_MULTIPROC_DIR": str(folder),
+            "METRICS_TOKEN": token,
+            "DJANGO_DEBUG": "0",
+        }
+    )
+    try:
+        slugs = [p["slug"] for p in products]
+        # Warm each worker's connection and caches: the queries counted
+        # below are those of the requests that follow.
+        _send(served, ["/products/"] * CONNECTIONS)
+        _, before = _scrape(served, token)
+        mark = shop.statements.mark()
+        _send(served, ["/products/"] * LIST_REQUESTS)
+        received = shop.statements.received(mark)
+        statements = len([q for q, _ in received if not _uncounted(q)])
+        _, after = _scrape(served, token)
+        details = [
+            f"/products/{slugs[n % len(slugs)]}/" for n in range(DETAIL_REQUESTS)
+        ]
+        _send(served, details)
+        anonymous = served.get("/metrics").status_code
+        status, samples = _scrape(served, token)
+        counted = None
+        if _sample(after, QUERIES, view=LIST_VIEW) is not None:
+            counted = (_sample(after, QUERIES, view=LIST_VIEW) or 0) - (
+                _sample(before, QUERIES, view=LIST_VIEW) or 0
+            )
+        yield Scraped(status, anonymous, samples, counted, statements, slugs)
+    finally:
+        served.stop()
+
+
+def _exported(scraped: Scraped) -> None:
+    if scraped.status != 200:
+        raise AssertionError(
+            f"GET /metrics with the scrape token (Authorization: Bearer"
+            f" <METRICS_TOKEN>) answered {scraped.status}: the shop exports no"
+            f" metrics (budget: a histogram {LATENCY} labelled by view, method"
+            " and status). Time each request in a middleware with"
+            " prometheus_client's Histogram and serve generate_latest() at"
+            " /metrics."
+        )
+    if scraped.value(f"{LATENCY}_count") is None:
+        names = sorted({name for name, _ in scraped.samples})[:8]
+        raise AssertionError(
+            f"/metrics has no histogram {LATENCY} (it shows {', '.join(names)})."
+        )
+
+
+@pytest.mark.exercise("10-metrics", budget="per-view")
+def test_the_latency_histogram_has_one_series_per_view(scraped: Scraped) -> None:
+    _exported(scraped)
+    views = scraped.label_values(f"{LATENCY}_count", "view")
+    for view in (LIST_VIEW, DETAIL_VIEW):
+        count = scraped.value(f"{LATENCY}_count", view=view, method="GET", status="200")
+        assert count is not None, (
+            f"{LATENCY} has no series with view={view!r}, method='GET',"
+            f" status='200' (its views: {sorted(views)}). Label it with the URL"
+            " pattern's name, request.resolver_match.view_name."
+        )
+    raw = sorted(v for v in views if v.startswith("/"))
+    assert not raw, (
+        f"{LATENCY} is labelled by raw paths ({', '.join(raw[:3])}): one series"
+        " per product, which grows with the catalogue. Label it with the URL"
+        " pattern's name, request.resolver_match.view_name."
+    )
+
+
+@pytest.mark.exercise("10-metrics", budget="workers")
+def test_the_counts_add_up_across_gunicorn_workers(scraped: Scraped) -> None:
+    _exported(scraped)
+    sent = {LIST_VIEW: LIST_REQUESTS + CONNECTIONS, DETAIL_VIEW: DETAIL_REQUESTS}
+    for view, requests in sent.items():
+        count = scraped.value(f"{LATENCY}_count", view=view, method="GET") or 0
+        assert count == requests, (
+            f"{LATENCY}_count for {view} says {count:g} after {requests} requests"
+            " to Gunicorn with 2 workers (budget: exactly the requests sent):"
+            " the scrape read the counters of the one worker that answered it."
+            " Use prometheus_client's multiprocess mode: with"
+            " PROMETHEUS_MULTIPROC_DIR set, serve a CollectorRegistry with a"
+            " multiprocess.MultiProcessCollector at /metrics."
+        )
+
+
+@pytest.mark.exercise("10-metrics", budget="private")
+def test_metrics_refuse_an_anonymous_client(scraped: Scraped) -> None:
+    _exported(scraped)
+    assert scraped.anonymous_status in {401, 403}, (
+        f"GET /metrics without the scrape token answered"
+        f" {scraped.anonymous_status} (budget: 401 or 403): anyone can read"
+        " which views the shop has and how busy each is. Answer 401 unless"
+        " the request shows Authorization: Bearer <METRICS_TOKEN>."
+    )
+
+
+@pytest.mark.exercise("10-metrics", budget="db-queries")
+def test_the_query_counter_matches_what_postgresql_received(scraped: Scraped) -> None:
+    _exported(scraped)
+    assert scraped.counted is not None, (
+        f"/metrics has no counter {QUERIES} with view={LIST_VIEW!r} (budget:"
+        " the database queries of each view). Count them in the middleware"
+        " with connection.execute_wrapper()."
+    )
+    assert scraped.counted == scraped.statements, (
+        f"{QUERIES} for {LIST_VIEW} grew by {scraped.counted:g} over"
+        f" {LIST_REQUESTS} requests; PostgreSQL received {scraped.statements}"
+        " statements for them (budget: the same number). Count every query of"
+        " every connection: wrap each of connections.all() with"
+        " execute_wrapper() for the whole request."
+    )
