@@ -29,7 +29,9 @@ from django.db.models.query_utils import DeferredAttribute
 
 __all__ = ["Access", "current_access", "install", "uninstall"]
 
-Relation = Literal["forward", "reverse_one", "reverse_many", "many_to_many", "deferred"]
+Relation = Literal[
+    "forward", "reverse_one", "reverse_many", "many_to_many", "generic", "deferred"
+]
 Action = Literal["load", "count", "filter", "chunk"]
 
 
@@ -279,6 +281,11 @@ def _marked_get_queryset(
 
 
 def _manager_access(descriptor: ReverseManyToOneDescriptor[Any], model: str) -> Access:
+    if _is_generic_relation(descriptor):
+        # A GenericRelation's reverse side is hidden ("+"): its lookup is
+        # the field's own name, on the model that declares it.
+        name = descriptor.field.name
+        return Access(model, name, "reverse_many", "load", name)
     if isinstance(descriptor, ManyToManyDescriptor):
         relation: Relation = "many_to_many"
         if descriptor.reverse:
@@ -396,6 +403,28 @@ def _populator_init(original: Callable[..., Any]) -> Callable[..., Any]:
     return __init__
 
 
+def _is_generic_relation(descriptor: object) -> bool:
+    return type(descriptor).__name__ == "ReverseGenericManyToOneDescriptor"
+
+
+def _generic_get(original: Callable[..., Any]) -> Callable[..., Any]:
+    # A GenericForeignKey loads its object with get() on the content type's
+    # model: the load is named after the generic key, and fixed by prefetching.
+    @wraps(original)
+    def __get__(self: Any, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return original(self, instance, cls)
+        access = _access_for(
+            self, instance, lambda model: Access(model, self.name, "generic")
+        )
+        found = _following(_located(access, instance), original, self, instance, cls)
+        if isinstance(found, Model):
+            found.__dict__[_VIA] = (instance, self.name, False, "")
+        return found
+
+    return __get__
+
+
 # Who called prefetch_related_objects(): a queryset for its own rows, a
 # chunk of iterator(chunk_size=...), or project code (the per-instance call).
 _ITERATOR = query.QuerySet._iterator.__code__  # type: ignore[attr-defined]
@@ -410,6 +439,8 @@ def _relation_access(descriptor: Any, instance: Any, name: str) -> Access | None
         relation: Relation = "forward"
     elif isinstance(descriptor, ReverseOneToOneDescriptor):
         relation = "reverse_one"
+    elif type(descriptor).__name__ == "GenericForeignKey":
+        relation = "generic"
     else:
         return None
     return _access_for(
@@ -512,6 +543,21 @@ _PATCHES: list[tuple[type, str, Callable[[Callable[..., Any]], Callable[..., Any
 ]
 # A function of the module, called by its global name, so patched on the module.
 _MODULE_PATCHES = [(query, "prefetch_one_level", _prefetch_one_level)]
+
+
+def _generic() -> list[tuple[type, str, Callable[[Callable[..., Any]], Any]]]:
+    """Return the patch of GenericForeignKey, when contenttypes is installed."""
+    # Importing the generic fields needs the contenttypes app, which a
+    # project may leave out.
+    from django.apps import apps
+
+    if not apps.is_installed("django.contrib.contenttypes"):
+        return []
+    from django.contrib.contenttypes.fields import GenericForeignKey
+
+    return [(GenericForeignKey, "__get__", _generic_get)]
+
+
 _lock = threading.Lock()
 _installed = 0
 _originals: list[tuple[object, str, Any]] = []
@@ -524,7 +570,7 @@ def install() -> None:
         _installed += 1
         if _installed > 1:
             return
-        for owner, name, wrapper in [*_PATCHES, *_MODULE_PATCHES]:
+        for owner, name, wrapper in [*_PATCHES, *_MODULE_PATCHES, *_generic()]:
             original = owner.__dict__[name]
             _originals.append((owner, name, original))
             setattr(owner, name, wrapper(original))
