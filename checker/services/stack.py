@@ -123,6 +123,8 @@ class Stack:
         ports: tuple[int, int, int] | None = None,
         upstream: str | None = None,
         nginx: bool = True,
+        owner: tuple[int, int] | None = None,
+        root_user: bool | None = None,
     ) -> None:
         """Prepare a stack; `ports` (gunicorn, http, https) for TCP on 127.0.0.1.
 
@@ -138,6 +140,10 @@ class Stack:
         self.spawn = spawn or _spawn_here(self.root)
         self.env = env or {}
         self.nginx = nginx
+        self.owner = owner
+        if root_user is None:
+            root_user = spawn is None and os.geteuid() == 0
+        self.root_user = root_user
         self.binary: NginxBinary | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         certificate, _ = self._certificate_paths()
@@ -194,6 +200,7 @@ class Stack:
             (self.folder / name).mkdir(parents=True, exist_ok=True)
         for sock in ("gunicorn", "http", "https"):
             (self.folder / f"{sock}.sock").unlink(missing_ok=True)
+        self._chown()
         env = self.environment()
         try:
             self._run_once(
@@ -207,6 +214,12 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+
+    def _chown(self) -> None:
+        if self.owner is None:
+            return
+        for path in (self.folder, *self.folder.rglob("*")):
+            os.chown(path, *self.owner, follow_symlinks=False)
 
     def _log(self, name: str) -> Path:
         return self.folder / f"{name}.log"
@@ -270,11 +283,12 @@ class Stack:
         (self.folder / "servers.conf").write_text(servers)
         # Nginx's workers drop to `nobody` when started as root, and could
         # then not read the course's folders.
-        user = "root" if os.geteuid() == 0 and self.local else None
+        user = "root" if self.root_user else None
         main = nginx_main_config(
             folder=self.folder, servers=self.folder / "servers.conf", user=user
         )
         (self.folder / "nginx.conf").write_text(main)
+        self._chown()
         argv = [
             str(self.binary.path),
             "-p",
@@ -332,11 +346,14 @@ class Stack:
         if self.local:
             stack_stop(self.folder)
         for process in self.processes.values():
-            _end(process)
+            _end(process, kill=not self.local)
         self.processes.clear()
 
 
-def _end(process: subprocess.Popen[Any]) -> None:
+def _end(process: subprocess.Popen[Any], *, kill: bool) -> None:
+    """Stop `process`; `kill` for a sandbox, whose tree dies with it."""
+    if kill and process.poll() is None:
+        process.kill()
     if process.poll() is None:
         process.terminate()
         try:

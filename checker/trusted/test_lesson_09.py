@@ -1,0 +1,344 @@
+"""Trusted tests of lesson 9: the shop deployed behind Gunicorn and Nginx.
+
+The shop's own `shop_app/deploy/nginx.conf` and `gunicorn.conf.py` run in
+its sandbox (`checker.harness.deployed`), with a relay between Nginx and
+Gunicorn on the trusted side: a request counts as reaching Django only when
+the relay forwarded it. Worker processes are counted in /proc, database
+connections at the run's PostgreSQL proxy, answers read by the test's own
+HTTP client.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import django
+import httpx
+import pytest
+
+from checker.harness.deployed import Deployed, LoadResult, deployed, load_run
+from checker.harness.run import ShopRun
+from checker.harness.shop import Shop
+from checker.services.stack import GUNICORN_CONFIG, NGINX_CONFIG
+
+STATIC = "/static/admin/css/base.css"
+# Django's own copy of that file, read on the trusted side.
+STATIC_SOURCE = Path(django.__file__).parent / "contrib/admin/static/admin/css/base.css"
+DAY_SECONDS = 86400
+ACCEPTED_BYTES = 5 * 1000 * 1000
+REFUSED_BYTES = 6 * 1024 * 1024
+SERIAL_REQUESTS = 20
+LOAD_REQUESTS = 120
+LOAD_CONCURRENCY = 8
+DEPLOY_SETTINGS = "shop_app/config/settings/deploy.py"
+
+
+@pytest.fixture(scope="module")
+def site(shop_run: ShopRun) -> Iterator[Deployed]:
+    """Deploy the shop once for the module: Gunicorn, Nginx, the relay between."""
+    with deployed(shop_run) as running:
+        yield running
+
+
+@pytest.fixture
+def products(shop: Shop) -> list[dict[str, Any]]:
+    """Give the pages a few products to show."""
+    return list(shop.build("catalog_make", products=5, reviews_per_product=1))
+
+
+def _line(module: str, root: str, pattern: str) -> str:
+    """Return `module:<line>` of the first line matching `pattern`, for a diagnosis."""
+    path = Path(root) / module
+    lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
+    found = [n for n, line in enumerate(lines, 1) if re.search(pattern, line)]
+    return f"{module}:{found[0] if found else 1}"
+
+
+def _reached(site: Deployed, mark: int, path: str) -> bool:
+    return any(r.path.startswith(path) for r in site.relay.requests(mark))
+
+
+def _answer(response: httpx.Response) -> str:
+    where = response.headers.get("location")
+    return f"{response.status_code}" + (f" to {where}" if where else "")
+
+
+def _not_secure(label: str, response: httpx.Response, root: str) -> str:
+    """Explain a redirect loop: Django behind TLS that thinks it is on HTTP."""
+    site = _line(NGINX_CONFIG, root, r"proxy_pass")
+    return (
+        f"{label} answered {_answer(response)}: Django did not see a secure"
+        " request, so SECURE_SSL_REDIRECT sends the browser to the page it"
+        " asked for, for ever. Nginx ends TLS and speaks plain HTTP to"
+        f" Gunicorn; in {site} tell Django the scheme:"
+        " `proxy_set_header X-Forwarded-Proto $scheme;` (the deploy"
+        " settings' SECURE_PROXY_SSL_HEADER reads it)."
+    )
+
+
+def _cached_seconds(response: httpx.Response) -> int:
+    """Return how long the answer may be cached, from Cache-Control or Expires."""
+    found = re.search(r"max-age=(\d+)", response.headers.get("cache-control", ""))
+    if found:
+        return int(found.group(1))
+    expires = response.headers.get("expires")
+    if not expires:
+        return 0
+    try:
+        return int(email.utils.parsedate_to_datetime(expires).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return 0
+
+
+@pytest.mark.exercise("09-nginx", budget="static")
+def test_static_files_never_reach_django(site: Deployed, shop_run: ShopRun) -> None:
+    label = f"GET https://localhost{STATIC}"
+    mark = site.relay.mark()
+    with site.client() as client:
+        response = client.get(STATIC)
+    root = shop_run.plan.root
+    where = _line(NGINX_CONFIG, root, r"location /static/|TODO\(lesson 9\): static")
+    if _reached(site, mark, "/static/"):
+        raise AssertionError(
+            f"{label} reached Django, which answered {_answer(response)} (budget:"
+            " Nginx serves every static file itself; the relay between Nginx"
+            " and Gunicorn saw the request). Gunicorn's workers are few and"
+            " slow next to Nginx reading a file. In"
+            f" {where}, add `location /static/ {{ alias {{{{ static_root }}}};"
+            " expires 1d; }`."
+        )
+    assert response.status_code == 200, (
+        f"{label} answered {_answer(response)} from Nginx; expected 200 with the"
+        " file collectstatic copied. Check the alias: it ends with a slash."
+    )
+    assert response.content == STATIC_SOURCE.read_bytes(), (
+        f"{label} answered 200 but not with Django's admin/css/base.css."
+    )
+    seconds = _cached_seconds(response)
+    assert seconds >= DAY_SECONDS, (
+        f"{label} may be cached for {seconds} s (budget: at least a day,"
+        " DAY_SECONDS=86400). Static files change only on a deploy: in"
+        f" {where}, add `expires 1d;` (or longer with hashed file names)."
+    )
+
+
+@pytest.mark.exercise("09-nginx", budget="compressed")
+def test_html_and_json_are_compressed(
+    site: Deployed, shop_run: ShopRun, products: list[dict[str, Any]]
+) -> None:
+    root = shop_run.plan.root
+    for path, kind in (("/products/", "HTML"), ("/api/products/", "JSON")):
+        label = f"GET https://localhost{path}"
+        with site.client() as client:
+            response = client.get(path, headers={"accept-encoding": "gzip"})
+        if response.status_code in (301, 302) and response.headers.get(
+            "location", ""
+        ).startswith(f"https://localhost{path}"):
+            raise AssertionError(_not_secure(label, response, root))
+        assert response.status_code == 200, (
+            f"{label} answered {_answer(response)}; expected 200."
+        )
+        encoding = response.headers.get("content-encoding", "none")
+        size = len(response.content)
+        assert encoding == "gzip", (
+            f"{label} sent {size:,} bytes of {kind} with Content-Encoding:"
+            f" {encoding} (budget: gzip, for a client that accepts it). Text"
+            f" shrinks several times over; in {_line(NGINX_CONFIG, root, 'server')}"
+            " add `gzip on; gzip_proxied any; gzip_types application/json"
+            " text/css application/javascript;` (text/html is always in)."
+        )
+
+
+@pytest.mark.exercise("09-nginx", budget="redirect")
+def test_plain_http_is_redirected_by_nginx(site: Deployed, shop_run: ShopRun) -> None:
+    path = "/products/?page=2"
+    label = f"GET http://localhost{path}"
+    mark = site.relay.mark()
+    with site.client(https=False) as client:
+        response = client.get(path)
+    where = _line(NGINX_CONFIG, shop_run.plan.root, r"listen \{\{ http_listen")
+    if _reached(site, mark, "/products/"):
+        raise AssertionError(
+            f"{label} reached Django, which answered {_answer(response)}"
+            " (budget: Nginx redirects plain HTTP itself, and nothing of the"
+            " shop is served over it). In the plain HTTP server block at"
+            f" {where}, answer every request with"
+            " `return 301 https://$host$request_uri;`."
+        )
+    assert response.status_code in (301, 308), (
+        f"{label} answered {_answer(response)}; expected 301 to"
+        f" https://localhost{path}."
+    )
+    assert response.headers.get("location") == f"https://localhost{path}", (
+        f"{label} redirected to {response.headers.get('location')}; expected"
+        f" https://localhost{path}, the same page and query over HTTPS."
+    )
+
+
+@pytest.mark.exercise("09-nginx", budget="secure")
+def test_behind_tls_django_sees_a_secure_request(
+    site: Deployed, shop_run: ShopRun
+) -> None:
+    path = "/admin/login/"
+    label = f"GET https://localhost{path}"
+    with site.client() as client:
+        response = client.get(path)
+    if response.status_code != 200:
+        raise AssertionError(_not_secure(label, response, shop_run.plan.root))
+    hsts = response.headers.get("strict-transport-security", "")
+    assert "max-age=" in hsts, (
+        f"{label} sent no Strict-Transport-Security header: Django sends HSTS"
+        " only on a request it sees as secure (SECURE_HSTS_SECONDS)."
+    )
+    cookies = response.headers.get_list("set-cookie")
+    csrf = [c for c in cookies if c.startswith("csrftoken=")]
+    assert csrf, f"{label} set no csrftoken cookie; the login form needs one."
+    assert "secure" in csrf[0].lower(), (
+        f"{label} set the CSRF cookie without Secure: {csrf[0].split(';')[0]}..."
+        f" Set CSRF_COOKIE_SECURE = True in {DEPLOY_SETTINGS}."
+    )
+
+
+def _post(site: Deployed, size: int) -> tuple[int | str, bool]:
+    """POST `size` bytes over HTTPS; return the status (or error) and if it got in."""
+    mark = site.relay.mark()
+    with site.client() as client:
+        try:
+            status: int | str = client.post(
+                "/upload-probe/",
+                content=b"\0" * size,
+                headers={"content-type": "application/octet-stream"},
+            ).status_code
+        except httpx.HTTPError as error:
+            status = type(error).__name__
+    return status, _reached(site, mark, "/upload-probe/")
+
+
+@pytest.mark.exercise("09-nginx", budget="upload")
+def test_a_5_mb_upload_is_accepted_and_a_larger_one_refused_by_nginx(
+    site: Deployed, shop_run: ShopRun
+) -> None:
+    where = _line(NGINX_CONFIG, shop_run.plan.root, r"ssl_certificate_key")
+    status, reached = _post(site, ACCEPTED_BYTES)
+    assert reached and status != 413, (
+        f"POST https://localhost/upload-probe/ with {ACCEPTED_BYTES:,} bytes"
+        f" answered {status} from Nginx and never reached Django (budget: an"
+        " upload of 5 MB reaches the shop). Nginx refuses a body over"
+        " client_max_body_size, 1 MB unless set: in the HTTPS server block"
+        f" near {where}, add `client_max_body_size 5m;`."
+    )
+    status, reached = _post(site, REFUSED_BYTES)
+    assert not reached and status == 413, (
+        f"POST https://localhost/upload-probe/ with {REFUSED_BYTES:,} bytes"
+        f" answered {status}{' from Django' if reached else ''} (budget: 413"
+        " from Nginx, before a worker reads it). Keep client_max_body_size at"
+        " 5m."
+    )
+
+
+def _cores() -> set[int]:
+    counts = {os.cpu_count() or 1}
+    if hasattr(os, "sched_getaffinity"):
+        counts.add(len(os.sched_getaffinity(0)))
+    return counts
+
+
+@pytest.mark.exercise("09-gunicorn", budget="workers")
+def test_the_worker_count_follows_the_cores(site: Deployed, shop_run: ShopRun) -> None:
+    workers = len(site.stack.gunicorn_workers())
+    expected = sorted(2 * cores + 1 for cores in _cores())
+    if workers in expected:
+        return
+    cores = min(_cores())
+    where = _line(GUNICORN_CONFIG, shop_run.plan.root, r"^workers")
+    raise AssertionError(
+        f"Gunicorn runs {workers} worker{'s' if workers != 1 else ''} on a machine"
+        f" with {cores} cores (budget: {expected[0]}, 2 x cores + 1). A sync"
+        " worker serves one request at a time and idles while PostgreSQL"
+        f" answers. In {where}, compute it:"
+        " `workers = 2 * multiprocessing.cpu_count() + 1`."
+    )
+
+
+@pytest.mark.exercise("09-gunicorn", budget="connections")
+def test_database_connections_are_reused(
+    site: Deployed, shop_run: ShopRun, products: list[dict[str, Any]]
+) -> None:
+    assert shop_run.proxy is not None
+    workers = len(site.stack.gunicorn_workers())
+    mark = shop_run.proxy.mark()
+    # Straight to Gunicorn, saying the request came over TLS as Nginx would.
+    with site.gunicorn() as client:
+        for _ in range(SERIAL_REQUESTS):
+            response = client.get("/products/", headers={"x-forwarded-proto": "https"})
+            assert response.status_code == 200, (
+                f"GET /products/ at Gunicorn answered {_answer(response)}."
+            )
+    opened = len({s.connection for s in shop_run.proxy.statements(mark)})
+    where = _line(DEPLOY_SETTINGS, shop_run.plan.root, r"TODO\(lesson 9\)|CONN_")
+    assert opened <= workers, (
+        f"{SERIAL_REQUESTS} requests for GET /products/ opened {opened}"
+        f" connections to PostgreSQL, counted at the run's database proxy"
+        f" (budget: at most one per worker, {workers}). Django closes its"
+        " connection at the end of each request unless told to keep it, and"
+        " a new one costs a handshake and a server process. In"
+        f" {where}, set DATABASES['default']['CONN_MAX_AGE'] (600, say) and"
+        " CONN_HEALTH_CHECKS = True."
+    )
+
+
+def _load_verdict(label: str, result: LoadResult, expected: int) -> None:
+    assert not result.errors and result.requests == expected, (
+        f"{label}: {len(result.errors)} of {result.requests} requests failed"
+        f" (budget: none): {'; '.join(sorted(set(result.errors))[:3])}."
+    )
+
+
+@pytest.mark.exercise("09-gunicorn", budget="load")
+def test_a_bounded_load_through_nginx_completes_without_errors(
+    site: Deployed, products: list[dict[str, Any]]
+) -> None:
+    result = load_run(
+        site.client,
+        "/products/",
+        requests=LOAD_REQUESTS,
+        concurrency=LOAD_CONCURRENCY,
+    )
+    _load_verdict(
+        f"{LOAD_REQUESTS} GET /products/ through Nginx, {LOAD_CONCURRENCY} at once",
+        result,
+        LOAD_REQUESTS,
+    )
+
+
+@pytest.mark.exercise("09-gunicorn", budget="reload")
+def test_a_graceful_reload_drops_no_request(
+    site: Deployed, products: list[dict[str, Any]]
+) -> None:
+    before = set(site.stack.gunicorn_workers())
+    result = load_run(
+        site.client,
+        "/products/",
+        requests=LOAD_REQUESTS,
+        concurrency=LOAD_CONCURRENCY,
+        midway=site.stack.reload,
+    )
+    _load_verdict(
+        f"{LOAD_REQUESTS} GET /products/ through Nginx while Gunicorn reloaded"
+        " (SIGHUP)",
+        result,
+        LOAD_REQUESTS,
+    )
+    deadline = time.monotonic() + 10
+    while set(site.stack.gunicorn_workers()) & before:
+        assert time.monotonic() < deadline, (
+            "Gunicorn still runs its old workers 10 s after SIGHUP: a reload"
+            " replaces them once they finish their requests (graceful_timeout)."
+        )
+        time.sleep(0.1)
