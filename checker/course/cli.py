@@ -65,6 +65,41 @@ def _setup(commands: Commands) -> None:
     command.add_argument("action", choices=["up", "down", "status"])
     command = _command(
         commands,
+        "stack",
+        "checker.course.deploy:stack_command",
+        "start, stop or report the shop under Gunicorn behind Nginx (lesson 9)",
+    )
+    command.add_argument("action", choices=["up", "down", "status"])
+    command = _command(
+        commands,
+        "load",
+        "checker.course.deploy:load_command",
+        "load the dev server, Gunicorn and Gunicorn behind Nginx with wrk, and"
+        " print requests/s, p50, p99 and errors",
+    )
+    command.add_argument(
+        "--path", default="/products/", help="the page to load (default: /products/)"
+    )
+    command.add_argument(
+        "--requests",
+        type=int,
+        default=2000,
+        help="stop each target after about this many requests (default: 2000)",
+    )
+    command.add_argument(
+        "--seconds",
+        type=float,
+        default=10,
+        help="and after this many seconds at most (default: 10)",
+    )
+    command.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="connections kept busy at once (default: 16)",
+    )
+    command = _command(
+        commands,
         "seed",
         "checker.course.start:seed_command",
         "replace the shop's data with a generated data set",

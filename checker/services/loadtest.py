@@ -1,0 +1,142 @@
+"""A bounded load test with wrk: requests per second, p50, p99 and errors.
+
+wrk (Debian's `wrk`, Homebrew's `wrk`) keeps a fixed number of connections
+busy for a fixed time from a small C event loop, so on the same few cores it
+can drive a server at thousands of requests per second where a Python load
+generator would measure its own limit first. The Lua script below stops each
+thread after its share of `requests`, so a run is bounded in requests as well
+as in time, and prints the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from checker.services.base import ServiceError
+
+__all__ = ["LoadFigures", "wrk_run"]
+
+_SCRIPT = """
+local limit = %(per_thread)d
+local headers = %(headers)s
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  count = 0
+  for name, value in pairs(headers) do wrk.headers[name] = value end
+end
+function response(status, headers, body)
+  count = count + 1
+  if count >= limit then wrk.thread:stop() end
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %%d, "seconds": %%f, "p50_ms": %%f, "p99_ms": %%f, '
+    .. '"connect": %%d, "read": %%d, "write": %%d, "status": %%d, "timeout": %%d}\\n',
+    summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+@dataclass(frozen=True)
+class LoadFigures:
+    """What one run of wrk measured."""
+
+    url: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    # Failed connections, reads, writes and time-outs, and answers >= 400.
+    errors: int
+    status_errors: int
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def _lua_table(headers: dict[str, str]) -> str:
+    items = ", ".join(
+        f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()
+    )
+    return "{" + items + "}"
+
+
+def wrk_run(
+    url: str,
+    *,
+    requests: int,
+    seconds: float,
+    connections: int = 16,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+) -> LoadFigures:
+    """Load `url` for at most `seconds` and at most about `requests` requests."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise ServiceError(
+            "The load test",
+            "wrk is not installed",
+            "apt-get install wrk (Debian, Ubuntu) or brew install wrk (macOS)",
+        )
+    if not url.startswith(
+        ("http://127.0.0.1", "https://127.0.0.1", "https://localhost")
+    ):
+        raise ServiceError(
+            "The load test",
+            f"{url} is not on this machine",
+            "load only the course's own servers, on 127.0.0.1",
+        )
+    threads = max(1, min(threads, connections))
+    script = _SCRIPT % {
+        "per_thread": max(1, requests // threads),
+        "headers": _lua_table(headers or {}),
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        lua = Path(folder) / "bounded.lua"
+        lua.write_text(script)
+        done = subprocess.run(
+            [
+                wrk,
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "5s",
+                "-s",
+                str(lua),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=False,
+        )
+    line = next(
+        (ln for ln in done.stdout.splitlines() if ln.startswith('{"requests"')), None
+    )
+    if done.returncode != 0 or line is None:
+        raise ServiceError(
+            "The load test",
+            f"wrk failed on {url}: {(done.stderr or done.stdout).strip()[-500:]}",
+            "check that the server answers: curl -k " + url,
+        )
+    found = json.loads(line)
+    return LoadFigures(
+        url=url,
+        requests=found["requests"],
+        seconds=found["seconds"],
+        p50_ms=found["p50_ms"],
+        p99_ms=found["p99_ms"],
+        errors=sum(found[k] for k in ("connect", "read", "write", "timeout")),
+        status_errors=found["status"],
+    )
