@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from checker.eager import EagerLoad
 from checker.groups import QueryGroup, duplicate_groups, similar_groups
 from checker.origins import ProjectCode
 from checker.plans import Plan, explain_all
@@ -70,6 +71,11 @@ class Measurement:
     def groups(self) -> list[QueryGroup]:
         """Return every query grouped by normalised SQL, largest first."""
         return similar_groups(self.queries, at_least=1)
+
+    def unused_eager_loads(self) -> list[EagerLoad]:
+        """Return the select_related/prefetch_related relations the block never read."""
+        watched = self.recorder.eager if self.recorder else None
+        return watched.unused() if watched else []
 
     def fetching(self, column: str) -> list[CapturedQuery]:
         """Return the SELECTs whose column list includes `table.column`."""

@@ -27,6 +27,8 @@ from django.db.models.fields.related_descriptors import (
 )
 from django.db.models.query_utils import DeferredAttribute
 
+from checker import eager
+
 __all__ = ["Access", "current_access", "install", "uninstall"]
 
 Relation = Literal[
@@ -260,6 +262,7 @@ def _reverse_one_get(original: Callable[..., Any]) -> Callable[..., Any]:
                 model, self.related.accessor_name or "", "reverse_one"
             ),
         )
+        eager.read(instance, access.field)
         found = _following(_located(access, instance), original, self, instance, cls)
         if isinstance(found, Model):
             found.__dict__[_VIA] = (instance, access.field, False, "")
@@ -309,6 +312,7 @@ def _related_manager_get(original: Callable[..., Any]) -> Callable[..., Any]:
         if instance is None:
             return manager
         access = _access_for(self, instance, partial(_manager_access, self))
+        eager.read(instance, access.field)
         manager.get_queryset = partial(
             _marked_get_queryset,
             manager.get_queryset,
@@ -351,6 +355,7 @@ def _evaluate(
             result = original(self, *args, **kwargs)
             if action is None and self._result_cache:
                 _mark_loaded(self._result_cache)
+                eager.register(self)
             return result
         access, manager_queryset, instance = mark
         if manager_queryset() is not self:
@@ -417,6 +422,7 @@ def _generic_get(original: Callable[..., Any]) -> Callable[..., Any]:
         access = _access_for(
             self, instance, lambda model: Access(model, self.name, "generic")
         )
+        eager.read(instance, self.name)
         found = _following(_located(access, instance), original, self, instance, cls)
         if isinstance(found, Model):
             found.__dict__[_VIA] = (instance, self.name, False, "")
@@ -525,6 +531,7 @@ def _raw_fetch_all(original: Callable[..., Any]) -> Callable[..., Any]:
 
 _PATCHES: list[tuple[type, str, Callable[[Callable[..., Any]], Callable[..., Any]]]] = [
     (ForwardManyToOneDescriptor, "get_object", _forward_get_object),
+    (ForwardManyToOneDescriptor, "__get__", eager.forward_get),
     (ForwardOneToOneDescriptor, "get_object", _forward_get_object),
     (ReverseOneToOneDescriptor, "__get__", _reverse_one_get),
     (ReverseManyToOneDescriptor, "__get__", _related_manager_get),

@@ -20,7 +20,7 @@ from typing import Any, Self
 from django.core.signals import request_started
 from django.db import connections
 
-from checker import nplusone, sql
+from checker import eager, nplusone, sql
 from checker.origins import Location, ProjectCode
 
 __all__ = [
@@ -115,6 +115,7 @@ class QueryRecorder:
         self.attribute = attribute
         self._raw: list[tuple[Any, ...]] = []
         self._requests = 0
+        self.eager: eager.EagerWatch | None = None
         self._queries: list[CapturedQuery] = []
         self._stack = ExitStack()
 
@@ -167,6 +168,7 @@ class QueryRecorder:
         request_started.connect(self._request_started, weak=False)
         self._stack.callback(request_started.disconnect, self._request_started)
         if self.attribute:
+            self.eager = self._stack.enter_context(eager.watch(project))
             nplusone.install()
             self._stack.callback(nplusone.uninstall)
         return self

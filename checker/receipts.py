@@ -32,6 +32,7 @@ def measurement_to_dict(measurement: Measurement) -> dict[str, Any]:
         "resources": resources.to_dict() if resources else None,
         "similar": [group.to_dict() for group in measurement.similar()],
         "duplicates": [group.to_dict() for group in measurement.duplicates()],
+        "unused_eager": [load.to_dict() for load in measurement.unused_eager_loads()],
         "queries": [query.to_dict() for query in measurement.queries],
         "plans": [plan.to_dict() for plan in plans] if plans else None,
         "cache": measurement.cache.to_dict() if measurement.cache else None,
@@ -59,6 +60,11 @@ def _group_line(group: dict[str, Any]) -> str:
     if group.get("fix"):
         line += f". {group['fix']}"
     return line
+
+
+def _eager_line(load: dict[str, Any]) -> str:
+    where = f" at {load['origin']}" if load.get("origin") else ""
+    return f'{load["via"]}: {load["call"]}("{load["lookup"]}"){where}. {load["fix"]}'
 
 
 def _query_line(query: dict[str, Any]) -> tuple[str, str, str]:
@@ -116,6 +122,9 @@ def render_text(data: dict[str, Any]) -> str:
     if data["duplicates"]:
         lines.append("Duplicate queries:")
         lines += [f"  {_group_line(group)}" for group in data["duplicates"]]
+    if data.get("unused_eager"):
+        lines.append("Eager loads never read:")
+        lines += [f"  {_eager_line(load)}" for load in data["unused_eager"]]
     for name in ("cache", "tasks"):
         if _recorded(data.get(name)):
             lines.append(f"{name.capitalize()}:")
