@@ -208,6 +208,37 @@ DIAGNOSES = {
         "One carrier's error failed the whole page",
         "shop_app/catalog/shipping.py:",
     ],
+    ("09-nginx", "static"): [
+        "GET https://localhost/static/admin/css/base.css reached Django",
+        "shop_app/deploy/nginx.conf:",
+        "location /static/",
+    ],
+    **{
+        ("09-nginx", budget): [
+            "Django did not see a secure request",
+            "shop_app/deploy/nginx.conf:",
+            "proxy_set_header X-Forwarded-Proto $scheme;",
+        ]
+        for budget in ("compressed", "secure")
+    },
+    ("09-nginx", "redirect"): [
+        "GET http://localhost/products/?page=2 reached Django",
+        "return 301 https://$host$request_uri;",
+    ],
+    ("09-nginx", "upload"): [
+        "with 5,000,000 bytes answered 413 from Nginx",
+        "client_max_body_size 5m;",
+    ],
+    ("09-gunicorn", "workers"): [
+        "Gunicorn runs 1 worker on a machine with",
+        "shop_app/deploy/gunicorn.conf.py:",
+        "2 x cores + 1",
+    ],
+    ("09-gunicorn", "connections"): [
+        "20 requests for GET /products/ opened 20 connections to PostgreSQL",
+        "shop_app/config/settings/deploy.py:",
+        "CONN_MAX_AGE",
+    ],
 }
 _PLACE = re.compile(r"shop_app/\S+:\d+")
 
@@ -262,6 +293,12 @@ def test_on_the_naive_shop_lesson_8_diagnoses_name_the_carriers_in_flight(
     naive_outcomes,
 ):
     _assert_diagnosed(naive_outcomes, "08")
+
+
+def test_on_the_naive_shop_lesson_9_diagnoses_name_the_directive_and_the_count(
+    naive_outcomes,
+):
+    _assert_diagnosed(naive_outcomes, "09")
 
 
 def test_on_the_naive_shop_the_pages_still_show_the_same_output(naive_outcomes):
