@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from checker.services.base import ServiceError
 from checker.services.layout import Layout, project_root
 from checker.services.loadtest import LoadFigures, wrk_run
 from checker.services.nginx import nginx_binary
-from checker.services.stack import Stack, stack_pids, stack_stop
+from checker.services.stack import Stack, free_ports, stack_pids, stack_stop
 
 __all__ = ["load_command", "load_targets", "stack_command"]
 
@@ -79,16 +78,6 @@ def _nginx_urls() -> str:
     return f"http://localhost:{PORTS[1]}, https://localhost:{PORTS[2]}"
 
 
-def _free_ports(count: int) -> list[int]:
-    probes = [socket.socket() for _ in range(count)]
-    for probe in probes:
-        probe.bind(("127.0.0.1", 0))
-    ports = [int(probe.getsockname()[1]) for probe in probes]
-    for probe in probes:
-        probe.close()
-    return ports
-
-
 @contextmanager
 def _dev_server(root: Path, port: int, env: dict[str, str]) -> Iterator[str]:
     """Run `manage.py runserver` with the same settings; yield its URL."""
@@ -133,7 +122,7 @@ def load_targets(root: Path, folder: Path) -> Iterator[dict[str, tuple[str, bool
 
     Yield each target's URL, and whether it is asked as if over TLS.
     """
-    dev, gunicorn, http, https = _free_ports(4)
+    dev, gunicorn, http, https = free_ports(4)
     stack = Stack(root=root, folder=folder, ports=(gunicorn, http, https))
     with stack, _dev_server(root, dev, stack.environment()) as dev_url:
         yield {

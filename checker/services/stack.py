@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -43,6 +44,7 @@ __all__ = [
     "Spawn",
     "Stack",
     "StackAddresses",
+    "free_ports",
     "gunicorn_processes",
     "stack_client",
     "stack_pids",
@@ -361,6 +363,17 @@ def _end(process: subprocess.Popen[Any], *, kill: bool) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def free_ports(count: int) -> list[int]:
+    """Return `count` distinct loopback TCP ports no one listens on now."""
+    probes = [socket.socket() for _ in range(count)]
+    for probe in probes:
+        probe.bind(("127.0.0.1", 0))
+    ports = [int(probe.getsockname()[1]) for probe in probes]
+    for probe in probes:
+        probe.close()
+    return ports
 
 
 def _parent(pid: int) -> int:
