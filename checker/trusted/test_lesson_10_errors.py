@@ -29,7 +29,10 @@ from checker.harness.served import Served, tree_kill
 from checker.harness.shop import Shop
 from checker.harness.workers import broker_clear
 from checker.services.errors import ErrorReceiver
+from checker.trusted.sites import shop_site
 
+SETTINGS = "shop_app/config/settings/base.py"
+ERRORS = "shop_app/config/errors.py"
 RELEASE = "shop@lesson-10"
 ENVIRONMENT = "grading"
 WAIT_SECONDS = 30.0
@@ -66,6 +69,7 @@ class Failure:
 class Reported:
     view: Failure
     task: Failure
+    root: str
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +177,7 @@ def reported(shop_run: ShopRun, receiver: ErrorReceiver) -> Iterator[Reported]:
         mark = receiver.mark()
         view.status = _signup(served, username, email, password)
         _wait(receiver, mark, view)
-        yield Reported(view=view, task=task)
+        yield Reported(view=view, task=task, root=shop_run.plan.root)
     finally:
         connection.execute(ACCEPT)
         connection.close()
@@ -207,15 +211,22 @@ def _exception(event: dict[str, Any]) -> str:
     return str(values[-1].get("type")) if values else ""
 
 
-def _arrived(failure: Failure, what: str) -> dict[str, Any]:
+def _arrived(failure: Failure, what: str, root: str) -> dict[str, Any]:
     errors = [e for e in failure.events if e.get("exception")]
     if not errors:
+        site = shop_site(
+            root,
+            SETTINGS,
+            r"TODO\(lesson 10\)",
+            r"sentry_sdk|errors_init",
+            r"^MIDDLEWARE",
+        )
         status = f" answered {failure.status}," if failure.status else ","
         raise AssertionError(
             f"{failure.label}{status} and the error receiver got no exception"
             f" event for it (budget: {what} reaches the DSN"
             " in SENTRY_DSN with its stack trace). Nothing reports the shop's"
-            " errors: call sentry_sdk.init() from the settings; it reads"
+            f" errors: call sentry_sdk.init() from the settings ({site}); it reads"
             " SENTRY_DSN, SENTRY_RELEASE and SENTRY_ENVIRONMENT from the"
             " environment, and its Django and Celery integrations turn on by"
             " themselves."
@@ -244,7 +255,7 @@ def _described(failure: Failure, event: dict[str, Any]) -> None:
 def test_a_view_exception_reaches_the_receiver_with_its_trace(
     reported: Reported,
 ) -> None:
-    event = _arrived(reported.view, "the view's exception")
+    event = _arrived(reported.view, "the view's exception", reported.root)
     _described(reported.view, event)
 
 
@@ -252,7 +263,7 @@ def test_a_view_exception_reaches_the_receiver_with_its_trace(
 def test_a_task_exception_reaches_the_receiver_with_its_trace(
     reported: Reported,
 ) -> None:
-    event = _arrived(reported.task, "the task's exception")
+    event = _arrived(reported.task, "the task's exception", reported.root)
     _described(reported.task, event)
 
 
@@ -279,11 +290,16 @@ def test_no_event_carries_the_customers_email_or_password(
     reported: Reported,
 ) -> None:
     failures = (reported.view, reported.task)
+    site = (
+        shop_site(reported.root, ERRORS, r"before_send", r"sentry_sdk\.init")
+        if (Path(reported.root) / ERRORS).is_file()
+        else shop_site(reported.root, SETTINGS, r"TODO\(lesson 10\)", r"sentry_sdk")
+    )
     if not any(f.events for f in failures):
         raise AssertionError(
             "No event reached the error receiver, so none could be checked for"
             " the customer's email address and password (budget: events"
-            " arrive, without either)."
+            f" arrive, without either). Report errors first ({site})."
         )
     for failure in failures:
         for secret, what in ((failure.email, "email address"),
@@ -295,5 +311,5 @@ def test_no_event_carries_the_customers_email_or_password(
                 " (budget: none). Keep send_default_pii=False, and scrub what"
                 " the shop's own code puts in an event (exception messages,"
                 " local variables, form fields, SQL parameters) in a"
-                " before_send function."
+                f" before_send function ({site})."
             )

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,7 +25,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from checker.harness.evidence import _uncounted
 from checker.harness.run import ShopRun
 from checker.harness.served import Served
+from checker.trusted.sites import shop_site
 
+METRICS = "shop_app/config/metrics.py"
+URLS = "shop_app/config/urls.py"
+# Where a histogram is labelled, or else defined.
+LABELLED = (r"\.labels\(", r"Histogram\(")
 LATENCY = "shop_request_latency_seconds"
 QUERIES = "shop_db_queries_total"
 LIST_VIEW, DETAIL_VIEW = "catalog:product_list", "catalog:product_detail"
@@ -46,6 +52,7 @@ class Scraped:
     counted: float | None
     statements: int
     products: list[str]
+    root: str
 
     def value(self, name: str, **labels: str) -> float | None:
         return _sample(self.samples, name, **labels)
@@ -127,12 +134,21 @@ def scraped(shop_run: ShopRun) -> Iterator[Scraped]:
             counted = (_sample(after, QUERIES, view=LIST_VIEW) or 0) - (
                 _sample(before, QUERIES, view=LIST_VIEW) or 0
             )
-        yield Scraped(status, anonymous, samples, counted, statements, slugs)
+        root = shop_run.plan.root
+        yield Scraped(status, anonymous, samples, counted, statements, slugs, root)
     finally:
         served.stop()
 
 
+def _site(scraped: Scraped, *patterns: str) -> str:
+    """Name the line of the shop's metrics module, or of its URLs without one."""
+    if (Path(scraped.root) / METRICS).is_file():
+        return shop_site(scraped.root, METRICS, *patterns)
+    return shop_site(scraped.root, URLS, r"TODO\(lesson 10\)", r"metrics")
+
+
 def _exported(scraped: Scraped) -> None:
+    site = _site(scraped, r"def metrics|generate_latest")
     if scraped.status != 200:
         raise AssertionError(
             f"GET /metrics with the scrape token (Authorization: Bearer"
@@ -140,12 +156,13 @@ def _exported(scraped: Scraped) -> None:
             f" metrics (budget: a histogram {LATENCY} labelled by view, method"
             " and status). Time each request in a middleware with"
             " prometheus_client's Histogram and serve generate_latest() at"
-            " /metrics."
+            f" /metrics ({site})."
         )
     if scraped.value(f"{LATENCY}_count") is None:
         names = sorted({name for name, _ in scraped.samples})[:8]
         raise AssertionError(
-            f"/metrics has no histogram {LATENCY} (it shows {', '.join(names)})."
+            f"/metrics has no histogram {LATENCY} (it shows {', '.join(names)});"
+            f" define it in {site}."
         )
 
 
@@ -158,13 +175,15 @@ def test_the_latency_histogram_has_one_series_per_view(scraped: Scraped) -> None
         assert count is not None, (
             f"{LATENCY} has no series with view={view!r}, method='GET',"
             f" status='200' (its views: {sorted(views)}). Label it with the URL"
-            " pattern's name, request.resolver_match.view_name."
+            " pattern's name, request.resolver_match.view_name"
+            f" ({_site(scraped, *LABELLED)})."
         )
     raw = sorted(v for v in views if v.startswith("/"))
     assert not raw, (
         f"{LATENCY} is labelled by raw paths ({', '.join(raw[:3])}): one series"
         " per product, which grows with the catalogue. Label it with the URL"
-        " pattern's name, request.resolver_match.view_name."
+        " pattern's name, request.resolver_match.view_name"
+        f" ({_site(scraped, *LABELLED)})."
     )
 
 
@@ -180,7 +199,8 @@ def test_the_counts_add_up_across_gunicorn_workers(scraped: Scraped) -> None:
             " the scrape read the counters of the one worker that answered it."
             " Use prometheus_client's multiprocess mode: with"
             " PROMETHEUS_MULTIPROC_DIR set, serve a CollectorRegistry with a"
-            " multiprocess.MultiProcessCollector at /metrics."
+            " multiprocess.MultiProcessCollector at /metrics"
+            f" ({_site(scraped, r'generate_latest')})."
         )
 
 
@@ -191,7 +211,8 @@ def test_metrics_refuse_an_anonymous_client(scraped: Scraped) -> None:
         f"GET /metrics without the scrape token answered"
         f" {scraped.anonymous_status} (budget: 401 or 403): anyone can read"
         " which views the shop has and how busy each is. Answer 401 unless"
-        " the request shows Authorization: Bearer <METRICS_TOKEN>."
+        " the request shows Authorization: Bearer <METRICS_TOKEN>"
+        f" ({_site(scraped, r'def metrics')})."
     )
 
 
@@ -201,12 +222,13 @@ def test_the_query_counter_matches_what_postgresql_received(scraped: Scraped) ->
     assert scraped.counted is not None, (
         f"/metrics has no counter {QUERIES} with view={LIST_VIEW!r} (budget:"
         " the database queries of each view). Count them in the middleware"
-        " with connection.execute_wrapper()."
+        f" with connection.execute_wrapper() ({_site(scraped, r'class ')})."
     )
     assert scraped.counted == scraped.statements, (
         f"{QUERIES} for {LIST_VIEW} grew by {scraped.counted:g} over"
         f" {LIST_REQUESTS} requests; PostgreSQL received {scraped.statements}"
         " statements for them (budget: the same number). Count every query of"
         " every connection: wrap each of connections.all() with"
-        " execute_wrapper() for the whole request."
+        " execute_wrapper() for the whole request"
+        f" ({_site(scraped, r'execute_wrapper', r'class ')})."
     )

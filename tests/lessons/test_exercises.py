@@ -239,6 +239,22 @@ DIAGNOSES = {
         "shop_app/config/settings/deploy.py:",
         "CONN_MAX_AGE",
     ],
+    ("10-error-reporting", "view-error"): [
+        "POST /signup/ under Gunicorn",
+        "the error receiver got no exception event",
+        "shop_app/config/settings/base.py:",
+        "sentry_sdk.init()",
+    ],
+    ("10-error-reporting", "task-error"): [
+        "the welcome email's task, with the mail server down",
+        "the error receiver got no exception event",
+    ],
+    ("10-metrics", "per-view"): [
+        "GET /metrics with the scrape token",
+        "answered 404",
+        "shop_app/config/urls.py:",
+        "prometheus_client's Histogram",
+    ],
 }
 _PLACE = re.compile(r"shop_app/\S+:\d+")
 
@@ -299,6 +315,12 @@ def test_on_the_naive_shop_lesson_9_diagnoses_name_the_directive_and_the_count(
     naive_outcomes,
 ):
     _assert_diagnosed(naive_outcomes, "09")
+
+
+def test_on_the_naive_shop_lesson_10_diagnoses_name_the_missing_signal(
+    naive_outcomes,
+):
+    _assert_diagnosed(naive_outcomes, "10")
 
 
 def test_on_the_naive_shop_the_pages_still_show_the_same_output(naive_outcomes):
