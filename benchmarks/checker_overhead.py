@@ -1,13 +1,23 @@
 """Print how much wall time the checker adds to a request it measures.
 
 The request is a view making 50 queries (a list of books, then each book's
-author: an N+1) and 20 cache calls on the real Redis. It runs bare and under
-`measure(memory=False)`, interleaved, many times, in a throwaway database that
-is created and dropped by this script:
+author: an N+1) and 20 cache calls on the real Redis. It runs in a throwaway
+database that this script creates and drops, many times, in interleaved
+rounds, in two phases:
+
+1. the request bare and under `measure()` (every recorder, memory tracing
+   off, the Redis INFO cross-check on), alone and with its diagnosis read
+   (`similar()` and `unused_eager_loads()`), and under partial measurements;
+2. with django-zeal and nplusone patched into the process (both patch Django
+   for good once imported), the request bare, under `measure()` with its
+   diagnosis, under `zeal_context()` and under nplusone's `Profiler`.
 
     .venv/bin/python benchmarks/checker_overhead.py [--rounds 300]
 
-Medians are printed per variant, with the overhead against the bare request.
+Phase 2 needs `pip install -e ".[bench]"` (django-zeal, nplusone); without
+them it is skipped and says so. Medians are printed per variant, with the
+overhead against the bare request of the same phase, as a difference of
+medians and as the median of per-round differences (paired).
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,39 +104,120 @@ def main() -> None:
         def bare() -> None:
             client.get("/books/")
 
-        def measured(**options: Any) -> Callable[[], None]:
+        def measured(*, diagnose: bool = False, **options: Any) -> Callable[[], None]:
             def run() -> None:
                 with measure("GET /books/", memory=False, **options) as m:
                     client.get("/books/")
+                if diagnose:
+                    assert m.similar()[0].access is not None
+                    m.unused_eager_loads()
                 assert m.recorder is None or m.query_count == BOOKS + 1
 
             return run
 
-        variants: dict[str, Callable[[], None]] = {
-            "bare": bare,
-            "measure(memory=False)": measured(),
-            "... cross_check=False": measured(cross_check=False),
-            "queries only": measured(cache=False, tasks=False),
-            "cache only": measured(queries=False, tasks=False),
-            "tasks only": measured(queries=False, cache=False),
-        }
-        for run in variants.values():
-            for _ in range(20):
-                run()
-        times: dict[str, list[float]] = {name: [] for name in variants}
-        names = list(variants)
-        for round_number in range(rounds):
-            # Alternate the order each round so drift hits every variant alike.
-            order = names if round_number % 2 == 0 else names[::-1]
-            for name in order:
-                times[name].append(_timed(variants[name]))
+        first = _rounds(
+            {
+                "bare": bare,
+                "measure()": measured(),
+                "measure() + diagnosis": measured(diagnose=True),
+                "... cross_check=False": measured(cross_check=False),
+                "queries only": measured(cache=False, tasks=False),
+                "cache only": measured(queries=False, tasks=False),
+            },
+            rounds,
+        )
+        second = _others(bare, measured(diagnose=True), rounds)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
-    base = statistics.median(times["bare"])
     print(f"{BOOKS + 1} queries and {2 * CACHE_KEYS} cache calls per request,")
     print(f"{rounds} interleaved rounds per variant.")
+    print("Phase 1: the checker alone in the process.")
+    _table(first)
+    if second is None:
+        print(
+            "Phase 2 skipped: django-zeal and nplusone are not installed."
+            ' Install them with: .venv/bin/pip install -e ".[bench]"'
+        )
+        return
+    print("Phase 2: django-zeal and nplusone patched into the process.")
+    paired = _table(second)
+    ours, zeal = paired["measure() + diagnosis"], paired["zeal_context()"]
+    print(
+        f"measure() + diagnosis adds {ours:+.1f}%, zeal {zeal:+.1f}%:"
+        f" {ours / zeal:.2f} of zeal's overhead (paired medians)."
+        if zeal > 0
+        else f"measure() + diagnosis adds {ours:+.1f}%; zeal added none measurable."
+    )
+
+
+def _rounds(
+    variants: dict[str, Callable[[], None]], rounds: int
+) -> dict[str, list[float]]:
+    for run in variants.values():
+        for _ in range(20):
+            run()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for round_number in range(rounds):
+        # Alternate the order each round so drift hits every variant alike.
+        order = names if round_number % 2 == 0 else names[::-1]
+        for name in order:
+            times[name].append(_timed(variants[name]))
+    return times
+
+
+def _others(
+    bare: Callable[[], None], ours: Callable[[], None], rounds: int
+) -> dict[str, list[float]] | None:
+    """Time zeal and nplusone beside the checker, or None when not installed."""
+    try:
+        import nplusone.ext.django.patch  # noqa: F401  (patches Django on import)
+        import zeal
+        from nplusone.core.profiler import Profiler
+        from zeal.constants import initialize_app_registry
+        from zeal.patch import patch
+    except ImportError:
+        return None
+    from django.conf import settings
+
+    # Report, not raise, so every variant runs the whole request.
+    settings.ZEAL_RAISE = False
+    warnings.simplefilter("ignore")
+    initialize_app_registry()
+    patch()
+
+    class Collecting(Profiler):  # type: ignore[misc]
+        def notify(self, message: Any) -> None:
+            self.found.append(message)
+
+    def with_zeal() -> None:
+        with zeal.zeal_context():
+            bare()
+
+    def with_nplusone() -> None:
+        profiler = Collecting()
+        profiler.found = []
+        with profiler:
+            bare()
+        assert profiler.found
+
+    return _rounds(
+        {
+            "bare": bare,
+            "measure() + diagnosis": ours,
+            "zeal_context()": with_zeal,
+            "nplusone Profiler": with_nplusone,
+        },
+        rounds,
+    )
+
+
+def _table(times: dict[str, list[float]]) -> dict[str, float]:
+    """Print each variant's median and overhead; return the paired overheads."""
+    base = statistics.median(times["bare"])
     print(f"  {'variant':<24} {'median':>11}  {'overhead':>8}  {'paired':>8}")
+    paired_overheads = {}
     for name, samples in times.items():
         median = statistics.median(samples)
         overhead = (median - base) / base * 100
@@ -134,10 +226,12 @@ def main() -> None:
         paired = statistics.median(
             sample - bare for sample, bare in zip(samples, times["bare"], strict=True)
         )
+        paired_overheads[name] = paired / base * 100
         print(
             f"  {name:<24} {median * 1000:8.3f} ms  {overhead:+7.1f}%"
-            f"  {paired / base * 100:+7.1f}%"
+            f"  {paired_overheads[name]:+7.1f}%"
         )
+    return paired_overheads
 
 
 if __name__ == "__main__":

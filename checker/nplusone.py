@@ -568,6 +568,9 @@ def _generic() -> list[tuple[type, str, Callable[[Callable[..., Any]], Any]]]:
 _lock = threading.Lock()
 _installed = 0
 _originals: list[tuple[object, str, Any]] = []
+# Each wrapper with the original it wraps, built once and reused by every
+# recording after the first.
+_wrappers: dict[tuple[object, str], tuple[Any, Any]] = {}
 
 
 def install() -> None:
@@ -580,7 +583,10 @@ def install() -> None:
         for owner, name, wrapper in [*_PATCHES, *_MODULE_PATCHES, *_generic()]:
             original = owner.__dict__[name]
             _originals.append((owner, name, original))
-            setattr(owner, name, wrapper(original))
+            built = _wrappers.get((owner, name))
+            if built is None or built[0] is not original:
+                built = _wrappers[(owner, name)] = (original, wrapper(original))
+            setattr(owner, name, built[1])
 
 
 def uninstall() -> None:

@@ -290,6 +290,12 @@ def _backend_classes() -> set[type[BaseCache]]:
     return found
 
 
+# The wrapper built for each (class, method) and the original it wraps:
+# building one reads the method's signature, which costs more than a block
+# of cache calls, so recordings after the first reuse it.
+_wrappers: dict[tuple[type, str], tuple[Any, Callable[..., Any]]] = {}
+
+
 def _install() -> None:
     for klass in _backend_classes():
         for method in METHODS:
@@ -298,7 +304,10 @@ def _install() -> None:
                 continue
             original = vars(owner)[method]
             _originals[(owner, method)] = original
-            setattr(owner, method, _wrap(original, method))
+            built = _wrappers.get((owner, method))
+            if built is None or built[0] is not original:
+                built = _wrappers[(owner, method)] = (original, _wrap(original, method))
+            setattr(owner, method, built[1])
 
 
 def _uninstall() -> None:
