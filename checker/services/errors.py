@@ -257,7 +257,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-async def forward(*, port: int, socket: Path) -> None:
+async def forward(
+    *, port: int, socket: Path, ready: threading.Event | None = None
+) -> None:
     """Relay connections to 127.0.0.1:`port` to the receiver on `socket`."""
 
     async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -273,18 +275,24 @@ async def forward(*, port: int, socket: Path) -> None:
         )
 
     server = await asyncio.start_server(relay, "127.0.0.1", port)
+    if ready is not None:
+        ready.set()
     async with server:
         await server.serve_forever()
 
 
 def _forward_beside(*, port: int, socket: Path, command: list[str]) -> int:
     """Run `command` with the relay beside it, in its network namespace."""
+    ready = threading.Event()
     loop = asyncio.new_event_loop()
-    relay = loop.create_task(forward(port=port, socket=socket))
+    relay = loop.create_task(forward(port=port, socket=socket, ready=ready))
     thread = threading.Thread(
         target=loop.run_until_complete, args=(relay,), name="relay", daemon=True
     )
     thread.start()
+    # The command's first report must find the relay listening.
+    if not ready.wait(timeout=10):
+        raise SystemExit(f"the relay could not listen on 127.0.0.1:{port}")
     # The command exits with its own status; the relay dies with this process.
     return subprocess.call(command)
 
