@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from checker.services.base import ServiceError
 
@@ -88,9 +89,7 @@ def wrk_run(
             "wrk is not installed",
             "apt-get install wrk (Debian, Ubuntu) or brew install wrk (macOS)",
         )
-    if not url.startswith(
-        ("http://127.0.0.1", "https://127.0.0.1", "https://localhost")
-    ):
+    if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
         raise ServiceError(
             "The load test",
             f"{url} is not on this machine",
