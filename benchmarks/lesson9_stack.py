@@ -183,8 +183,10 @@ def main() -> int:
     floor = cached["floor"].per_second or 1.0
 
     def ratio(name: str, value: LoadFigures, of: LoadFigures) -> None:
-        base = of.per_second or 1.0
-        console.print(f"{name}: {value.per_second / base:.2f}x")
+        if not of.requests:
+            console.print(f"{name}: n/a, no naive request finished in {args.seconds} s")
+            return
+        console.print(f"{name}: {value.per_second / of.per_second:.2f}x")
 
     for page in pages:
         ratio(f"{page}, naive -> solved (cached)", cached[page], naive[page])
