@@ -134,10 +134,13 @@ def load_targets(root: Path, folder: Path) -> Iterator[dict[str, tuple[str, bool
 
 def load_command(args: argparse.Namespace, console: Console) -> int:
     """Load the dev server, Gunicorn and Gunicorn behind Nginx; print the figures."""
-    ensure_up_or_exit()
     if not args.path.startswith("/"):
-        console.print(f"[red]error:[/] the path must start with /: {args.path}")
+        console.print(
+            f"[red]error:[/] the path must start with /, as in /products/;"
+            f" got {args.path!r}. Nothing was started."
+        )
         return 2
+    ensure_up_or_exit()
     results: list[tuple[str, LoadFigures]] = []
     with load_targets(project_root(), _folder("load")) as targets:
         for name, (url, secure) in targets.items():
