@@ -23,7 +23,7 @@ import httpx
 
 from checker.harness.run import ShopRun
 
-__all__ = ["Served", "free_port", "tree_kill"]
+__all__ = ["Served", "free_port", "relay_port", "relayed", "tree_kill"]
 
 START_SECONDS = 30.0
 # The relay's port inside a sandbox, whose network namespace is its own.
@@ -51,6 +51,19 @@ def tree_kill(run: ShopRun, process: Any) -> None:
     process.wait(timeout=10)
 
 
+def relay_port(run: ShopRun) -> int:
+    """Return a loopback port for a relay of one process `run.spawn()` starts."""
+    return SANDBOX_PORT if run.sandbox is not None else free_port()
+
+
+def relayed(argv: list[str], *, relay: Path, port: int) -> list[str]:
+    """Return `argv` run with the error receiver's relay beside it on `port`."""
+    return [
+        sys.executable, "-m", "checker.services.errors",
+        "--forward", str(relay), "--port", str(port), "--", *argv,
+    ]  # fmt: skip
+
+
 class Served:
     """Gunicorn serving the shop's WSGI app with `workers` worker processes."""
 
@@ -61,15 +74,8 @@ class Served:
         self.socket = home / f"{name}.sock"
         self.log = run.plan.folder / "errors" / f"{name}.log"
         self.log.parent.mkdir(exist_ok=True)
-        self.relay_port = SANDBOX_PORT if run.sandbox is not None else free_port()
+        self.relay_port = relay_port(run)
         self.process: Any = None
-
-    def relayed(self, argv: list[str], relay: Path) -> list[str]:
-        """Return `argv` run with the error receiver's relay beside it."""
-        return [
-            sys.executable, "-m", "checker.services.errors",
-            "--forward", str(relay), "--port", str(self.relay_port), "--", *argv,
-        ]  # fmt: skip
 
     def start(self, *, env: dict[str, str], relay: Path | None = None) -> None:
         """Start Gunicorn; return once it answers, or fail with what it printed.
@@ -88,7 +94,7 @@ class Served:
         ]  # fmt: skip
         with self.log.open("wb") as output:
             if relay is not None:
-                argv = self.relayed(argv, relay)
+                argv = relayed(argv, relay=relay, port=self.relay_port)
             self.process = self.run.spawn(argv, env=env, output=output)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline and self.process.poll() is None:

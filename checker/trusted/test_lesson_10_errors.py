@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from checker.harness.run import ShopRun
-from checker.harness.served import Served, tree_kill
+from checker.harness.served import Served, relay_port, relayed, tree_kill
 from checker.harness.shop import Shop
 from checker.harness.workers import broker_clear
 from checker.services.errors import ErrorReceiver
@@ -80,9 +80,9 @@ def receiver(shop_run: ShopRun) -> Iterator[ErrorReceiver]:
         yield service
 
 
-def _sentry_env(served: Served) -> dict[str, str]:
+def _sentry_env(port: int) -> dict[str, str]:
     return {
-        "SENTRY_DSN": f"http://course@127.0.0.1:{served.relay_port}/1",
+        "SENTRY_DSN": f"http://course@127.0.0.1:{port}/1",
         "SENTRY_RELEASE": RELEASE,
         "SENTRY_ENVIRONMENT": ENVIRONMENT,
         "DJANGO_DEBUG": "0",
@@ -131,7 +131,10 @@ def _wait(
     failure.raw = [env.raw for env in envelopes]
 
 
-def _worker(shop_run: ShopRun, served: Served, env: dict[str, str], log: Path) -> Any:
+def _worker(shop_run: ShopRun, env: dict[str, str], log: Path) -> Any:
+    """Start a Celery worker on the default queue, reporting through a relay."""
+    port = relay_port(shop_run)
+    env = {**env, **_sentry_env(port)}
     argv = [
         sys.executable, "-m", "celery", "-A", "config", "worker",
         "--pool=solo", "--concurrency=1", "--queues", "celery",
@@ -140,7 +143,9 @@ def _worker(shop_run: ShopRun, served: Served, env: dict[str, str], log: Path) -
     ]  # fmt: skip
     relay = shop_run.plan.folder / "errors" / "errors.sock"
     with log.open("wb") as output:
-        return shop_run.spawn(served.relayed(argv, relay), env=env, output=output)
+        return shop_run.spawn(
+            relayed(argv, relay=relay, port=port), env=env, output=output
+        )
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +155,7 @@ def reported(shop_run: ShopRun, receiver: ErrorReceiver) -> Iterator[Reported]:
     shop.reset()
     broker_clear(shop.redis)
     served = Served(shop_run, workers=2, name="errors")
-    env = _sentry_env(served)
+    env = _sentry_env(served.relay_port)
     assert receiver.socket is not None
     served.start(env=env, relay=receiver.socket)
     connection = shop_run.trusted_connection()
@@ -167,7 +172,7 @@ def reported(shop_run: ShopRun, receiver: ErrorReceiver) -> Iterator[Reported]:
         no_mail = str(shop_run.plan.folder / "errors" / "no-mail.sock")
         log = shop_run.plan.folder / "errors" / "worker.log"
         worker_env = {**env, "COURSE_MAIL_SOCKET": no_mail}
-        worker = _worker(shop_run, served, worker_env, log)
+        worker = _worker(shop_run, worker_env, log)
         _wait(receiver, mark, task, lambda: _task_ended(log, worker))
         # The view: the database refuses the next customer's row.
         username, email, password = _customer()
