@@ -31,6 +31,7 @@ __all__ = [
 PLACEHOLDERS = {
     "http_listen": "the plain HTTP listen address (unix:... or 127.0.0.1:port)",
     "https_listen": "the TLS listen address",
+    "https_origin": "where plain HTTP is sent: https://$host, with the port if not 443",
     "upstream": "Gunicorn's address, as an upstream server (unix:...)",
     "static_root": "the folder collectstatic fills (STATIC_ROOT)",
     "certificate": "the certificate file the course generated",

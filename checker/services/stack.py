@@ -223,6 +223,12 @@ class Stack:
         for path in (self.folder, *self.folder.rglob("*")):
             os.chown(path, *self.owner, follow_symlinks=False)
 
+    def _https_origin(self) -> str:
+        """Return the HTTPS origin a redirect from plain HTTP names, in nginx's terms."""
+        https = self.addresses.https
+        port = "" if https.startswith("unix:") else https.rsplit(":", 1)[1]
+        return f"https://$host:{port}" if port and port != "443" else "https://$host"
+
     def _log(self, name: str) -> Path:
         return self.folder / f"{name}.log"
 
@@ -274,6 +280,7 @@ class Stack:
             values={
                 "http_listen": self.addresses.http,
                 "https_listen": self.addresses.https,
+                "https_origin": self._https_origin(),
                 "upstream": self.upstream,
                 "static_root": f"{self.addresses.static_root}/",
                 "certificate": str(certificate),
