@@ -224,7 +224,7 @@ class Stack:
             os.chown(path, *self.owner, follow_symlinks=False)
 
     def _https_origin(self) -> str:
-        """Return the HTTPS origin a redirect from plain HTTP names, in nginx's terms."""
+        """Return where plain HTTP is redirected, in nginx variables."""
         https = self.addresses.https
         port = "" if https.startswith("unix:") else https.rsplit(":", 1)[1]
         return f"https://$host:{port}" if port and port != "443" else "https://$host"
