@@ -169,7 +169,7 @@ def test_plain_http_is_redirected_by_nginx(site: Deployed, shop_run: ShopRun) ->
             " (budget: Nginx redirects plain HTTP itself, and nothing of the"
             " shop is served over it). In the plain HTTP server block at"
             f" {where}, answer every request with"
-            " `return 301 https://$host$request_uri;`."
+            " `return 301 {{ https_origin }}$request_uri;`."
         )
     assert response.status_code in (301, 308), (
         f"{label} answered {_answer(response)}; expected 301 to"

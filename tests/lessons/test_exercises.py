@@ -223,7 +223,7 @@ DIAGNOSES = {
     },
     ("09-nginx", "redirect"): [
         "GET http://localhost/products/?page=2 reached Django",
-        "return 301 https://$host$request_uri;",
+        "return 301 {{ https_origin }}$request_uri;",
     ],
     ("09-nginx", "upload"): [
         "with 5,000,000 bytes answered 413 from Nginx",

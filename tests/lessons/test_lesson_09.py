@@ -23,7 +23,11 @@ SERVED_BY_DJANGO = [
 # connection closes after each request.
 UNTOLD = [
     (NGINX, r"^ +proxy_set_header X-Forwarded-Proto \$scheme;\n", ""),
-    (NGINX, r"return 301 https://\$host\$request_uri;", "proxy_pass http://shop;"),
+    (
+        NGINX,
+        r"return 301 \{\{ https_origin \}\}\$request_uri;",
+        "proxy_pass http://shop;",
+    ),
     (DEPLOY, r'^DATABASES\["default"\]\["CONN_MAX_AGE"\] = 600\n', ""),
 ]
 
