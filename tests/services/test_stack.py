@@ -63,7 +63,8 @@ def test_nginx_answers_over_tls_with_the_course_certificate(stack):
     # The deploy settings redirect a request they see as plain HTTP: the
     # naive nginx.conf does not pass the scheme on.
     assert response.status_code == 301
-    assert response.headers["location"] == "https://localhost/no-such-page/"
+    port = stack.addresses.https.rsplit(":", 1)[1]
+    assert response.headers["location"] == f"https://localhost:{port}/no-such-page/"
 
 
 def test_gunicorn_runs_the_workers_its_config_file_asks_for(stack):
@@ -136,9 +137,10 @@ def test_a_load_stops_after_its_requests_and_counts_redirects_as_answers(stack):
         connections=4,
     )
 
-    # Each of wrk's 2 threads stops after its 100th answer; a connection of
-    # the other thread may finish one more meanwhile.
+    # Each of wrk's 2 threads stops after its 100th answer, and wrk itself
+    # then, long before its 20 s; a connection may finish one more meanwhile.
     assert 200 <= figures.requests <= 204
+    assert figures.seconds < 10
     assert figures.errors == 0
     assert figures.status_errors == 0
     assert figures.p50_ms <= figures.p99_ms
