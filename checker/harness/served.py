@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket as sockets
 import sys
@@ -76,6 +77,17 @@ class Served:
         self.log.parent.mkdir(exist_ok=True)
         self.relay_port = relay_port(run)
         self.process: Any = None
+
+    def folder(self, name: str) -> Path:
+        """Return an empty folder in the run's home that the shop can write to."""
+        folder = self.socket.parent / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        sandbox = self.run.plan.sandbox
+        if sandbox is not None:
+            # The sandboxed shop runs as a user of its own.
+            os.chown(folder, sandbox["uid"], sandbox["gid"])
+        return folder
 
     def start(self, *, env: dict[str, str], relay: Path | None = None) -> None:
         """Start Gunicorn; return once it answers, or fail with what it printed.

@@ -11,7 +11,6 @@ run's PostgreSQL proxy received.
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,11 +99,9 @@ def scraped(shop_run: ShopRun) -> Iterator[Scraped]:
     shop = shop_run.shop
     shop.reset()
     products = shop.build("catalog_make", products=3, reviews_per_product=1)
-    folder = shop_run.plan.folder / "home" / "prometheus"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir()
     token = secrets.token_urlsafe(16)
     served = Served(shop_run, workers=2, name="metrics")
+    folder = served.folder("prometheus")
     served.start(
         env={
             "PROMETHEUS_MULTIPROC_DIR": str(folder),
