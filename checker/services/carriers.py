@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
-
+from checker.services.asgi import (
+    Receive,
+    Scope,
+    Send,
+    ThreadedServer,
+    lifespan,
+    respond,
+)
 from checker.services.layout import Layout
 
 __all__ = [
@@ -40,10 +44,6 @@ __all__ = [
 CARRIERS = ("Parcelpost", "Swiftship", "Cargoline")
 # Short enough for the test suite, long enough to see on a page's time.
 LATENCY_SECONDS = 0.2
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 def carriers_socket(layout: Layout | None = None) -> Path:
@@ -112,8 +112,10 @@ class CarrierService:
         self.port = port
         self._state = _State()
         self.configure(latency=latency)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        # A carrier answers many small requests; keep connections short.
+        self._serving = ThreadedServer(
+            self, name="carriers", socket=socket, port=port, timeout_keep_alive=2
+        )
 
     # Behaviour
 
@@ -151,16 +153,16 @@ class CarrierService:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         parts = scope["path"].strip("/").split("/")
         if len(parts) != 3 or parts[0] != "carriers" or parts[2] != "quote":
-            await _respond(send, 404, {"error": "not found"})
+            await respond(send, 404, {"error": "not found"})
             return
         carrier = parts[1]
         behaviour = self._state.behaviours.get(carrier)
         if behaviour is None:
-            await _respond(send, 404, {"error": f"no carrier {carrier!r}"})
+            await respond(send, 404, {"error": f"no carrier {carrier!r}"})
             return
         query = parse_qs(scope.get("query_string", b"").decode())
         state = self._state
@@ -172,7 +174,7 @@ class CarrierService:
         try:
             await asyncio.sleep(behaviour.latency)
             status, body = _quote_answer(carrier, behaviour, query)
-            await _respond(send, status, body)
+            await respond(send, status, body)
         finally:
             with state.lock:
                 state.in_flight -= 1
@@ -197,38 +199,11 @@ class CarrierService:
 
     def start(self) -> None:
         """Serve the app from a thread; return once it accepts connections."""
-        if self.socket is not None:
-            self.socket.parent.mkdir(parents=True, exist_ok=True)
-            self.socket.unlink(missing_ok=True)
-        config = uvicorn.Config(
-            self,
-            uds=str(self.socket) if self.socket else None,
-            host="127.0.0.1",
-            port=self.port or 0,
-            log_level="warning",
-            lifespan="on",
-            # A carrier answers many small requests; keep connections short.
-            timeout_keep_alive=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, name="carriers", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the carrier service did not start")
-            time.sleep(0.01)
+        self._serving.start()
 
     def stop(self) -> None:
         """Stop serving and wait for the server's thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self.socket is not None:
-            self.socket.unlink(missing_ok=True)
+        self._serving.stop()
 
 
 def _quote_answer(
@@ -242,31 +217,6 @@ def _quote_answer(
     except (KeyError, IndexError, InvalidOperation):
         return 400, {"error": "give a price and a city"}
     return 200, quote_compute(carrier=carrier, price=price, city=city)
-
-
-async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def main(argv: list[str] | None = None) -> None:

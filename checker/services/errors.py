@@ -22,15 +22,18 @@ import subprocess
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-# The JSON answer and the lifespan handshake are the carriers' service's own.
-from checker.services.carriers import _lifespan, _respond
+from checker.services.asgi import (
+    Receive,
+    Scope,
+    Send,
+    ThreadedServer,
+    lifespan,
+    respond,
+)
 from checker.services.layout import Layout
 
 __all__ = ["Envelope", "EnvelopeError", "ErrorReceiver", "envelope_parse"]
@@ -39,10 +42,6 @@ DEFAULT_PORT = 9010
 ENVELOPE_PATH = re.compile(r"^/api/(?P<project>[0-9]+)/envelope/?$")
 # Sentry refuses envelopes over 200 MB; a course receiver needs far less.
 MAX_BYTES = 20 * 1024 * 1024
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class EnvelopeError(ValueError):
@@ -141,8 +140,9 @@ class ErrorReceiver:
         self.socket, self.port, self.store = socket, port, store
         self._received: list[Envelope] = []
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ThreadedServer(
+            self, name="error receiver", socket=socket, port=port
+        )
 
     def envelopes(self, since: int = 0) -> list[Envelope]:
         """Return the envelopes received, from the `since`-th on."""
@@ -172,11 +172,11 @@ class ErrorReceiver:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         found = ENVELOPE_PATH.match(scope["path"])
         if found is None or scope["method"] != "POST":
-            await _respond(
+            await respond(
                 send,
                 404,
                 {"detail": "send envelopes with POST /api/<project id>/envelope/"},
@@ -187,7 +187,7 @@ class ErrorReceiver:
             message = await receive()
             body += message.get("body", b"")
             if len(body) > MAX_BYTES:
-                await _respond(send, 413, {"detail": "the envelope is too large"})
+                await respond(send, 413, {"detail": "the envelope is too large"})
                 return
             if not message.get("more_body"):
                 break
@@ -198,10 +198,10 @@ class ErrorReceiver:
                 _decoded(body, encoding), project=found["project"]
             )
         except (EnvelopeError, zlib.error) as error:
-            await _respond(send, 400, {"detail": f"not a Sentry envelope: {error}"})
+            await respond(send, 400, {"detail": f"not a Sentry envelope: {error}"})
             return
         self._keep(envelope)
-        await _respond(send, 200, {"id": envelope.header.get("event_id")})
+        await respond(send, 200, {"id": envelope.header.get("event_id")})
 
     def __enter__(self) -> ErrorReceiver:
         self.start()
@@ -212,38 +212,11 @@ class ErrorReceiver:
 
     def start(self) -> None:
         """Serve the app from a thread; return once it accepts connections."""
-        if self.socket is not None:
-            self.socket.parent.mkdir(parents=True, exist_ok=True)
-            self.socket.unlink(missing_ok=True)
-        config = uvicorn.Config(
-            self,
-            uds=str(self.socket) if self.socket else None,
-            host="127.0.0.1",
-            port=self.port or 0,
-            log_level="warning",
-            lifespan="on",
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, name="errors", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the error receiver did not start on {self.socket or self.port}"
-                )
-            time.sleep(0.01)
+        self._serving.start()
 
     def stop(self) -> None:
         """Stop serving and wait for the server's thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self.socket is not None:
-            self.socket.unlink(missing_ok=True)
+        self._serving.stop()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
