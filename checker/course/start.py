@@ -67,10 +67,12 @@ def start(
     """Start services, migrate, seed once, and say where the learner begins.
 
     Without `scale` or `seed_value` the data already in the shop is kept,
-    whichever set the learner seeded; an empty shop gets the small set.
+    whichever set the learner seeded; an empty shop gets the small set, or
+    the set recorded in `.course/seed.json` when a PostgreSQL upgrade
+    replaced the cluster that held it.
     """
     layout = Layout.default()
-    for message in ensure_up(layout):
+    for message in ensure_up(layout, upgrade=True):
         console.print(f"[green]✓[/] {message}")
     setup_django()
     from django.core.management import call_command

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 
 from checker.services.layout import Layout
+from checker.services.postgres import bundled_program
 from checker.services.urls import service_urls
 
 
@@ -25,11 +25,9 @@ def postgres_tool(name: str) -> str:
     """Return the path of a PostgreSQL client program, the embedded one first."""
     # The embedded server's own tools match its version; system ones older
     # than the server refuse to dump it or to read its dumps.
-    spec = importlib.util.find_spec("pgserver")
-    if spec and spec.origin:
-        bundled = Path(spec.origin).parent / "pginstall" / "bin" / name
-        if bundled.exists():
-            return str(bundled)
+    bundled = bundled_program(name)
+    if bundled is not None:
+        return str(bundled)
     found = shutil.which(name)
     if found is None:
         raise DatabaseError(

@@ -41,11 +41,18 @@ def embedded_services(
     return services
 
 
-def ensure_up(layout: Layout | None = None) -> list[str]:
-    """Start every embedded server that is not running; return what was done."""
+def ensure_up(layout: Layout | None = None, *, upgrade: bool = False) -> list[str]:
+    """Start every embedded server that is not running; return what was done.
+
+    With `upgrade`, a PostgreSQL cluster of an older major version is moved
+    aside for a new one instead of refused.
+    """
     messages: list[str] = []
     for service in embedded_services(layout):
-        messages += service.start()
+        if isinstance(service, EmbeddedPostgres):
+            messages += service.start(upgrade=upgrade)
+        else:
+            messages += service.start()
     return messages
 
 

