@@ -216,10 +216,7 @@ class EmbeddedPostgres:
         data. Only `course start` (with `upgrade`) moves it, whole, to a
         backup folder; every other command leaves it as it is.
         """
-        found = self.data / "PG_VERSION"
-        made = found.read_text().strip() if found.exists() else ""
-        # A damaged PG_VERSION is left to the server to report.
-        ours = _server_major() if made.isdigit() else ""
+        made, ours = self._majors()
         if not ours or made == ours:
             return []
         if not upgrade:
@@ -242,6 +239,13 @@ class EmbeddedPostgres:
             f"was: PostgreSQL {made}'s own server opens it); a PostgreSQL {ours} "
             f"cluster replaces it in {self.data}.",
         ]
+
+    def _majors(self) -> tuple[str, str]:
+        """Return the cluster's major version and the server's; '' if unknown."""
+        found = self.data / "PG_VERSION"
+        made = found.read_text().strip() if found.exists() else ""
+        # A damaged PG_VERSION is left to the server to report.
+        return made, _server_major() if made.isdigit() else ""
 
     def _stop_old_server(self, made: str) -> list[str]:
         """Stop a server of another version still running on the old cluster."""
@@ -342,6 +346,9 @@ class EmbeddedPostgres:
         pid = read_pid(self.data / "postmaster.pid")
         if pid is None or not pid_alive(pid):
             return []
+        made, ours = self._majors()
+        if ours and made != ours:
+            return self._stop_old_server(made)
         try:
             self._run(
                 [_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", "fast", "stop"]

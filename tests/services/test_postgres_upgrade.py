@@ -102,3 +102,19 @@ def test_an_old_server_that_will_not_stop_is_named_and_nothing_is_moved(
     finally:
         old.kill()
         old.wait()
+
+
+def test_stop_stops_an_old_server_without_moving_its_cluster(layout):
+    old = _old_postmaster()
+    try:
+        data = _old_cluster(layout, pid=old.pid)
+
+        messages = EmbeddedPostgres(layout).stop()
+
+        assert old.wait(timeout=10) != 0
+        assert messages == [f"Stopped the PostgreSQL 16 server (process {old.pid})."]
+        assert (data / "base" / "rows").exists()
+        assert _backups(layout) == []
+    finally:
+        old.kill()
+        old.wait()
