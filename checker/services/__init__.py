@@ -44,8 +44,8 @@ def embedded_services(
 def ensure_up(layout: Layout | None = None, *, upgrade: bool = False) -> list[str]:
     """Start every embedded server that is not running; return what was done.
 
-    With `upgrade`, a PostgreSQL cluster of an older major version is moved
-    aside for a new one instead of refused.
+    With `upgrade`, a PostgreSQL cluster of another major version (an older
+    embedded server's) is moved aside for a new one instead of refused.
     """
     messages: list[str] = []
     for service in embedded_services(layout):
