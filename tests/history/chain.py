@@ -34,8 +34,11 @@ def check_out_tag(clone, tag, folder):
     return Path(folder)
 
 
-def expected_statuses(course, tag):
-    """Return each exercise's status at `tag`: passed before its lesson, else failed."""
+def expected_statuses(course, tag, lessons=None):
+    """Return each exercise's status at `tag`: passed before its lesson, else failed.
+
+    `lessons`, a set of lesson ids, keeps only their exercises.
+    """
     tags = [lesson_tag(lesson.id) for lesson in course.lessons]
     position = len(tags) if tag == SOLVED else tags.index(tag)
     return {
@@ -43,14 +46,25 @@ def expected_statuses(course, tag):
             "passed" if tags.index(lesson_tag(exercise.lesson)) < position else "failed"
         )
         for exercise in course.exercises
+        if lessons is None or exercise.lesson in lessons
     }
 
 
-def verdicts(tree, database):
-    """Grade every exercise of the course on `tree`; return id -> status, reasons."""
+def neighbours(course, tag):
+    """Return the ids of the lessons either side of `tag`: the last solved, the next."""
+    tags = [lesson_tag(lesson.id) for lesson in course.lessons]
+    position = len(tags) if tag == SOLVED else tags.index(tag)
+    return {lesson.id for lesson in course.lessons[max(0, position - 1) : position + 1]}
+
+
+def verdicts(tree, database, lessons=None):
+    """Grade the exercises of the course on `tree` (of `lessons` only, if given).
+
+    Return id -> status, and id -> reasons.
+    """
     course = load_course(tree)
     outcomes = run_exercises(
-        list(course.exercises),
+        [e for e in course.exercises if lessons is None or e.lesson in lessons],
         Target(tree, chain_env(database)),
         trusted=course.trusted,
     )
