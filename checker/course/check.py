@@ -65,24 +65,6 @@ def run_checks(
     return outcomes
 
 
-def explained(outcome: ExerciseOutcome) -> dict[str, list[str]]:
-    """Map each distinct diagnosis of the budgets short of their points to them.
-
-    One cause (a syntax error, one missing fix) often fails several budgets;
-    the learner reads it once.
-    """
-    found: dict[str, list[str]] = {}
-    for budget in outcome.budgets:
-        # A guard met before the fix earns nothing yet, and says why.
-        if not budget.passed or budget.points < budget.max_points:
-            found.setdefault(budget.message or outcome.reason or "", []).append(
-                budget.budget
-            )
-    if not found and outcome.reason:
-        found[outcome.reason] = [outcome.status]
-    return found
-
-
 def progress_table(course: Course, progress: Progress) -> Table:
     """Build the table of every exercise: status, points, measured vs budget.
 

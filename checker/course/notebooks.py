@@ -89,15 +89,13 @@ class CheckReport:
         return all(o.status == "passed" for o in self.outcomes)
 
     def __repr__(self) -> str:
-        from checker.course.check import explained
-
         lines = []
         for outcome in self.outcomes:
             lines.append(
                 f"{outcome.id}: {outcome.status} "
                 f"({outcome.points}/{outcome.max_points} points)"
             )
-            found = explained(outcome)
+            found = outcome.diagnoses()
             for message, budgets in found.items():
                 lines.append(f"  {', '.join(budgets)}: {message}")
             if outcome.reason and outcome.reason not in found:
@@ -105,14 +103,12 @@ class CheckReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from checker.course.check import explained
-
         rows = []
         for outcome in self.outcomes:
             # A diagnosis is written once, beside the first budget it explains.
-            first = {budgets[0]: m for m, budgets in explained(outcome).items()}
+            first = {budgets[0]: m for m, budgets in outcome.diagnoses().items()}
             shown = {
-                b: budgets for budgets in explained(outcome).values() for b in budgets
+                b: budgets for budgets in outcome.diagnoses().values() for b in budgets
             }
             for budget in outcome.budgets:
                 colour = "#1a7f37" if budget.passed else "#cf222e"

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from watchfiles import Change, DefaultFilter, watch
 
-from checker.course.check import explained, overview, run_checks
+from checker.course.check import overview, run_checks
 from checker.course.hints import hint
 from checker.course.manifest import Course, Exercise, load_course
 from checker.course.progress import Progress
@@ -84,7 +84,7 @@ def _recheck(
     if outcome.status == "passed":
         console.print(f"[green]✔ {exercise.id} passes[/] ({outcome.points} points).")
     else:
-        for message, budgets in explained(outcome).items():
+        for message, budgets in outcome.diagnoses().items():
             console.print(f"[red]✘ {', '.join(budgets)}[/]")
             console.print(message, markup=False)
     console.print(f"\nWatching {', '.join(exercise.files)} for changes. {keys}")

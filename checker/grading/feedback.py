@@ -71,20 +71,6 @@ def _verdict(budget: BudgetOutcome) -> str:
     return "met" if budget.passed else "missed"
 
 
-def _explained(budget: BudgetOutcome) -> bool:
-    """Say why a budget missed, or why a met guard earned nothing yet."""
-    return bool(budget.message) and budget.points < budget.max_points
-
-
-def _diagnoses(outcome: ExerciseOutcome) -> dict[str, list[str]]:
-    """Map each diagnosis to the budgets it explains: one cause, read once."""
-    found: dict[str, list[str]] = {}
-    for budget in outcome.budgets:
-        if _explained(budget):
-            found.setdefault(budget.message, []).append(budget.budget)
-    return found
-
-
 def shown_source(source: str) -> str:
     """Name a submission as the student knows it, not by the grader's path."""
     return Path(source).name or source
@@ -122,7 +108,9 @@ def feedback_markdown(grade: StudentGrade, *, course: Course, redact: Redact) ->
             if measured:
                 lines += [f"**{budget.budget}** measured: {measured}", ""]
         if not outcome.reason:
-            for message, budgets in _diagnoses(outcome).items():
+            for message, budgets in outcome.diagnoses().items():
+                if not message:
+                    continue
                 lines += [f"**{', '.join(budgets)}** diagnosis:", "", "```text"]
                 lines += [redact(message), "```", ""]
         if exercise and exercise.hints and outcome.status != "passed":
@@ -191,10 +179,10 @@ def _exercise_html(
 ) -> str:
     title = f" — {escape(exercise.title)}" if exercise else ""
     rows = []
-    first = {message: budgets[0] for message, budgets in _diagnoses(outcome).items()}
+    first = {message: budgets[0] for message, budgets in outcome.diagnoses().items()}
     for budget in outcome.budgets:
         diagnosis = ""
-        if _explained(budget) and not outcome.reason:
+        if budget.message and budget.message in first and not outcome.reason:
             diagnosis = (
                 f"<pre>{escape(redact(budget.message))}</pre>"
                 if first[budget.message] == budget.budget

@@ -69,6 +69,24 @@ class ExerciseOutcome:
     def points(self) -> int:
         return sum(b.points for b in self.budgets)
 
+    def diagnoses(self) -> dict[str, list[str]]:
+        """Map each diagnosis of the budgets short of their points to those budgets.
+
+        One cause (a syntax error, one missing fix) often fails several budgets,
+        and is read once; a guard met before its fix says why it earned nothing.
+        A budget without a message of its own is explained by the exercise's
+        reason.
+        """
+        found: dict[str, list[str]] = {}
+        for budget in self.budgets:
+            if budget.points < budget.max_points:
+                found.setdefault(budget.message or self.reason, []).append(
+                    budget.budget
+                )
+        if not found and self.reason:
+            found[self.reason] = [self.status]
+        return found
+
     @property
     def status(self) -> str:
         if self.reason:
