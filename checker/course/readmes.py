@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from checker.course.manifest import Course, Exercise, Lesson, ManifestError
 
@@ -122,13 +122,13 @@ def readme_write(
     unknown = sorted(set(prose.measured) - set(exercise.points))
     if unknown:
         raise ManifestError(
-            f"{EXERCISES}/{exercise.id}/README.md describes budget {unknown[0]!r},"
+            f"{readme_path(exercise)} describes budget {unknown[0]!r},"
             f" which course.toml does not grade."
         )
     undescribed = [b for b in exercise.points if b not in prose.measured]
     if undescribed:
         raise ManifestError(
-            f"{EXERCISES}/{exercise.id}/README.md: add a row saying what budget"
+            f"{readme_path(exercise)}: add a row saying what budget"
             f" {undescribed[0]!r} measures."
         )
     number = int(lesson.id)
@@ -167,8 +167,8 @@ def readmes_stale(course: Course, *, write: bool) -> list[str]:
     stale = []
     for lesson in course.lessons:
         for exercise in lesson.exercises:
-            path = readme_path(course.root, exercise)
-            relative = str(path.relative_to(course.root))
+            relative = str(readme_path(exercise))
+            path = course.root / relative
             if not path.is_file():
                 raise ManifestError(f"{relative} is missing.")
             text = path.read_text()
@@ -180,6 +180,6 @@ def readmes_stale(course: Course, *, write: bool) -> list[str]:
     return stale
 
 
-def readme_path(root: Path, exercise: Exercise) -> Path:
-    """Return where an exercise's README lives."""
-    return root / EXERCISES / exercise.id / "README.md"
+def readme_path(exercise: Exercise) -> PurePosixPath:
+    """Return where an exercise's README lives, from the course's root."""
+    return PurePosixPath(EXERCISES, exercise.id, "README.md")
