@@ -132,7 +132,7 @@ def grade_class_on_workers(
             )
             known = result_read(out, submission.name) if resume else None
             exercises = [e.id for e in plan.course.exercises]
-            if reusable(known, digest, trusted, exercises):
+            if known is not None and reusable(known, digest, trusted, exercises):
                 decided = known
             if decided is not None:
                 result_write(out, decided)

@@ -71,14 +71,12 @@ class StoredResult:
 
 
 def reusable(
-    known: StoredResult | None, submission: str, trusted: str, exercises: list[str]
+    known: StoredResult, submission: str, trusted: str, exercises: list[str]
 ) -> bool:
     """Say whether a stored result grades this shop, on these tests and exercises."""
-    return (
-        known is not None
-        and (known.submission, known.trusted) == (submission, trusted)
-        and [e.id for e in known.grade.exercises] == exercises
-    )
+    return (known.submission, known.trusted) == (submission, trusted) and [
+        e.id for e in known.grade.exercises
+    ] == exercises
 
 
 def grade_dump(grade: StudentGrade) -> dict[str, Any]:
