@@ -30,6 +30,7 @@ from checker.services.carriers import (
     CarrierService,
     quote_compute,
 )
+from checker.trusted.sites import shop_site
 
 CITY = "Oslo"
 # The shop's timeout per carrier in these tests, and how late the slow one is.
@@ -150,14 +151,6 @@ def _label(product: dict[str, Any]) -> str:
     return f"GET /products/{product['slug']}/shipping/ under Uvicorn"
 
 
-def _shop_site(shop_run: ShopRun, module: str, pattern: str) -> str:
-    """Return `module:<line>` of the first line matching `pattern`, for a diagnosis."""
-    path = Path(shop_run.plan.root) / module
-    lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
-    found = [n for n, line in enumerate(lines, 1) if re.search(pattern, line)]
-    return f"{module}:{found[0] if found else 1}"
-
-
 def _served(response: httpx.Response, label: str) -> str:
     """Return the page's text; fail, naming the error and where, unless it is 200."""
     if response.status_code == 200:
@@ -221,7 +214,9 @@ def test_one_page_view_has_every_carrier_request_in_flight_at_once(
     asked = sorted({request.carrier for request in requests}, key=CARRIERS.index)
     if most >= len(CARRIERS):
         return
-    site = _shop_site(shop_run, "shop_app/catalog/views.py", r"def product_shipping")
+    site = shop_site(
+        shop_run.plan.root, "shop_app/catalog/views.py", r"def product_shipping"
+    )
     how = "one after another" if most <= 1 else "partly together"
     raise AssertionError(
         f"{label} asked {_names(asked)} {how}: {len(requests)} requests, never"
@@ -284,7 +279,9 @@ def test_a_slow_carrier_costs_at_most_the_timeout(
     text = _served(response, label)
     others = tuple(c for c in CARRIERS if c != slow)
     budget = TIMEOUT_SECONDS + LATENCY_SECONDS + SLACK_SECONDS
-    site = _shop_site(shop_run, "shop_app/catalog/shipping.py", r"Client\(|client\(")
+    site = shop_site(
+        shop_run.plan.root, "shop_app/catalog/shipping.py", r"Client\(|client\("
+    )
     assert seconds <= budget, (
         f"{label} took {seconds:.2f} s (budget: at most {budget:.1f} s, the"
         f" carriers' timeout CARRIERS_TIMEOUT_SECONDS={TIMEOUT_SECONDS} plus"
@@ -314,7 +311,9 @@ def test_a_failing_carrier_leaves_the_other_quotes_on_the_page(
     carriers.configure(latency=LATENCY_SECONDS, failing=(down,))
     label = f"{_label(product)}, {down} answering 503,"
     response, _ = asgi.get(_path(product))
-    site = _shop_site(shop_run, "shop_app/catalog/shipping.py", r"raise_for_status")
+    site = shop_site(
+        shop_run.plan.root, "shop_app/catalog/shipping.py", r"raise_for_status"
+    )
     if response.status_code != 200:
         frames = FRAME.findall(response.text)
         where = f" from {frames[-1][0]}:{frames[-1][1]}" if frames else ""

@@ -26,6 +26,7 @@ from checker.harness.deployed import Deployed, LoadResult, deployed, load_run
 from checker.harness.run import ShopRun
 from checker.harness.shop import Shop
 from checker.services.stack import GUNICORN_CONFIG, NGINX_CONFIG
+from checker.trusted.sites import shop_site
 
 STATIC = "/static/admin/css/base.css"
 # Django's own copy of that file, read on the trusted side.
@@ -52,14 +53,6 @@ def products(shop: Shop) -> list[dict[str, Any]]:
     return list(shop.build("catalog_make", products=5, reviews_per_product=1))
 
 
-def _line(module: str, root: str, pattern: str) -> str:
-    """Return `module:<line>` of the first line matching `pattern`, for a diagnosis."""
-    path = Path(root) / module
-    lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
-    found = [n for n, line in enumerate(lines, 1) if re.search(pattern, line)]
-    return f"{module}:{found[0] if found else 1}"
-
-
 def _reached(site: Deployed, mark: int, path: str) -> bool:
     return any(r.path.startswith(path) for r in site.relay.requests(mark))
 
@@ -71,7 +64,7 @@ def _answer(response: httpx.Response) -> str:
 
 def _not_secure(label: str, response: httpx.Response, root: str) -> str:
     """Explain a redirect loop: Django behind TLS that thinks it is on HTTP."""
-    site = _line(NGINX_CONFIG, root, r"proxy_pass")
+    site = shop_site(root, NGINX_CONFIG, r"proxy_pass")
     return (
         f"{label} answered {_answer(response)}: Django did not see a secure"
         " request, so SECURE_SSL_REDIRECT sends the browser to the page it"
@@ -103,7 +96,7 @@ def test_static_files_never_reach_django(site: Deployed, shop_run: ShopRun) -> N
     with site.client() as client:
         response = client.get(STATIC)
     root = shop_run.plan.root
-    where = _line(NGINX_CONFIG, root, r"location /static/|TODO\(lesson 9\): static")
+    where = shop_site(root, NGINX_CONFIG, r"location /static/|TODO\(lesson 9\): static")
     if _reached(site, mark, "/static/"):
         raise AssertionError(
             f"{label} reached Django, which answered {_answer(response)} (budget:"
@@ -149,7 +142,7 @@ def test_html_and_json_are_compressed(
         assert encoding == "gzip", (
             f"{label} sent {size:,} bytes of {kind} with Content-Encoding:"
             f" {encoding} (budget: gzip, for a client that accepts it). Text"
-            f" shrinks several times over; in {_line(NGINX_CONFIG, root, 'server')}"
+            f" shrinks several times over; in {shop_site(root, NGINX_CONFIG, 'server')}"
             " add `gzip on; gzip_proxied any; gzip_types application/json"
             " text/css application/javascript;` (text/html is always in)."
         )
@@ -162,7 +155,7 @@ def test_plain_http_is_redirected_by_nginx(site: Deployed, shop_run: ShopRun) ->
     mark = site.relay.mark()
     with site.client(https=False) as client:
         response = client.get(path)
-    where = _line(NGINX_CONFIG, shop_run.plan.root, r"listen \{\{ http_listen")
+    where = shop_site(shop_run.plan.root, NGINX_CONFIG, r"listen \{\{ http_listen")
     if _reached(site, mark, "/products/"):
         raise AssertionError(
             f"{label} reached Django, which answered {_answer(response)}"
@@ -224,7 +217,7 @@ def _post(site: Deployed, size: int) -> tuple[int | str, bool]:
 def test_a_5_mb_upload_is_accepted_and_a_larger_one_refused_by_nginx(
     site: Deployed, shop_run: ShopRun
 ) -> None:
-    where = _line(NGINX_CONFIG, shop_run.plan.root, r"ssl_certificate_key")
+    where = shop_site(shop_run.plan.root, NGINX_CONFIG, r"ssl_certificate_key")
     status, reached = _post(site, ACCEPTED_BYTES)
     assert reached and status != 413, (
         f"POST https://localhost/upload-probe/ with {ACCEPTED_BYTES:,} bytes"
@@ -256,7 +249,7 @@ def test_the_worker_count_follows_the_cores(site: Deployed, shop_run: ShopRun) -
     if workers in expected:
         return
     cores = min(_cores())
-    where = _line(GUNICORN_CONFIG, shop_run.plan.root, r"^workers")
+    where = shop_site(shop_run.plan.root, GUNICORN_CONFIG, r"^workers")
     raise AssertionError(
         f"Gunicorn runs {workers} worker{'s' if workers != 1 else ''} on a machine"
         f" with {cores} cores (budget: {expected[0]}, 2 x cores + 1). A sync"
@@ -281,7 +274,7 @@ def test_database_connections_are_reused(
                 f"GET /products/ at Gunicorn answered {_answer(response)}."
             )
     opened = len({s.connection for s in shop_run.proxy.statements(mark)})
-    where = _line(DEPLOY_SETTINGS, shop_run.plan.root, r"TODO\(lesson 9\)|CONN_")
+    where = shop_site(shop_run.plan.root, DEPLOY_SETTINGS, r"TODO\(lesson 9\)|CONN_")
     assert opened <= workers, (
         f"{SERIAL_REQUESTS} requests for GET /products/ opened {opened}"
         f" connections to PostgreSQL, counted at the run's database proxy"
