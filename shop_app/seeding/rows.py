@@ -24,10 +24,10 @@ EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 YEAR_SECONDS = 365 * 24 * 3600
 ADMIN_USERNAME = "admin"
 PARAGRAPHS = 48
-PARAGRAPH_WORDS = 90
+PARAGRAPH_WORDS = 100
 DESCRIPTION_PARAGRAPHS = 7
 REVIEW_BODIES = 64
-REVIEW_WORDS = 30
+REVIEW_WORDS = 36
 # Cumulative weights, so that random.choices does not add them up on every row.
 RATINGS = (1, 2, 3, 4, 5)
 RATING_WEIGHTS = (7, 15, 30, 60, 100)
@@ -35,6 +35,11 @@ STATUSES = ("pending", "paid", "shipped", "cancelled")
 STATUS_WEIGHTS = (10, 40, 90, 100)
 # 60% of lines order one unit, 25% two, 10% three, 5% four.
 QUANTITY_BY_PERCENT = (1,) * 60 + (2,) * 25 + (3,) * 10 + (4,) * 5
+
+
+def _catalog(category_index: int) -> tuple[str, tuple[str, ...], int, int]:
+    """Return what a category sells and its price range; beyond the list, repeat it."""
+    return words.CATALOG[category_index % len(words.CATALOG)]
 
 
 def _cents_text(cents: int) -> str:
@@ -49,10 +54,21 @@ class ShopRows:
         self.scale = scale
         self.seed = seed
         self.password_hash = password_hash
+        # Products and order items both need the categories and prices, so
+        # draw them once: a price falls in its category's range.
+        categories = self._rng("product_categories")
+        self.product_categories = array(
+            "q", (categories.randrange(scale.categories) for _ in range(scale.products))
+        )
         prices = self._rng("prices")
-        # Products and order items both need the prices, so draw them once.
         self.product_cents = array(
-            "q", (prices.randrange(199, 50_000) for _ in range(scale.products))
+            "q",
+            (
+                prices.randrange(low * 100, high * 100)
+                for low, high in (
+                    _catalog(index)[2:] for index in self.product_categories
+                )
+            ),
         )
 
     def _rng(self, table: str) -> random.Random:
@@ -110,47 +126,77 @@ class ShopRows:
         """Yield the categories, named from the vocabulary."""
         return self._named(words.CATEGORIES, self.scale.categories)
 
+    def _brand_names(self) -> tuple[str, ...]:
+        starts, ends = words.BRAND_STARTS, words.BRAND_ENDS
+        return tuple(start + end for end in ends for start in starts)
+
     def brands(self) -> Iterator[Row]:
         """Yield the brands, named by joining two syllables."""
-        starts, ends = words.BRAND_STARTS, words.BRAND_ENDS
-        names = tuple(start + end for end in ends for start in starts)
-        return self._named(names, self.scale.brands)
+        return self._named(self._brand_names(), self.scale.brands)
+
+    def _brand_of(self, rng: random.Random, category_index: int) -> int:
+        # Brand b makes things for category (b - 1) % categories only, so a
+        # brand's products share a category; with fewer brands, they share.
+        categories, brands = self.scale.categories, self.scale.brands
+        own = range(category_index + 1, brands + 1, categories)
+        return rng.choice(own) if own else category_index % brands + 1
 
     def tags(self) -> Iterator[Row]:
         """Yield the tags, named from the adjectives."""
         return self._named(words.ADJECTIVES, self.scale.tags)
 
-    def _sentences(self, *, kind: str, count: int, length: int) -> list[str]:
-        # A small pool of texts to pick from: joining words per row would cost
-        # more than writing the row.
+    def _texts(
+        self, *, kind: str, sentences: tuple[str, ...], count: int, words_min: int
+    ) -> list[str]:
+        # A small pool of texts to pick from: joining sentences per row would
+        # cost more than writing the row.
         rng = self._rng(kind)
-        return [
-            " ".join(rng.choices(words.LOREM, k=length)).capitalize() + "."
-            for _ in range(count)
-        ]
+        texts = []
+        for _ in range(count):
+            # In a random order, each sentence at most once per text.
+            shuffled = rng.sample(sentences, len(sentences))
+            chosen: list[str] = []
+            while sum(len(sentence.split()) for sentence in chosen) < words_min:
+                chosen.append(shuffled[len(chosen) % len(shuffled)])
+            texts.append(" ".join(chosen))
+        return texts
 
     def products(self) -> Iterator[Row]:
-        """Yield the products, each with a description of several KB."""
+        """Yield the products, each with a description of several KB.
+
+        A product's name, brand and price fit its category: a kettle of a
+        kitchen brand at a kettle's price, not a drill among the toys.
+        """
         rng = self._rng("products")
-        paragraphs = self._sentences(
-            kind="paragraphs", count=PARAGRAPHS, length=PARAGRAPH_WORDS
+        paragraphs = self._texts(
+            kind="paragraphs",
+            sentences=words.DESCRIPTION_SENTENCES,
+            count=PARAGRAPHS,
+            words_min=PARAGRAPH_WORDS,
         )
+        brand_names = self._brand_names()
         for product_id in range(1, self.scale.products + 1):
-            adjective = rng.choice(words.ADJECTIVES)
-            noun = rng.choice(words.NOUNS)
-            name = f"{adjective.capitalize()} {noun} {rng.randrange(100, 1000)}"
+            category_index = self.product_categories[product_id - 1]
+            category, things, _low, _high = _catalog(category_index)
+            thing = rng.choice(things)
+            quality = rng.choice(words.QUALITIES)
+            name = f"{quality.capitalize()} {thing} {rng.randrange(100, 1000)}"
+            brand_id = self._brand_of(rng, category_index)
+            brand = brand_names[(brand_id - 1) % len(brand_names)].title()
             created = self._moment(rng)
+            opening = f"{name}, by {brand}, from our {category.lower()} range."
+            body = "\n\n".join(rng.choices(paragraphs, k=DESCRIPTION_PARAGRAPHS))
             yield (
                 product_id,
                 name,
                 f"{slugify(name)}-{product_id}",
                 f"SKU-{product_id:07d}",
-                rng.randrange(self.scale.categories) + 1,
-                rng.randrange(self.scale.brands) + 1,
+                category_index + 1,
+                brand_id,
                 _cents_text(self.product_cents[product_id - 1]),
                 rng.randrange(500),
                 rng.random() < 0.95,
-                "\n\n".join(rng.choices(paragraphs, k=DESCRIPTION_PARAGRAPHS)),
+                f"{opening}\n\n{body}",
                 created,
                 created + timedelta(days=rng.randrange(60)),
             )
@@ -181,18 +227,25 @@ class ShopRows:
     def reviews(self) -> Iterator[Row]:
         """Yield the reviews, mostly positive, most of them approved."""
         rng = self._rng("reviews")
-        bodies = self._sentences(
-            kind="review_bodies", count=REVIEW_BODIES, length=REVIEW_WORDS
-        )
+        bodies = {
+            feeling: self._texts(
+                kind=f"review_bodies_{feeling}",
+                sentences=sentences,
+                count=REVIEW_BODIES,
+                words_min=REVIEW_WORDS,
+            )
+            for feeling, sentences in words.REVIEW_SENTENCES.items()
+        }
         for review_id in range(1, self.scale.reviews + 1):
             rating = rng.choices(RATINGS, cum_weights=RATING_WEIGHTS)[0]
+            feeling = "bad" if rating <= 2 else "fair" if rating == 3 else "good"
             yield (
                 review_id,
                 self._pick(rng, self.scale.products),
                 rng.randrange(self.scale.customers) + 1,
                 rating,
                 rng.choice(words.REVIEW_TITLES[rating]),
-                rng.choice(bodies),
+                rng.choice(bodies[feeling]),
                 rng.random() < 0.85,
                 self._moment(rng),
             )

@@ -8,8 +8,9 @@ from django.core.management import call_command
 from django.db import connection
 from PIL import Image
 
-from catalog.models import Category, Product, ProductImage
+from catalog.models import Category, Product, ProductImage, Review
 from orders.models import Order
+from seeding import vocabulary
 from seeding.images import PLACEHOLDERS
 from seeding.scales import SCALES, scale_get
 from seeding.seed import SEED_PASSWORD, seed_shop
@@ -155,6 +156,49 @@ def test_product_descriptions_hold_several_kilobytes():
 
     lengths = [len(text) for text in descriptions]
     assert min(lengths) > 3_000
+
+
+@pytest.mark.django_db
+def test_products_fit_their_category_in_name_brand_and_price():
+    seed_shop(scale="small", progress=False)
+    catalog = {
+        name: (things, low, high) for name, things, low, high in vocabulary.CATALOG
+    }
+    categories_of_brand: dict[int, set[str]] = {}
+
+    for product in Product.objects.select_related("category"):
+        things, low, high = catalog[product.category.name]
+        assert any(f" {thing} " in product.name for thing in things), product.name
+        assert low <= product.price < high, (product.name, product.price)
+        categories_of_brand.setdefault(product.brand_id, set()).add(
+            product.category.name
+        )
+
+    # small has twice as many brands as categories: each brand makes one kind.
+    assert {len(names) for names in categories_of_brand.values()} == {1}
+    assert len(categories_of_brand) == SCALES["small"].brands
+
+
+def _sentences(text: str) -> set[str]:
+    return {part if part.endswith(".") else f"{part}." for part in text.split(". ")}
+
+
+@pytest.mark.django_db
+def test_descriptions_and_reviews_read_as_sentences():
+    seed_shop(scale="tiny", progress=False)
+    described = set(vocabulary.DESCRIPTION_SENTENCES)
+    feelings = vocabulary.REVIEW_SENTENCES
+
+    for product in Product.objects.select_related("brand"):
+        opening, *paragraphs = product.description.split("\n\n")
+        assert opening.startswith(f"{product.name}, by {product.brand.name},")
+        for paragraph in paragraphs:
+            assert _sentences(paragraph) <= described, paragraph
+    for review in Review.objects.all():
+        feeling = (
+            "bad" if review.rating <= 2 else "fair" if review.rating == 3 else "good"
+        )
+        assert _sentences(review.body) <= set(feelings[feeling]), review.body
 
 
 @pytest.mark.django_db
