@@ -72,8 +72,8 @@ def _built_here(request: Request) -> str:
         f"{request.label} built the report inside the request: {queries}; wrote "
         f"{name}{f' from {site}' if site else ''}. Expected {REPORT_TASK} "
         f"published to a worker and a 202 answer. Call `{REPORT_TASK}.delay()` "
-        'in the view and answer JsonResponse({"task_id": ..., "status_url": '
-        "...}, status=202)."
+        "in a service (orders/services.py) and have the view answer "
+        'JsonResponse({"task_id": ..., "status_url": ...}, status=202).'
     )
 
 

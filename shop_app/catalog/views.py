@@ -32,7 +32,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """Show a product with its approved reviews, and take a new review."""
     # TODO(lesson 4): the page is rebuilt from the database on every request;
-    # cache it and invalidate it when the product or its reviews change.
+    # cache it (catalog/caching.py) and forget it when the product changes.
     product = _product_or_404(slug)
     customer = getattr(request.user, "customer", None)
     form = ReviewForm(request.POST or None)

@@ -121,7 +121,7 @@ DIAGNOSES = {
         ("05-sales-report", budget): [
             "shop_app/orders/views.py:",
             "built the report inside the request",
-            "Call `build_sales_report.delay()` in the view",
+            "Call `build_sales_report.delay()` in a service",
         ]
         for budget in ("offloaded", "status", "acks-late")
     },
