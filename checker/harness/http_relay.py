@@ -135,6 +135,8 @@ class HttpRelay:
             with contextlib.suppress(BlockingIOError):
                 if os.read(self._watch, 4096):
                     self._moved = f"{self.listen.parent} was renamed or removed"
+        if self._moved:
+            return self._moved
         try:
             found = self.listen.stat()
             if (found.st_dev, found.st_ino) != self._inode:
