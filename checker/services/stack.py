@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import IO, Any
 
 import httpx
+import psutil
 
 from checker.services.base import ServiceError, log_tail, pid_alive, read_pid
 from checker.services.nginx import (
@@ -391,8 +392,7 @@ class Stack:
 
     def gunicorn_workers(self) -> list[int]:
         """Return the pids of Gunicorn's workers, the master's children."""
-        master = self.gunicorn_master()
-        return [pid for pid in _descendants(master) if _parent(pid) == master]
+        return _children(self.gunicorn_master())
 
     def reload(self) -> None:
         """Reload Gunicorn gracefully (SIGHUP): new workers, old ones finish."""
@@ -439,34 +439,37 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def _parent(pid: int) -> int:
+def _children(pid: int) -> list[int]:
+    """Return the live children of `pid`, from the process table (psutil)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    return int(stat.rsplit(")", 1)[-1].split()[1])
+        return [child.pid for child in psutil.Process(pid).children()]
+    except psutil.NoSuchProcess:
+        return []
+    except psutil.Error as error:
+        raise ServiceError(
+            "Gunicorn",
+            f"this machine does not let the course list process {pid}'s"
+            f" children ({type(error).__name__}), so its workers cannot be counted",
+            "run the course as the user that started the stack",
+        ) from error
 
 
 def _descendants(pid: int) -> list[int]:
     """Return every live descendant of `pid`, parents before children."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            children.setdefault(_parent(int(entry.name)), []).append(int(entry.name))
-    found, todo = [], list(children.get(pid, []))
+    found, todo = [], _children(pid)
     while todo:
         child = todo.pop(0)
         found.append(child)
-        todo += children.get(child, [])
+        todo += _children(child)
     return found
 
 
 def _is_gunicorn(pid: int) -> bool:
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+        argv = psutil.Process(pid).cmdline()
+    except psutil.Error:
         return False
-    return b"gunicorn" in argv[:3] or any(a.endswith(b"/gunicorn") for a in argv[:2])
+    return "gunicorn" in argv[:3] or any(a.endswith("/gunicorn") for a in argv[:2])
 
 
 def gunicorn_processes(pid: int) -> list[int]:

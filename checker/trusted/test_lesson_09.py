@@ -3,7 +3,8 @@
 The shop's own `shop_app/deploy/nginx.conf` and `gunicorn.conf.py` run in
 its sandbox (`checker.harness.deployed`), with a relay between Nginx and
 Gunicorn on the trusted side: a request counts as reaching Django only when
-the relay forwarded it. Worker processes are counted in /proc, database
+the relay forwarded it. Worker processes are counted in the operating
+system's process table (psutil, on Linux and macOS alike), database
 connections at the run's PostgreSQL proxy, answers read by the test's own
 HTTP client.
 """

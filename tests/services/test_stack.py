@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from checker.services.base import ServiceError
@@ -136,6 +137,24 @@ def test_a_route_past_the_upstream_is_named(change, named):
     found = nginx_routes_around(NAIVE_NGINX.replace(*change, 1), name="nginx.conf")
 
     assert any(named in line for line in found), found
+
+
+def test_workers_that_cannot_be_listed_are_named_not_counted_as_none(monkeypatch):
+    folder = Path(tempfile.mkdtemp(prefix="course-stack-"))
+
+    def denied(process, *args, **kwargs):
+        raise psutil.AccessDenied(process.pid)
+
+    with Stack(root=REPO, folder=folder, nginx=False) as stack:
+        # As where the process table hides another user's processes.
+        monkeypatch.setattr(psutil.Process, "children", denied)
+        with pytest.raises(ServiceError) as error:
+            stack.gunicorn_workers()
+        monkeypatch.undo()
+
+    assert "does not let the course list process" in str(error.value)
+    assert "so its workers cannot be counted" in str(error.value)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_an_unknown_placeholder_is_refused_naming_the_known_ones():
