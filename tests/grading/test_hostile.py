@@ -37,6 +37,7 @@ from tests.grading.hostile import (
     hole,
     shop_make,
 )
+from tests.lessons.conftest import shop_copy
 
 pytestmark = pytest.mark.skipif(
     bool(enforcement()),
@@ -521,14 +522,7 @@ def when_ready(server):
 
 def _deploy_shop(root: Path, build: str) -> Path:
     """Return the naive shop with lesson 9's patches, and the attack `build`."""
-    shop_make(root, "naive")
-    for name in DEPLOY_EXERCISES:
-        subprocess.run(
-            ["git", "apply", str(REPO / "solutions" / f"{name}.patch")],
-            cwd=root,
-            check=True,
-            capture_output=True,
-        )
+    shop_copy(root, [f"solutions/{name}.patch" for name in DEPLOY_EXERCISES])
     nginx = root / "shop_app" / "deploy" / "nginx.conf"
     text = nginx.read_text()
     # The honest HTTPS server block ends with its `location /`; the attacks
