@@ -349,7 +349,7 @@ class Stack:
         """Write one of Nginx's files; return the path it opens it by.
 
         With a private folder the file is written there and Nginx opens its
-        inherited descriptor (/proc/self/fd/N), the file itself out of reach.
+        inherited descriptor (/dev/fd/N), the file itself out of reach.
         """
         if self.private is None:
             (self.folder / name).write_text(text)
@@ -358,7 +358,7 @@ class Stack:
         (self.private / name).chmod(0o644)
         file = (self.private / name).open("rb")
         self._files.append(file)
-        return Path(f"/proc/self/fd/{file.fileno()}")
+        return Path(f"/dev/fd/{file.fileno()}")
 
     def _wait(
         self, label: str, name: str, address: str, certificate: Path | None

@@ -101,7 +101,7 @@ def test_a_private_folder_holds_gunicorns_socket_and_nginxs_config():
     assert stack.addresses.gunicorn == f"unix:{private.resolve()}/gunicorn.sock"
     assert b"fd://" in argv
     assert sockets == ["http.sock", "https.sock"]
-    assert b"/proc/self/fd/" in nginx
+    assert b"/dev/fd/" in nginx
     assert not (folder / "nginx.conf").exists()
     assert through_nginx == 301
     shutil.rmtree(folder, ignore_errors=True)
