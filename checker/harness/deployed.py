@@ -26,7 +26,8 @@ import httpx
 
 from checker.harness.http_relay import HttpRelay
 from checker.harness.run import ShopRun
-from checker.services.stack import Stack, stack_client
+from checker.services.nginx import nginx_routes_around
+from checker.services.stack import NGINX_CONFIG, Stack, stack_client
 
 __all__ = ["Deployed", "LoadResult", "deployed", "load_run"]
 
@@ -56,7 +57,22 @@ class Deployed:
 def deployed(
     run: ShopRun, *, env: dict[str, str] | None = None, name: str = "stack"
 ) -> Iterator[Deployed]:
-    """Start the shop's stack beside the run; stop it and the relay after."""
+    """Start the shop's stack beside the run; stop it and the relay after.
+
+    Gunicorn listens on a socket the trusted side binds in a folder outside
+    every sandbox mount and hands over as an inherited descriptor, so
+    nothing in the sandbox can connect to it: the shop is reached only
+    through the relay.
+    """
+    template = Path(run.plan.root) / NGINX_CONFIG
+    around = template.is_file() and nginx_routes_around(
+        template.read_text(), name=NGINX_CONFIG
+    )
+    if around:
+        raise AssertionError(
+            "Nginx would reach the shop by a way the course cannot see, so"
+            " no budget of lesson 9 can be measured: " + "; ".join(around) + "."
+        )
     home = run.plan.folder / "home"
     folder = home / name
     # The relay's folder is the trusted side's: the shop may not replace
@@ -64,14 +80,20 @@ def deployed(
     relay_folder = home / f"{name}-relay"
     relay_folder.mkdir(parents=True, exist_ok=True)
     relay_folder.chmod(0o755)
+    # Outside every mount of the sandbox: Gunicorn's socket, Nginx's config.
+    private = run.plan.folder / f"{name}-private"
+    private.mkdir(exist_ok=True)
     owner = None
     if run.sandbox is not None:
         owner = (run.sandbox.uid, run.sandbox.gid)
 
     def spawn(
-        argv: Sequence[str], variables: dict[str, str], output: IO[bytes]
+        argv: Sequence[str],
+        variables: dict[str, str],
+        output: IO[bytes],
+        pass_fds: Sequence[int],
     ) -> subprocess.Popen[bytes]:
-        return run.spawn(argv, env=variables, output=output)
+        return run.spawn(argv, env=variables, output=output, pass_fds=pass_fds)
 
     stack = Stack(
         root=Path(run.plan.root),
@@ -81,6 +103,7 @@ def deployed(
         upstream=f"unix:{relay_folder / 'gunicorn.sock'}",
         owner=owner,
         root_user=run.sandbox is None and os.geteuid() == 0,
+        private=private,
     )
     gunicorn = Path(stack.addresses.gunicorn.removeprefix("unix:"))
     with HttpRelay(relay_folder / "gunicorn.sock", gunicorn) as relay, stack:

@@ -4,12 +4,18 @@ Nginx in a run proxies to this relay's Unix socket, and the relay forwards
 each connection to Gunicorn's. What it notes is read from the bytes Nginx
 sent, on the trusted side: a request Nginx answered itself (a static file,
 a cached page, a refused upload) never shows up here, whatever the shop's
-own logs say.
+own logs say. That holds only while Nginx's path to the relay leads to
+it: `moved()` says when the relay's folder or socket was renamed or
+replaced since it started (watched with inotify where there is one, and
+its inode compared in any case).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import os
 import re
 import socket
 import threading
@@ -28,6 +34,26 @@ _REQUEST_LINE = re.compile(
 )
 # The longest request line kept from one chunk for the next to complete.
 _CARRY = 8192
+# inotify(7): the watched folder itself was renamed or removed.
+_IN_MOVE_SELF = 0x800
+_IN_DELETE_SELF = 0x400
+
+
+def _folder_watch(folder: Path) -> int | None:
+    """Return an inotify descriptor watching `folder` move, or None without one."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        descriptor = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, AttributeError):
+        return None
+    if descriptor < 0:
+        return None
+    mask = _IN_MOVE_SELF | _IN_DELETE_SELF
+    if libc.inotify_add_watch(descriptor, os.fsencode(folder), mask) < 0:
+        os.close(descriptor)
+        return None
+    return int(descriptor)
 
 
 @dataclass(frozen=True)
@@ -52,6 +78,9 @@ class HttpRelay:
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self._closed = False
+        self._inode: tuple[int, int] | None = None
+        self._watch: int | None = None
+        self._moved = ""
 
     def __enter__(self) -> HttpRelay:
         self.start()
@@ -74,6 +103,9 @@ class HttpRelay:
         self.listen.chmod(0o777)
         listener.listen(128)
         self._listener = listener
+        found = self.listen.stat()
+        self._inode = (found.st_dev, found.st_ino)
+        self._watch = _folder_watch(self.listen.parent)
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
     def close(self) -> None:
@@ -90,7 +122,28 @@ class HttpRelay:
             with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
+        if self._watch is not None:
+            os.close(self._watch)
+            self._watch = None
         self.listen.unlink(missing_ok=True)
+
+    def moved(self) -> str:
+        """Say how `listen` stopped leading to this relay since it started, or ""."""
+        if self._moved or self._inode is None:
+            return self._moved
+        if self._watch is not None:
+            with contextlib.suppress(BlockingIOError):
+                if os.read(self._watch, 4096):
+                    self._moved = f"{self.listen.parent} was renamed or removed"
+        if self._moved:
+            return self._moved
+        try:
+            found = self.listen.stat()
+            if (found.st_dev, found.st_ino) != self._inode:
+                self._moved = f"{self.listen} is another socket than the relay's"
+        except OSError:
+            self._moved = f"{self.listen} is gone"
+        return self._moved
 
     def mark(self) -> int:
         """Return the seq the next request will get."""

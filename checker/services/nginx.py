@@ -25,6 +25,7 @@ __all__ = [
     "nginx_binary",
     "nginx_config_render",
     "nginx_main_config",
+    "nginx_routes_around",
 ]
 
 # What `{{ name }}` stands for in the shop's template.
@@ -180,6 +181,53 @@ def nginx_config_render(template: str, *, values: dict[str, str], name: str) -> 
             f"use only these placeholders: {known}",
         )
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+
+
+_PASS = re.compile(r"\b((?:proxy|fastcgi|uwsgi|scgi|grpc|memcached)_pass)\s+([^;]*);")
+_UPSTREAM = re.compile(r"\bupstream\s+(\S+)\s*\{((?:[^{}]|\{\{[^}]*\}\})*)\}")
+_SERVER = re.compile(r"\bserver\s+(\{\{ upstream \}\}|[^;\s]+)[^;]*;")
+_INCLUDE = re.compile(r"\binclude\s+([^;]*);")
+_COMMENT = re.compile(r"#.*$", re.MULTILINE)
+
+
+def nginx_routes_around(template: str, *, name: str) -> list[str]:
+    """Return each place where the shop's server blocks reach past `{{ upstream }}`.
+
+    Every request Nginx passes on must go to `{{ upstream }}`, written as
+    `proxy_pass http://{{ upstream }};` or through an `upstream` block whose
+    servers are all `{{ upstream }}`; an `include` could bring in any file,
+    so none is allowed.
+    """
+    text = _PLACEHOLDER.sub(lambda m: f"{{{{ {m.group(1)} }}}}", template)
+    text = _COMMENT.sub("", text)
+    upstreams = {
+        block: _SERVER.findall(body) for block, body in _UPSTREAM.findall(text)
+    }
+    ours = {
+        block for block, servers in upstreams.items()
+        if servers and all(server == "{{ upstream }}" for server in servers)
+    }  # fmt: skip
+    found: list[str] = []
+    for directive, target in _PASS.findall(text):
+        target = target.strip()
+        host = target.removeprefix("http://").split("/", 1)[0]
+        if (
+            directive != "proxy_pass"
+            or not target.startswith("http://")
+            or host not in ours | {"{{ upstream }}"}
+        ):
+            found.append(
+                f"{name}: `{directive} {target};` goes somewhere other than"
+                " {{ upstream }}, the only way the course lets Nginx reach the"
+                " shop: write `proxy_pass http://shop;` with `upstream shop {"
+                " server {{ upstream }}; }`"
+            )
+    for included in _INCLUDE.findall(text):
+        found.append(
+            f"{name}: `include {included.strip()};` brings in a file the course"
+            " does not read; write the directives in this file instead"
+        )
+    return found
 
 
 def nginx_main_config(*, folder: Path, servers: Path, user: str | None) -> str:

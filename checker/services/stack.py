@@ -22,12 +22,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 import httpx
+import psutil
 
 from checker.services.base import ServiceError, log_tail, pid_alive, read_pid
 from checker.services.nginx import (
@@ -57,13 +58,19 @@ START_SECONDS = 30.0
 STOP_SECONDS = 10.0
 
 # Start `argv` with these variables added to the shop's environment, its
-# output to the file given; return the process.
-Spawn = Callable[[Sequence[str], dict[str, str], IO[bytes]], "subprocess.Popen[bytes]"]
+# output to the file given and these descriptors inherited; return the process.
+Spawn = Callable[
+    [Sequence[str], dict[str, str], IO[bytes], Sequence[int]],
+    "subprocess.Popen[bytes]",
+]
 
 
 def _spawn_here(root: Path) -> Spawn:
     def spawn(
-        argv: Sequence[str], env: dict[str, str], output: IO[bytes]
+        argv: Sequence[str],
+        env: dict[str, str],
+        output: IO[bytes],
+        pass_fds: Sequence[int],
     ) -> subprocess.Popen[bytes]:
         shop = str(root / "shop_app")
         path = os.environ.get("PYTHONPATH", "")
@@ -78,6 +85,7 @@ def _spawn_here(root: Path) -> Spawn:
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
+            pass_fds=tuple(pass_fds),
             start_new_session=True,
         )
 
@@ -127,12 +135,18 @@ class Stack:
         nginx: bool = True,
         owner: tuple[int, int] | None = None,
         root_user: bool | None = None,
+        private: Path | None = None,
     ) -> None:
         """Prepare a stack; `ports` (gunicorn, http, https) for TCP on 127.0.0.1.
 
         Without `ports` every part listens on a Unix socket in `folder`.
         `upstream` puts something between Nginx and Gunicorn (a relay that
         counts what reaches the shop); it must forward to `gunicorn`.
+        `private` is a folder the processes cannot see (outside a sandbox's
+        mounts): Gunicorn's socket is bound there and handed over as an
+        inherited descriptor (`--bind fd://N`), so only `upstream` reaches
+        it, and Nginx reads its config from there through descriptors too,
+        so nothing Gunicorn runs can rewrite it first.
         """
         self.root = root.resolve()
         self.folder = folder.resolve()
@@ -148,6 +162,9 @@ class Stack:
         self.root_user = root_user
         self.binary: NginxBinary | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.private = private.resolve() if private else None
+        self._listener: socket.socket | None = None
+        self._files: list[IO[bytes]] = []
         certificate, _ = self._certificate_paths()
         if ports:
             gunicorn, http, https = (f"127.0.0.1:{port}" for port in ports)
@@ -163,7 +180,11 @@ class Stack:
             certificate=certificate,
             static_root=self.folder / "static",
         )
-        self.upstream = upstream or gunicorn
+        if self.private is not None:
+            self.addresses = replace(
+                self.addresses, gunicorn=f"unix:{self.private / 'gunicorn.sock'}"
+            )
+        self.upstream = upstream or self.addresses.gunicorn
 
     def _certificate_paths(self) -> tuple[Path, Path]:
         return (
@@ -234,7 +255,7 @@ class Stack:
 
     def _run_once(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         with self._log(name).open("wb") as output:
-            process = self.spawn(argv, env, output)
+            process = self.spawn(argv, env, output, ())
         if process.wait(timeout=120) != 0:
             raise ServiceError(
                 "The stack",
@@ -248,6 +269,10 @@ class Stack:
             raise ServiceError(
                 "Gunicorn", f"{GUNICORN_CONFIG} is missing", "course reset 09-gunicorn"
             )
+        bind, inherited = self.addresses.gunicorn, []
+        if self.private is not None:
+            inherited = [self._listen().fileno()]
+            bind = f"fd://{inherited[0]}"
         argv = [
             sys.executable,
             "-m",
@@ -256,7 +281,7 @@ class Stack:
             str(config),
             # The course decides where Gunicorn listens; the file the rest.
             "--bind",
-            self.addresses.gunicorn,
+            bind,
             "--pid",
             str(self.folder / "gunicorn.pid"),
             "--chdir",
@@ -264,7 +289,7 @@ class Stack:
             "config.wsgi:application",
         ]
         with self._log("gunicorn").open("wb") as output:
-            self.processes["gunicorn"] = self.spawn(argv, env, output)
+            self.processes["gunicorn"] = self.spawn(argv, env, output, inherited)
         self._wait("Gunicorn", "gunicorn", self.addresses.gunicorn, None)
 
     def _start_nginx(self) -> None:
@@ -289,27 +314,51 @@ class Stack:
             },
             name=NGINX_CONFIG,
         )
-        (self.folder / "servers.conf").write_text(servers)
+        servers_path = self._config("servers.conf", servers)
         # Nginx's workers drop to `nobody` when started as root, and could
         # then not read the course's folders.
         user = "root" if self.root_user else None
-        main = nginx_main_config(
-            folder=self.folder, servers=self.folder / "servers.conf", user=user
-        )
-        (self.folder / "nginx.conf").write_text(main)
+        main = nginx_main_config(folder=self.folder, servers=servers_path, user=user)
+        main_path = self._config("nginx.conf", main)
         self._chown()
         argv = [
             str(self.binary.path),
             "-p",
             str(self.folder),
             "-c",
-            str(self.folder / "nginx.conf"),
+            str(main_path),
             "-e",
             str(self.folder / "nginx-error.log"),
         ]
+        inherited = [file.fileno() for file in self._files]
         with self._log("nginx").open("wb") as output:
-            self.processes["nginx"] = self.spawn(argv, {}, output)
+            self.processes["nginx"] = self.spawn(argv, {}, output, inherited)
         self._wait("Nginx", "nginx", self.addresses.https, certificate)
+
+    def _listen(self) -> socket.socket:
+        """Bind Gunicorn's socket in the private folder, for it to inherit."""
+        assert self.private is not None
+        path = self.private / "gunicorn.sock"
+        path.unlink(missing_ok=True)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(path))
+        self._listener.listen(128)
+        return self._listener
+
+    def _config(self, name: str, text: str) -> Path:
+        """Write one of Nginx's files; return the path it opens it by.
+
+        With a private folder the file is written there and Nginx opens its
+        inherited descriptor (/dev/fd/N), the file itself out of reach.
+        """
+        if self.private is None:
+            (self.folder / name).write_text(text)
+            return self.folder / name
+        (self.private / name).write_text(text)
+        (self.private / name).chmod(0o644)
+        file = (self.private / name).open("rb")
+        self._files.append(file)
+        return Path(f"/dev/fd/{file.fileno()}")
 
     def _wait(
         self, label: str, name: str, address: str, certificate: Path | None
@@ -343,8 +392,7 @@ class Stack:
 
     def gunicorn_workers(self) -> list[int]:
         """Return the pids of Gunicorn's workers, the master's children."""
-        master = self.gunicorn_master()
-        return [pid for pid in _descendants(master) if _parent(pid) == master]
+        return _children(self.gunicorn_master())
 
     def reload(self) -> None:
         """Reload Gunicorn gracefully (SIGHUP): new workers, old ones finish."""
@@ -357,6 +405,14 @@ class Stack:
         for process in self.processes.values():
             _end(process, kill=not self.local)
         self.processes.clear()
+        for file in self._files:
+            file.close()
+        self._files.clear()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+            assert self.private is not None
+            (self.private / "gunicorn.sock").unlink(missing_ok=True)
 
 
 def _end(process: subprocess.Popen[Any], *, kill: bool) -> None:
@@ -383,34 +439,37 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def _parent(pid: int) -> int:
+def _children(pid: int) -> list[int]:
+    """Return the live children of `pid`, from the process table (psutil)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    return int(stat.rsplit(")", 1)[-1].split()[1])
+        return [child.pid for child in psutil.Process(pid).children()]
+    except psutil.NoSuchProcess:
+        return []
+    except psutil.Error as error:
+        raise ServiceError(
+            "Gunicorn",
+            f"this machine does not let the course list process {pid}'s"
+            f" children ({type(error).__name__}), so its workers cannot be counted",
+            "run the course as the user that started the stack",
+        ) from error
 
 
 def _descendants(pid: int) -> list[int]:
     """Return every live descendant of `pid`, parents before children."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            children.setdefault(_parent(int(entry.name)), []).append(int(entry.name))
-    found, todo = [], list(children.get(pid, []))
+    found, todo = [], _children(pid)
     while todo:
         child = todo.pop(0)
         found.append(child)
-        todo += children.get(child, [])
+        todo += _children(child)
     return found
 
 
 def _is_gunicorn(pid: int) -> bool:
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+        argv = psutil.Process(pid).cmdline()
+    except psutil.Error:
         return False
-    return b"gunicorn" in argv[:3] or any(a.endswith(b"/gunicorn") for a in argv[:2])
+    return "gunicorn" in argv[:3] or any(a.endswith("/gunicorn") for a in argv[:2])
 
 
 def gunicorn_processes(pid: int) -> list[int]:

@@ -3,7 +3,8 @@
 The shop's own `shop_app/deploy/nginx.conf` and `gunicorn.conf.py` run in
 its sandbox (`checker.harness.deployed`), with a relay between Nginx and
 Gunicorn on the trusted side: a request counts as reaching Django only when
-the relay forwarded it. Worker processes are counted in /proc, database
+the relay forwarded it. Worker processes are counted in the operating
+system's process table (psutil, on Linux and macOS alike), database
 connections at the run's PostgreSQL proxy, answers read by the test's own
 HTTP client.
 """
@@ -11,8 +12,11 @@ HTTP client.
 from __future__ import annotations
 
 import email.utils
+import itertools
 import os
 import re
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +33,8 @@ from checker.services.stack import GUNICORN_CONFIG, NGINX_CONFIG
 from checker.trusted.sites import shop_site
 
 STATIC = "/static/admin/css/base.css"
+PAGE = "/products/"
+_FRESH = itertools.count()
 # Django's own copy of that file, read on the trusted side.
 STATIC_SOURCE = Path(django.__file__).parent / "contrib/admin/static/admin/css/base.css"
 DAY_SECONDS = 86400
@@ -54,7 +60,36 @@ def products(shop: Shop) -> list[dict[str, Any]]:
 
 
 def _reached(site: Deployed, mark: int, path: str) -> bool:
+    """Say if a request for `path` passed the relay since `mark`."""
+    if moved := site.relay.moved():
+        raise AssertionError(
+            f"The relay between Nginx and Gunicorn was tampered with while the"
+            f" stack ran: {moved}. Nginx then reached something other than the"
+            " course's relay, so nothing it answered can count."
+        )
     return any(r.path.startswith(path) for r in site.relay.requests(mark))
+
+
+def _fresh(path: str) -> str:
+    """Return `path` with a query of its own, which no cache has answered yet."""
+    return f"{path}?fresh={next(_FRESH)}"
+
+
+def _relayed(site: Deployed, mark: int, label: str, path: str, answer: str) -> None:
+    """Fail unless a request for `path` passed the relay since `mark`.
+
+    Gunicorn listens only where the relay can reach it, so an answer that
+    did not pass the relay came from something else: it cannot count.
+    """
+    if not _reached(site, mark, path):
+        raise AssertionError(
+            f"{label} answered {answer}, but the request never passed the"
+            " course's relay between Nginx and Gunicorn, the only way to the"
+            " shop (budget: the shop's pages reach Django through {{ upstream"
+            " }}). Whatever answered, it was not the shop: pass every page to"
+            " `proxy_pass http://shop;`, with `upstream shop { server {{"
+            " upstream }}; }`."
+        )
 
 
 def _answer(response: httpx.Response) -> str:
@@ -95,6 +130,10 @@ def test_static_files_never_reach_django(site: Deployed, shop_run: ShopRun) -> N
     mark = site.relay.mark()
     with site.client() as client:
         response = client.get(STATIC)
+        # A page through the same Nginx must reach Django, or the relay's
+        # silence about the static file proves nothing.
+        page = client.get(_fresh(PAGE))
+    _relayed(site, mark, f"GET https://localhost{PAGE}", PAGE, _answer(page))
     root = shop_run.plan.root
     where = shop_site(root, NGINX_CONFIG, r"location /static/|TODO\(lesson 9\): static")
     if _reached(site, mark, "/static/"):
@@ -128,8 +167,10 @@ def test_html_and_json_are_compressed(
     root = shop_run.plan.root
     for path, kind in (("/products/", "HTML"), ("/api/products/", "JSON")):
         label = f"GET https://localhost{path}"
+        mark = site.relay.mark()
         with site.client() as client:
-            response = client.get(path, headers={"accept-encoding": "gzip"})
+            response = client.get(_fresh(path), headers={"accept-encoding": "gzip"})
+        _relayed(site, mark, label, path, _answer(response))
         if response.status_code in (301, 302) and response.headers.get(
             "location", ""
         ).startswith(f"https://localhost{path}"):
@@ -156,7 +197,14 @@ def test_plain_http_is_redirected_by_nginx(site: Deployed, shop_run: ShopRun) ->
     with site.client(https=False) as client:
         response = client.get(path)
     where = shop_site(shop_run.plan.root, NGINX_CONFIG, r"listen \{\{ http_listen")
-    if _reached(site, mark, "/products/"):
+    reached = _reached(site, mark, "/products/")
+    # The same page over HTTPS must reach Django, or the relay's silence
+    # about the plain request proves nothing.
+    control = site.relay.mark()
+    with site.client() as client:
+        secure = client.get(path)
+    _relayed(site, control, f"GET https://localhost{path}", path, _answer(secure))
+    if reached:
         raise AssertionError(
             f"{label} reached Django, which answered {_answer(response)}"
             " (budget: Nginx redirects plain HTTP itself, and nothing of the"
@@ -180,8 +228,10 @@ def test_behind_tls_django_sees_a_secure_request(
 ) -> None:
     path = "/admin/login/"
     label = f"GET https://localhost{path}"
+    mark = site.relay.mark()
     with site.client() as client:
-        response = client.get(path)
+        response = client.get(_fresh(path))
+    _relayed(site, mark, label, path, _answer(response))
     if response.status_code != 200:
         raise AssertionError(_not_secure(label, response, shop_run.plan.root))
     hsts = response.headers.get("strict-transport-security", "")
@@ -286,7 +336,12 @@ def test_database_connections_are_reused(
     )
 
 
-def _load_verdict(label: str, result: LoadResult, expected: int) -> None:
+def _load_verdict(
+    site: Deployed, mark: int, label: str, result: LoadResult, expected: int
+) -> None:
+    # A micro-cache may answer most of them, but not one reaching the shop
+    # means something else answered.
+    _relayed(site, mark, label, "/products/", f"{result.statuses}")
     assert not result.errors and result.requests == expected, (
         f"{label}: {len(result.errors)} of {result.requests} requests failed"
         f" (budget: none): {'; '.join(sorted(set(result.errors))[:3])}."
@@ -297,6 +352,7 @@ def _load_verdict(label: str, result: LoadResult, expected: int) -> None:
 def test_a_bounded_load_through_nginx_completes_without_errors(
     site: Deployed, products: list[dict[str, Any]]
 ) -> None:
+    mark = site.relay.mark()
     result = load_run(
         site.client,
         "/products/",
@@ -304,6 +360,8 @@ def test_a_bounded_load_through_nginx_completes_without_errors(
         concurrency=LOAD_CONCURRENCY,
     )
     _load_verdict(
+        site,
+        mark,
         f"{LOAD_REQUESTS} GET /products/ through Nginx, {LOAD_CONCURRENCY} at once",
         result,
         LOAD_REQUESTS,
@@ -315,6 +373,7 @@ def test_a_graceful_reload_drops_no_request(
     site: Deployed, products: list[dict[str, Any]]
 ) -> None:
     before = set(site.stack.gunicorn_workers())
+    mark = site.relay.mark()
     result = load_run(
         site.client,
         "/products/",
@@ -323,6 +382,8 @@ def test_a_graceful_reload_drops_no_request(
         midway=site.stack.reload,
     )
     _load_verdict(
+        site,
+        mark,
         f"{LOAD_REQUESTS} GET /products/ through Nginx while Gunicorn reloaded"
         " (SIGHUP)",
         result,
@@ -335,3 +396,56 @@ def test_a_graceful_reload_drops_no_request(
             " replaces them once they finish their requests (graceful_timeout)."
         )
         time.sleep(0.1)
+
+
+# What `manage.py check` prints for each issue: "?: (security.W012) ...".
+_CHECK_ISSUE = re.compile(r"^\S*: \((\w+\.[CEW]\d+)\) (.*)$", re.MULTILINE)
+_CHECK_DONE = re.compile(r"^System check identified (no issues|\d+ issues?)", re.M)
+# The setting each of the deploy warnings a shop is likely to meet asks for.
+_CHECK_FIX = {
+    "security.W004": "SECURE_HSTS_SECONDS = 31536000",
+    "security.W005": "SECURE_HSTS_INCLUDE_SUBDOMAINS = True",
+    "security.W008": "SECURE_SSL_REDIRECT = True",
+    "security.W009": "a long random SECRET_KEY from the environment",
+    "security.W012": "SESSION_COOKIE_SECURE = True",
+    "security.W016": "CSRF_COOKIE_SECURE = True",
+    "security.W018": "DEBUG = False",
+    "security.W020": "ALLOWED_HOSTS from the environment",
+    "security.W021": "SECURE_HSTS_PRELOAD = True",
+}
+
+
+@pytest.mark.exercise("09-gunicorn", budget="check-deploy")
+def test_check_deploy_finds_nothing(site: Deployed, shop_run: ShopRun) -> None:
+    argv = [sys.executable, "shop_app/manage.py", "check", "--deploy"]
+    label = "python shop_app/manage.py check --deploy, with the deploy settings"
+    # The shop's process writes to a file only this side can open by name.
+    with tempfile.TemporaryFile() as output:
+        process = shop_run.spawn(argv, env=site.stack.environment(), output=output)
+        try:
+            code = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        output.seek(0)
+        text = output.read(1 << 20).decode(errors="replace")
+    issues = _CHECK_ISSUE.findall(text)
+    where = shop_site(
+        shop_run.plan.root, DEPLOY_SETTINGS, r"TODO\(lesson 9\): `manage", r"_SECURE ="
+    )
+    if not issues and (code != 0 or not _CHECK_DONE.search(text)):
+        raise AssertionError(
+            f"{label} did not finish its checks (exit status {code}):"
+            f" {text[-1500:].strip() or 'it printed nothing'}"
+        )
+    if issues:
+        named = "; ".join(
+            f"{ident} ({_CHECK_FIX[ident]})" if ident in _CHECK_FIX else ident
+            for ident, _ in issues
+        )
+        raise AssertionError(
+            f"{label} reported {len(issues)} issue{'s' if len(issues) != 1 else ''}"
+            f" (budget: none): {named}. Each names a setting Django wants on a"
+            f" site served over HTTPS; set them in {where}. The first says:"
+            f" {issues[0][1]}"
+        )

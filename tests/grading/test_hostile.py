@@ -37,6 +37,7 @@ from tests.grading.hostile import (
     hole,
     shop_make,
 )
+from tests.lessons.conftest import shop_copy
 
 pytestmark = pytest.mark.skipif(
     bool(enforcement()),
@@ -452,3 +453,186 @@ def test_feedback_shows_no_trusted_source_and_escapes_the_shops_html(graded):
         False,
         True,
     )
+
+
+# Lesson 9: the relay between Nginx and Gunicorn is the evidence that a request
+# reached Django. Each shop below solves the lesson and then tries a way
+# around the relay; the honest one only solves it.
+DEPLOY_EXERCISES = ("09-nginx", "09-gunicorn")
+DEPLOY_TIMEOUT = 300
+# Gunicorn's 2 x cores + 1 workers, Nginx and `check --deploy` beside them.
+DEPLOY_MEMORY_MIB = 2048
+# Nginx passes the static files to a server on loopback and the pages to a
+# socket beside the one the course names: both past {{ upstream }}.
+_AROUND = """
+    location /static/ {
+        proxy_pass http://127.0.0.1:8001;
+    }
+"""
+# Nginx answers the pages itself, from a file the shop ships among its static
+# files, with the headers Django would have sent.
+_FILES = """
+    location = /products/ {
+        alias {{ static_root }}forged/page.html;
+        default_type text/html;
+    }
+    location = /api/products/ {
+        alias {{ static_root }}forged/page.json;
+        default_type application/json;
+    }
+    location = /admin/login/ {
+        add_header Strict-Transport-Security "max-age=31536000" always;
+        add_header Set-Cookie "csrftoken=forged; Secure; Path=/" always;
+        alias {{ static_root }}forged/page.html;
+        default_type text/html;
+    }
+"""
+# Gunicorn, once ready, moves the course's relay folder aside and answers in
+# its place on a socket of its own: Nginx's path then leads there.
+_MOVED = """
+
+def when_ready(server):
+    import os
+    import socket
+    import threading
+
+    relay = os.path.join(os.environ["HOME"], "stack-relay")
+    os.rename(relay, relay + "-moved")
+    os.mkdir(relay)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(os.path.join(relay, "gunicorn.sock"))
+    os.chmod(os.path.join(relay, "gunicorn.sock"), 0o777)
+    listener.listen(64)
+    page = (
+        b"HTTP/1.1 200 OK\\r\\nContent-Type: text/html\\r\\nContent-Length: 2\\r\\n"
+        b"Strict-Transport-Security: max-age=31536000\\r\\n"
+        b"Set-Cookie: csrftoken=forged; Secure\\r\\nConnection: close\\r\\n\\r\\nok"
+    )
+
+    def answer():
+        while True:
+            connection, _ = listener.accept()
+            connection.recv(65536)
+            connection.sendall(page)
+            connection.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+"""
+
+
+def _deploy_shop(root: Path, build: str) -> Path:
+    """Return the naive shop with lesson 9's patches, and the attack `build`."""
+    shop_copy(root, [f"solutions/{name}.patch" for name in DEPLOY_EXERCISES])
+    nginx = root / "shop_app" / "deploy" / "nginx.conf"
+    text = nginx.read_text()
+    # The honest HTTPS server block ends with its `location /`; the attacks
+    # go in before it.
+    anchor = "    location / {\n        proxy_pass http://shop;"
+    if build == "around":
+        text = text.replace(
+            "    server {{ upstream }};",
+            "    server {{ upstream }};\n"
+            "    server unix:{{ static_root }}../gunicorn.sock;",
+        )
+        nginx.write_text(text.replace(anchor, _AROUND + "\n" + anchor))
+    elif build == "files":
+        forged = root / "shop_app" / "catalog" / "static" / "forged"
+        forged.mkdir(parents=True)
+        (forged / "page.html").write_text("<html><body>" + "forged " * 200 + "</body>")
+        (forged / "page.json").write_text('{"results": ["' + "forged " * 200 + '"]}')
+        nginx.write_text(text.replace(anchor, _FILES + "\n" + anchor))
+    elif build == "moved":
+        gunicorn = root / "shop_app" / "deploy" / "gunicorn.conf.py"
+        gunicorn.write_text(gunicorn.read_text() + _MOVED)
+    return root
+
+
+@pytest.fixture(scope="module")
+def deploy_graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Grade lesson 9 once, sandboxed, on the honest shop and three attacks."""
+    folder = tmp_path_factory.mktemp("hostile-deploy")
+    manifest = (REPO / "course.toml").read_text()
+    start = manifest.index('[[lessons]]\nid = "09"')
+    end = manifest.index("[[lessons]]", start + 1)
+    course = folder / "course"
+    course.mkdir()
+    (course / "course.toml").write_text(manifest[start:end])
+    shutil.copytree(REPO / "solutions", course / "solutions")
+    builds = ("honest", "around", "files", "moved")
+    specs = [str(_deploy_shop(folder / "class" / b, b)) for b in builds]
+    out = folder / "out"
+    process = subprocess.run(
+        [
+            str(COMMAND), "grade", *specs,
+            "--out", str(out),
+            "-j", "2",
+            "--seed", str(SEED),
+            "--timeout", str(DEPLOY_TIMEOUT),
+            "--memory", str(DEPLOY_MEMORY_MIB),
+            "--output", str(OUTPUT_MIB),
+            "--course", str(course),
+            "--trusted", str(TRUSTED),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=20 * 60,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    document = json.loads((out / "grades.json").read_text())
+    return {
+        student["student"]: {
+            (exercise["id"], budget["budget"]): budget
+            for exercise in student["exercises"]
+            for budget in exercise["budgets"]
+        }
+        for student in document["students"]
+    }
+
+
+def test_the_honest_deployment_earns_every_budget(deploy_graded):
+    failed = {
+        key: budget["message"]
+        for key, budget in deploy_graded["honest"].items()
+        if not budget["passed"]
+    }
+
+    assert failed == {}
+
+
+def test_routes_past_the_upstream_fail_every_budget_and_are_named(deploy_graded):
+    budgets = deploy_graded["around"]
+    message = budgets[("09-nginx", "static")]["message"]
+
+    assert not any(budget["passed"] for budget in budgets.values())
+    assert "Nginx would reach the shop by a way the course cannot" in message
+    assert "`proxy_pass http://127.0.0.1:8001;` goes somewhere other" in message
+    assert "`proxy_pass http://shop;` goes somewhere other" in message
+
+
+def test_pages_nginx_answers_from_files_never_count(deploy_graded):
+    budgets = deploy_graded["files"]
+    failed = {key for key, budget in budgets.items() if not budget["passed"]}
+
+    assert failed == {
+        *(("09-nginx", b) for b in ("static", "compressed", "redirect", "secure")),
+        *(("09-gunicorn", "load"), ("09-gunicorn", "reload")),
+    }
+    for key in failed:
+        assert "never passed the course's relay" in budgets[key]["message"]
+
+
+def test_a_relay_moved_aside_fails_what_rests_on_it(deploy_graded):
+    budgets = deploy_graded["moved"]
+    failed = {key for key, budget in budgets.items() if not budget["passed"]}
+    relayed = {
+        *(("09-nginx", b) for b in ("static", "compressed", "redirect", "secure")),
+        *(("09-nginx", "upload"), ("09-gunicorn", "load"), ("09-gunicorn", "reload")),
+    }
+
+    assert failed == relayed
+    for key in failed:
+        message = budgets[key]["message"]
+        assert "relay between Nginx and Gunicorn was tampered with" in message
+        assert "/home/stack-relay" in message

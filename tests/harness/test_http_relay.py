@@ -80,3 +80,21 @@ def test_a_large_body_is_relayed_whole_and_noted_as_one_request(relay):
 
 def test_a_request_that_never_reaches_the_relay_is_not_noted(relay):
     assert relay.requests() == []
+
+
+def test_a_relay_whose_folder_was_moved_says_so(relay):
+    assert relay.moved() == ""
+
+    folder = relay.listen.parent
+    folder.rename(folder.with_name(folder.name + "-moved"))
+    folder.with_name(folder.name + "-moved").rename(folder)
+
+    # Moved and back: the socket is the same, but the move was seen.
+    assert relay.moved() == f"{folder} was renamed or removed"
+
+
+def test_a_socket_replaced_in_the_relays_folder_is_named(relay):
+    relay.listen.unlink()
+    relay.listen.touch()
+
+    assert relay.moved() == f"{relay.listen} is another socket than the relay's"

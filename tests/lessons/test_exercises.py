@@ -241,6 +241,13 @@ DIAGNOSES = {
         "shop_app/config/settings/deploy.py:",
         "CONN_MAX_AGE",
     ],
+    ("09-gunicorn", "check-deploy"): [
+        "check --deploy, with the deploy settings reported 3 issues",
+        "security.W005 (SECURE_HSTS_INCLUDE_SUBDOMAINS = True)",
+        "security.W012 (SESSION_COOKIE_SECURE = True)",
+        "security.W021 (SECURE_HSTS_PRELOAD = True)",
+        "shop_app/config/settings/deploy.py:20",
+    ],
     ("10-error-reporting", "view-error"): [
         "POST /signup/ under Gunicorn",
         "the error receiver got no exception event",

@@ -12,12 +12,14 @@ DEPLOY = "shop_app/config/settings/deploy.py"
 CHOSEN = ["09-nginx", "09-gunicorn"]
 
 # Nginx serves no static files, compresses nothing and takes any upload;
-# Gunicorn runs one worker. The other budgets keep their fix.
+# Gunicorn runs one worker; the session cookie may travel over plain HTTP.
+# The other budgets keep their fix.
 SERVED_BY_DJANGO = [
     (NGINX, r"    location /static/ \{\n(.*\n)*?    \}\n", ""),
     (NGINX, r"^    gzip on;\n", ""),
     (NGINX, r"client_max_body_size 5m;", "client_max_body_size 100m;"),
     (GUNICORN, r"^workers = .*$", "workers = 1"),
+    (DEPLOY, r"^SESSION_COOKIE_SECURE = True\n", ""),
 ]
 # Django is not told about TLS, plain HTTP goes to the shop, and the database
 # connection closes after each request.
@@ -76,6 +78,15 @@ def test_one_worker_is_named_against_the_cores(served_by_django):
     assert gunicorn["connections"].passed
 
 
+def test_a_session_cookie_not_secure_is_named_by_its_warning(served_by_django):
+    check = served_by_django["09-gunicorn"]["check-deploy"]
+
+    assert not check.passed
+    assert "with the deploy settings reported 1 issue (budget: none)" in check.message
+    assert "security.W012 (SESSION_COOKIE_SECURE = True)" in check.message
+    assert "shop_app/config/settings/deploy.py:" in check.message
+
+
 def test_the_budgets_whose_fix_stays_pass_with_those_pieces_out(served_by_django):
     nginx = served_by_django["09-nginx"]
 
@@ -105,5 +116,6 @@ def test_connections_closed_after_each_request_are_counted(untold):
     assert not gunicorn["connections"].passed
     assert "opened 20 connections to PostgreSQL" in gunicorn["connections"].message
     assert gunicorn["workers"].passed
+    assert gunicorn["check-deploy"].passed
     assert gunicorn["load"].passed
     assert gunicorn["reload"].passed

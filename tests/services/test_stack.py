@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from checker.services.base import ServiceError
@@ -14,6 +15,7 @@ from checker.services.nginx import (
     certificate_make,
     nginx_binary,
     nginx_config_render,
+    nginx_routes_around,
 )
 from checker.services.stack import Stack, free_ports, stack_client
 
@@ -80,6 +82,78 @@ def test_a_stopped_stack_leaves_nothing_running(tmp_path):
     stack.stop()
 
     assert not Path(f"/proc/{master}").exists()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_private_folder_holds_gunicorns_socket_and_nginxs_config():
+    folder = Path(tempfile.mkdtemp(prefix="course-stack-"))
+    private = Path(tempfile.mkdtemp(prefix="course-private-"))
+    with Stack(root=REPO, folder=folder, private=private) as stack:
+        argv = Path(f"/proc/{stack.gunicorn_master()}/cmdline").read_bytes()
+        nginx = Path(f"/proc/{stack.processes['nginx'].pid}/cmdline").read_bytes()
+        with stack_client(
+            stack.addresses.https, certificate=stack.addresses.certificate
+        ) as client:
+            through_nginx = client.get("/no-such-page/").status_code
+        sockets = sorted(p.name for p in folder.iterdir() if p.is_socket())
+
+    # Gunicorn got the socket as a descriptor: nothing in `folder` leads to it.
+    assert stack.addresses.gunicorn == f"unix:{private.resolve()}/gunicorn.sock"
+    assert b"fd://" in argv
+    assert sockets == ["http.sock", "https.sock"]
+    assert b"/dev/fd/" in nginx
+    assert not (folder / "nginx.conf").exists()
+    assert through_nginx == 301
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(private, ignore_errors=True)
+
+
+NAIVE_NGINX = (REPO / "shop_app" / "deploy" / "nginx.conf").read_text()
+
+
+def test_the_shops_nginx_conf_reaches_the_shop_only_through_the_upstream():
+    assert nginx_routes_around(NAIVE_NGINX, name="nginx.conf") == []
+    direct = NAIVE_NGINX.replace("http://shop;", "http://{{ upstream }}/;", 1)
+    assert nginx_routes_around(direct, name="nginx.conf") == []
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (
+            ("server {{ upstream }};", "server 127.0.0.1:8001;"),
+            "`proxy_pass http://shop;`",
+        ),
+        (
+            ("http://shop;", "http://unix:/tmp/g.sock;"),
+            "http://unix:/tmp/g.sock;` goes",
+        ),
+        (("http://shop;", "http://$target;"), "`proxy_pass http://$target;` goes"),
+        (("proxy_pass http://shop;", "uwsgi_pass shop;"), "`uwsgi_pass shop;` goes"),
+        (("server_name localhost;", "include /tmp/x.conf;"), "`include /tmp/x.conf;`"),
+    ],
+)
+def test_a_route_past_the_upstream_is_named(change, named):
+    found = nginx_routes_around(NAIVE_NGINX.replace(*change, 1), name="nginx.conf")
+
+    assert any(named in line for line in found), found
+
+
+def test_workers_that_cannot_be_listed_are_named_not_counted_as_none(monkeypatch):
+    folder = Path(tempfile.mkdtemp(prefix="course-stack-"))
+
+    def denied(process, *args, **kwargs):
+        raise psutil.AccessDenied(process.pid)
+
+    with Stack(root=REPO, folder=folder, nginx=False) as stack:
+        # As where the process table hides another user's processes.
+        monkeypatch.setattr(psutil.Process, "children", denied)
+        with pytest.raises(ServiceError) as error:
+            stack.gunicorn_workers()
+        monkeypatch.undo()
+
+    assert "does not let the course list process" in str(error.value)
+    assert "so its workers cannot be counted" in str(error.value)
     shutil.rmtree(folder, ignore_errors=True)
 
 
