@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from checker.services.base import ServiceError, Status
+from checker.services.carrier_daemon import BackgroundCarriers
 from checker.services.databases import create_database, drop_database
 from checker.services.layout import Layout
 from checker.services.postgres import EmbeddedPostgres
@@ -58,7 +60,7 @@ def ensure_up(layout: Layout | None = None, *, upgrade: bool = False) -> list[st
 
 def services_down(layout: Layout | None = None) -> list[str]:
     """Stop every embedded server; return what was done."""
-    messages: list[str] = []
+    messages = BackgroundCarriers(layout).stop()
     for service in reversed(embedded_services(layout)):
         messages += service.stop()
     return messages
@@ -69,10 +71,16 @@ def services_status(layout: Layout | None = None) -> list[Status]:
     return [service.status() for service in embedded_services(layout)]
 
 
-def ensure_up_or_exit(layout: Layout | None = None) -> None:
-    """Start what is needed and say so; on failure print why and exit 1."""
+def ensure_up_or_exit(layout: Layout | None = None, *, carriers: bool = False) -> None:
+    """Start what is needed and say so; on failure print why and exit 1.
+
+    With `carriers`, the carriers' quote service too, unless the environment
+    points the shop at other carriers (CARRIERS_URL or CARRIERS_SOCKET).
+    """
     try:
         messages = ensure_up(layout)
+        if carriers and not {"CARRIERS_URL", "CARRIERS_SOCKET"} & set(os.environ):
+            messages += BackgroundCarriers(layout).start()
     except ServiceError as error:
         sys.stderr.write(f"error: {error}\n")
         raise SystemExit(1) from None
