@@ -343,9 +343,8 @@ def test_the_planted_slow_statement_has_its_plan_with_buffers_beside_it(
     ):
         first = plan.splitlines()[1] if len(plan.splitlines()) > 1 else plan
         assert needle in plan, (
-            f"The {REPORT}'s plan in the server's log shows estimates only"
-            f" ({first.strip()[:90]}), without {what} (budget: rows and buffers"
-            f" in the plan). {setting} is {observed.value(setting)} in"
+            f"The {REPORT}'s plan is in the server's log ({first.strip()[:90]}),"
+            f" without {what} (budget: actual rows and buffers in the plan). {setting} is {observed.value(setting)} in"
             f" {observed.site(setting)}; turn it on."
         )
 
