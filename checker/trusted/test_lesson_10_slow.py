@@ -344,8 +344,9 @@ def test_the_planted_slow_statement_has_its_plan_with_buffers_beside_it(
         first = plan.splitlines()[1] if len(plan.splitlines()) > 1 else plan
         assert needle in plan, (
             f"The {REPORT}'s plan is in the server's log ({first.strip()[:90]}),"
-            f" without {what} (budget: actual rows and buffers in the plan). {setting} is {observed.value(setting)} in"
-            f" {observed.site(setting)}; turn it on."
+            f" without {what} (budget: actual rows and buffers in the plan)."
+            f" {setting} is {observed.value(setting)} in {observed.site(setting)};"
+            " turn it on."
         )
 
 
