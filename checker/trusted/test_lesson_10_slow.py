@@ -15,6 +15,7 @@ what it prints is a claim, checked against that read.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -163,7 +164,9 @@ def _stats_ready(observed: Observed) -> None:
                 " embedded server `make start` runs preloads it."
             )
             return
-        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        # Another run may create it at the same moment.
+        with contextlib.suppress(psycopg.errors.UniqueViolation):
+            connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
 
 def _stats_reset(role: str, database: str) -> None:
