@@ -158,10 +158,11 @@ def _stats_ready(observed: Observed) -> None:
         if "pg_stat_statements" not in _preloaded(connection):
             observed.stats_problem = (
                 "the PostgreSQL server does not preload pg_stat_statements, so"
-                " it counts no statement. Add it to shared_preload_libraries"
-                " (ALTER SYSTEM SET shared_preload_libraries ="
-                " 'pg_stat_statements,auto_explain') and restart the server; the"
-                " embedded server `make start` runs preloads it."
+                " it counts no statement. Add it to the server's"
+                " shared_preload_libraries (ALTER SYSTEM SET"
+                " shared_preload_libraries = '...,pg_stat_statements', keeping"
+                " what it lists) and restart the server; the embedded server"
+                " that `make start` runs preloads it."
             )
             return
         # Another run may create it at the same moment.
