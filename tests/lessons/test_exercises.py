@@ -264,6 +264,16 @@ DIAGNOSES = {
         "shop_app/config/urls.py:",
         "prometheus_client's Histogram",
     ],
+    ("10-slow-queries", "slow-log"): [
+        "The weekly sales report, a statement the run sent 3 times",
+        "did not reach the server's log",
+        "log_min_duration_statement is -1 in shop_app/deploy/postgresql.conf:",
+    ],
+    ("10-slow-queries", "top-statement"): [
+        "slow_queries --limit 5 printed no statement",
+        "pg_stat_statements ranks first the weekly sales report, 3 calls",
+        "shop_app/ops/management/commands/slow_queries.py:",
+    ],
 }
 _PLACE = re.compile(r"shop_app/\S+:\d+")
 
