@@ -449,3 +449,44 @@ def test_check_deploy_finds_nothing(site: Deployed, shop_run: ShopRun) -> None:
             f" site served over HTTPS; set them in {where}. The first says:"
             f" {issues[0][1]}"
         )
+    _deploy_settings_seen(site, where)
+
+
+def _deploy_settings_seen(site: Deployed, where: str) -> None:
+    """Fail unless the deployed shop answers as a clean `check --deploy` says.
+
+    That report is text the shop's own process wrote; what the stack answers
+    is the evidence. A shop whose settings hold what the warnings ask for
+    shows no debug page and, on a request it sees as secure, sends full HSTS
+    and a Secure CSRF cookie. (When it does not see one, the `secure` budget
+    fails and says why; the headers cannot be seen then.)
+    """
+    mark = site.relay.mark()
+    with site.client() as client:
+        login = client.get(_fresh("/admin/login/"))
+        missing = client.get(_fresh("/no-such-page/"))
+    _relayed(
+        site,
+        mark,
+        "GET https://localhost/admin/login/",
+        "/admin/login/",
+        _answer(login),
+    )
+    wanted = {"DEBUG = False": b"Using the URLconf" not in missing.content}
+    hsts = login.headers.get("strict-transport-security", "")
+    if login.status_code == 200:
+        cookies = login.headers.get_list("set-cookie")
+        csrf = [c for c in cookies if c.startswith("csrftoken=")]
+        wanted |= {
+            "SECURE_HSTS_SECONDS = 31536000": "max-age=" in hsts
+            and "max-age=0" not in hsts,
+            "SECURE_HSTS_INCLUDE_SUBDOMAINS = True": "includeSubDomains" in hsts,
+            "SECURE_HSTS_PRELOAD = True": "preload" in hsts,
+            "CSRF_COOKIE_SECURE = True": bool(csrf) and "secure" in csrf[0].lower(),
+        }
+    unmet = [setting for setting, seen in wanted.items() if not seen]
+    assert not unmet, (
+        "check --deploy reported no issue, yet the deployed shop answers as if"
+        f" these were missing: {', '.join(unmet)} (Strict-Transport-Security:"
+        f" {hsts or 'none'}). Set them in {where}, and silence no check."
+    )
