@@ -13,7 +13,8 @@ Then the solved shop is migrated into a scratch database (`lesson7_writes`)
 filled the same way, and the write cost of each index lesson 7 adds is
 measured: its size on disk beside its table's, and the rows per second of
 a bulk insert into its table with and without it (the best of three,
-each rolled back; times are this machine's own).
+each rolled back; times are this machine's own), and the bytes of WAL each
+inserted row wrote.
 """
 
 from __future__ import annotations
@@ -108,14 +109,25 @@ def _cell(budget: Any) -> str:
     return budget.message.split(" (budget")[0][:160]
 
 
-def _insert_rate(connection: Any, statement: str, drop: str | None) -> float:
-    """Return the rows per second of `statement`, rolled back afterwards."""
+def _insert_cost(
+    connection: Any, statement: str, drop: str | None
+) -> tuple[float, float]:
+    """Return the rows per second of `statement` and the WAL bytes per row.
+
+    The insert is rolled back afterwards; its WAL was written all the same,
+    and is counted from the server's insert position before and after.
+    """
     with connection.transaction(force_rollback=True):
         if drop:
             connection.execute(f"DROP INDEX {drop}")
+        [(before,)] = connection.execute("SELECT pg_current_wal_insert_lsn()")
         started = time.perf_counter()
         connection.execute(statement)
-        return 20_000 / (time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        [(wal,)] = connection.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [before]
+        )
+        return 20_000 / seconds, float(wal) / 20_000
 
 
 def write_costs(root: Path) -> list[str]:
@@ -127,8 +139,9 @@ def write_costs(root: Path) -> list[str]:
             catalog_fill(connection, products=PRODUCTS, seed=7)
             orders_fill(connection, orders=ORDERS)
             lines = [
-                "| index | its size | its table | rows/s with it | rows/s without |",
-                "| --- | ---: | ---: | ---: | ---: |",
+                "| index | its size | its table | rows/s with it | rows/s without "
+                "| WAL bytes per row with it | without |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
             ]
             for index, (table, insert) in INDEXES.items():
                 [(size, whole)] = connection.execute(
@@ -136,14 +149,16 @@ def write_costs(root: Path) -> list[str]:
                     " pg_size_pretty(pg_relation_size(%s::regclass))",
                     [index, table],
                 ).fetchall()
-                # The best of three, each way: a busy machine only slows a run.
-                rates = [
-                    max(_insert_rate(connection, insert, drop) for _ in range(3))
+                # The best of three, each way: a busy machine only slows a
+                # run. The WAL a row writes does not depend on the load.
+                costs = [
+                    [_insert_cost(connection, insert, drop) for _ in range(3)]
                     for drop in (None, index)
                 ]
-                with_it, without = (f"{rate:,.0f}" for rate in rates)
+                with_it, without = (f"{max(c[0] for c in runs):,.0f}" for runs in costs)
+                wal = " | ".join(f"{min(c[1] for c in runs):,.0f}" for runs in costs)
                 lines.append(
-                    f"| `{index}` | {size} | {whole} | {with_it} | {without} |"
+                    f"| `{index}` | {size} | {whole} | {with_it} | {without} | {wal} |"
                 )
         return lines
     finally:
