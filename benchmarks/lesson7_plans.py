@@ -143,12 +143,18 @@ def write_costs(root: Path) -> list[str]:
                 "| WAL bytes per row with it | without |",
                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
             ]
-            for index, (table, insert) in INDEXES.items():
-                [(size, whole)] = connection.execute(
+            # Every size before any insert: a rolled-back insert leaves its
+            # rows' space behind, in the table and in each of its indexes.
+            sizes = {
+                index: connection.execute(
                     "SELECT pg_size_pretty(pg_relation_size(%s::regclass)),"
                     " pg_size_pretty(pg_relation_size(%s::regclass))",
                     [index, table],
-                ).fetchall()
+                ).fetchall()[0]
+                for index, (table, _) in INDEXES.items()
+            }
+            for index, (_, insert) in INDEXES.items():
+                size, whole = sizes[index]
                 # The best of three, each way: a busy machine only slows a
                 # run. The WAL a row writes does not depend on the load.
                 costs = [

@@ -238,6 +238,25 @@ def _within(
     return small <= budget and large <= small * GROWTH_SLACK + GROWTH_BUFFERS
 
 
+def _assert_few_buffers(
+    record_property: Any,
+    label: str,
+    plans: tuple[list[Explained], list[Explained]],
+    products: list[int],
+    budget: int,
+    fix: str,
+) -> None:
+    """Fail unless `plans` keep to `budget` buffers at both catalog sizes."""
+    small, large = (_total(measured) for measured in plans)
+    if _within(record_property, "products", products, small, large, budget):
+        return
+    raise AssertionError(
+        f"{label} touched {small:,} shared buffers with {products[0]:,} "
+        f"products and {large:,} with {products[1]:,} (budget: at most "
+        f"{budget:,}, the same for both).{_heaviest(plans[1])} {fix}"
+    )
+
+
 def _heaviest(plans: list[Explained]) -> str:
     """Name the scan that touched the most buffers, its query and origin."""
     found = [(plan, plan.heaviest_scan()) for plan in plans]
@@ -321,15 +340,13 @@ def test_the_product_list_reads_its_page_in_price_order_from_an_index(
 def test_the_product_list_touches_a_few_buffers_whatever_the_catalog(
     product_list: Sized, record_property: Any
 ) -> None:
-    small, large = (_total(plans) for plans in product_list.plans)
-    sizes = [size.products for size in product_list.sizes]
-    if _within(record_property, "products", sizes, small, large, PRODUCT_LIST_BUFFERS):
-        return
-    raise AssertionError(
-        f"GET {PRODUCT_LIST} touched {small:,} shared buffers with {sizes[0]:,} "
-        f"products and {large:,} with {sizes[1]:,} (budget: at most "
-        f"{PRODUCT_LIST_BUFFERS:,}, the same for both)."
-        f"{_heaviest(product_list.plans[1])} {_PRODUCT_BUFFERS_FIX}"
+    _assert_few_buffers(
+        record_property,
+        f"GET {PRODUCT_LIST}",
+        product_list.plans,
+        [size.products for size in product_list.sizes],
+        PRODUCT_LIST_BUFFERS,
+        _PRODUCT_BUFFERS_FIX,
     )
 
 
@@ -438,17 +455,15 @@ def test_the_search_touches_a_few_buffers_whatever_the_catalog(
 ) -> None:
     label = f"GET {catalog.search_path}"
     small, large = (
-        _total(_searches(plans, catalog.term, label)) for plans in catalog.search.plans
+        _searches(plans, catalog.term, label) for plans in catalog.search.plans
     )
-    sizes = [size.products for size in catalog.search.sizes]
-    if _within(record_property, "products", sizes, small, large, SEARCH_BUFFERS):
-        return
-    searches = _searches(catalog.search.plans[1], catalog.term, label)
-    raise AssertionError(
-        f"{label}: its queries with the term touched {small:,} shared buffers "
-        f"with {sizes[0]:,} products and {large:,} with {sizes[1]:,} (budget: at "
-        f"most {SEARCH_BUFFERS}, the same for both).{_heaviest(searches)} "
-        f"{_TRIGRAM_FIX}"
+    _assert_few_buffers(
+        record_property,
+        f"{label}: its queries with the term",
+        (small, large),
+        [size.products for size in catalog.search.sizes],
+        SEARCH_BUFFERS,
+        _TRIGRAM_FIX,
     )
 
 
