@@ -7,7 +7,8 @@ budget can say whether the buffers a page touches grow with the table.
 Every plan and every buffer count comes from PostgreSQL itself: each SELECT
 the server received from the shop is run again under
 `EXPLAIN (ANALYZE, BUFFERS)` as the run's own role
-(`checker.trusted.explained`). Nothing here times a request.
+(`checker.trusted.explained`), and which indexes exist is read from the
+catalog (`pg_index`). Nothing here times a request.
 """
 
 from __future__ import annotations
