@@ -48,6 +48,9 @@ SCALES = {"small": (3_000, 12_000), "large": (10_000, 340_000)}
 # Each page, and what its page query sorts on.
 PAGES = {
     "/products/": r'ORDER BY\s+"catalog_product"\."price"',
+    # The search for one product's name: "Product 4711" is active, and no
+    # other name below 10,000 products holds 4711.
+    "/products/?q=duct+4711": r'ORDER BY\s+"catalog_product"\."price"',
     "/dashboard/sales/": r'ORDER BY\s+"orders_order"\."created_at"\s+DESC',
 }
 RUNS = 5
@@ -113,6 +116,8 @@ def _plan(sql: str, params: Any) -> dict[str, Any]:
         ):
             using = f" using {node['Index Name']}" if node.get("Index Name") else ""
             steps.append(f"{kind}{using} on {node['Relation Name']}")
+        elif kind == "Bitmap Index Scan" and steps and "Bitmap Heap" in steps[-1]:
+            steps.append(f"{kind} on {node['Index Name']}")
         elif kind in {"Sort", "Incremental Sort"} and not steps:
             keys = ", ".join(key.rpartition(".")[2] for key in node.get("Sort Key", []))
             steps.append(f"{kind} by {keys}")

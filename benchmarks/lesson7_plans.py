@@ -13,7 +13,8 @@ Then the solved shop is migrated into a scratch database (`lesson7_writes`)
 filled the same way, and the write cost of each index lesson 7 adds is
 measured: its size on disk beside its table's, and the rows per second of
 a bulk insert into its table with and without it (the best of three,
-each rolled back; times are this machine's own).
+each rolled back; times are this machine's own), and the bytes of WAL each
+inserted row wrote.
 """
 
 from __future__ import annotations
@@ -38,15 +39,24 @@ from checker.trusted.plan_data import ORDERS, PRODUCTS, catalog_fill, orders_fil
 
 LESSON = "07"
 WRITES_DATABASE = "lesson7_writes"
+# 20,000 products, inserted to time the catalog's indexes.
+_NEW_PRODUCTS = (
+    "INSERT INTO catalog_product (name, slug, sku, price, stock, is_active,"
+    " description, created_at, updated_at, brand_id, category_id)"
+    " SELECT 'New ' || g, 'new-' || g, 'NEW-' || g, 1 + g % 997, 1, true, '',"
+    " now(), now(), (SELECT min(id) FROM catalog_brand),"
+    " (SELECT min(id) FROM catalog_category) FROM generate_series(1, 20000) g"
+)
 # Each index lesson 7 adds, its table, and one insert of 20,000 rows into it.
 INDEXES = {
     "product_active_price_idx": (
         "catalog_product",
-        "INSERT INTO catalog_product (name, slug, sku, price, stock, is_active,"
-        " description, created_at, updated_at, brand_id, category_id)"
-        " SELECT 'New ' || g, 'new-' || g, 'NEW-' || g, 1 + g % 997, 1, true, '',"
-        " now(), now(), (SELECT min(id) FROM catalog_brand),"
-        " (SELECT min(id) FROM catalog_category) FROM generate_series(1, 20000) g",
+        _NEW_PRODUCTS,
+    ),
+    # The search's trigram index: each name goes in as its three-letter pieces.
+    "product_name_trgm_idx": (
+        "catalog_product",
+        _NEW_PRODUCTS,
     ),
     "review_approved_newest_idx": (
         "catalog_review",
@@ -91,7 +101,7 @@ def _cell(budget: Any) -> str:
         return str(found["plan"])
     if budget.passed:
         return "met"
-    ran = re.search(r" ran (.*?) to return", budget.message)
+    ran = re.search(r" ran (.*?)(?: to return| \(budget)", budget.message)
     if ran:
         return ran.group(1)
     if "through no index of its own" in budget.message:
@@ -99,14 +109,25 @@ def _cell(budget: Any) -> str:
     return budget.message.split(" (budget")[0][:160]
 
 
-def _insert_rate(connection: Any, statement: str, drop: str | None) -> float:
-    """Return the rows per second of `statement`, rolled back afterwards."""
+def _insert_cost(
+    connection: Any, statement: str, drop: str | None
+) -> tuple[float, float]:
+    """Return the rows per second of `statement` and the WAL bytes per row.
+
+    The insert is rolled back afterwards; its WAL was written all the same,
+    and is counted from the server's insert position before and after.
+    """
     with connection.transaction(force_rollback=True):
         if drop:
             connection.execute(f"DROP INDEX {drop}")
+        [(before,)] = connection.execute("SELECT pg_current_wal_insert_lsn()")
         started = time.perf_counter()
         connection.execute(statement)
-        return 20_000 / (time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        [(wal,)] = connection.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [before]
+        )
+        return 20_000 / seconds, float(wal) / 20_000
 
 
 def write_costs(root: Path) -> list[str]:
@@ -118,23 +139,32 @@ def write_costs(root: Path) -> list[str]:
             catalog_fill(connection, products=PRODUCTS, seed=7)
             orders_fill(connection, orders=ORDERS)
             lines = [
-                "| index | its size | its table | rows/s with it | rows/s without |",
-                "| --- | ---: | ---: | ---: | ---: |",
+                "| index | its size | its table | rows/s with it | rows/s without "
+                "| WAL bytes per row with it | without |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
             ]
-            for index, (table, insert) in INDEXES.items():
-                [(size, whole)] = connection.execute(
+            # Every size before any insert: a rolled-back insert leaves its
+            # rows' space behind, in the table and in each of its indexes.
+            sizes = {
+                index: connection.execute(
                     "SELECT pg_size_pretty(pg_relation_size(%s::regclass)),"
                     " pg_size_pretty(pg_relation_size(%s::regclass))",
                     [index, table],
-                ).fetchall()
-                # The best of three, each way: a busy machine only slows a run.
-                rates = [
-                    max(_insert_rate(connection, insert, drop) for _ in range(3))
+                ).fetchall()[0]
+                for index, (table, _) in INDEXES.items()
+            }
+            for index, (_, insert) in INDEXES.items():
+                size, whole = sizes[index]
+                # The best of three, each way: a busy machine only slows a
+                # run. The WAL a row writes does not depend on the load.
+                costs = [
+                    [_insert_cost(connection, insert, drop) for _ in range(3)]
                     for drop in (None, index)
                 ]
-                with_it, without = (f"{rate:,.0f}" for rate in rates)
+                with_it, without = (f"{max(c[0] for c in runs):,.0f}" for runs in costs)
+                wal = " | ".join(f"{min(c[1] for c in runs):,.0f}" for runs in costs)
                 lines.append(
-                    f"| `{index}` | {size} | {whole} | {with_it} | {without} |"
+                    f"| `{index}` | {size} | {whole} | {with_it} | {without} | {wal} |"
                 )
         return lines
     finally:

@@ -58,8 +58,11 @@ def _rows(connection: Any, query: str, *params: Any) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
-def product_list_rows_expected(connection: Any) -> list[Row]:
-    """Return the first page of the product list."""
+def product_list_rows_expected(connection: Any, term: str = "") -> list[Row]:
+    """Return the first page of the product list, of names holding `term` if any.
+
+    The name is matched ignoring case, as the shop's search does.
+    """
     found = _rows(
         connection,
         """
@@ -75,10 +78,11 @@ def product_list_rows_expected(connection: Any) -> list[Row]:
         FROM catalog_product p
         JOIN catalog_category c ON c.id = p.category_id
         JOIN catalog_brand b ON b.id = p.brand_id
-        WHERE p.is_active
+        WHERE p.is_active AND strpos(upper(p.name), upper(%s)) > 0
         ORDER BY p.price, p.id
         LIMIT %s
         """,
+        term,
         PER_PAGE,
     )
     return [

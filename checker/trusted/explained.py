@@ -49,11 +49,18 @@ class Node:
     loops: int
     buffers: int
     sort_key: tuple[str, ...] = ()
+    # Rows the node read and threw away: its filter's and its recheck's.
+    removed: float = 0
 
     def __str__(self) -> str:
         text = node_label(self.node_type, self.index, self.relation)
         rows = int(self.actual_rows * max(self.loops, 1))
         return f"{text} ({rows:,} row{'' if rows == 1 else 's'})"
+
+    @property
+    def rows_read(self) -> int:
+        """Return the rows the node read, those it kept and those it removed."""
+        return int((self.actual_rows + self.removed) * max(self.loops, 1))
 
 
 @dataclass
@@ -109,6 +116,8 @@ def _walk(top: dict[str, Any]) -> Iterator[Node]:
             loops=int(node.get("Actual Loops", 1)),
             buffers=node_buffers(node),
             sort_key=tuple(node.get("Sort Key", ())),
+            removed=float(node.get("Rows Removed by Filter", 0))
+            + float(node.get("Rows Removed by Index Recheck", 0)),
         )
 
 

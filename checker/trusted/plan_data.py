@@ -36,6 +36,7 @@ __all__ = [
     "catalog_fill",
     "orders_fill",
     "plan_sizes",
+    "search_term",
     "tables_analyze",
 ]
 
@@ -202,6 +203,19 @@ def plan_sizes(seed: int) -> PlanSizes:
     """Draw the first size from the run's seed, a little above `small`."""
     rng = random.Random(seed)
     return PlanSizes(PRODUCTS + rng.randrange(300), ORDERS + rng.randrange(1_200))
+
+
+def search_term(seed: int, products: int) -> str:
+    """Draw, from the run's seed, a search term one active product's name holds.
+
+    The products are named "Product <n>": a four-digit number below
+    `products` names one of them, and no other below 10,000 products, so
+    the search finds the same single product when the catalog doubles. The
+    term is in lower case, as a visitor types it.
+    """
+    rng = random.Random(seed)
+    number = rng.choice([n for n in range(1_000, min(products, 10_000)) if n % 20])
+    return f"duct {number}"
 
 
 def _customers(connection: Any) -> list[int]:

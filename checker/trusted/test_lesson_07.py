@@ -7,17 +7,19 @@ budget can say whether the buffers a page touches grow with the table.
 Every plan and every buffer count comes from PostgreSQL itself: each SELECT
 the server received from the shop is run again under
 `EXPLAIN (ANALYZE, BUFFERS)` as the run's own role
-(`checker.trusted.explained`). Nothing here times a request.
+(`checker.trusted.explained`), and which indexes exist is read from the
+catalog (`pg_index`). Nothing here times a request.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -31,11 +33,14 @@ from checker.trusted.plan_data import (
     catalog_fill,
     orders_fill,
     plan_sizes,
+    search_term,
 )
 from checker.trusted.reading import Row
 from checker.trusted.staff import staff_make
 
 PRODUCT_LIST = "/products/"
+# The products whose name holds a term, on the product list's own page.
+SEARCH = PRODUCT_LIST + "?"
 DASHBOARD = "/dashboard/sales/"
 # The product list's page query and the dashboard's recent orders, told apart
 # from the other statements of their page by what they sort on.
@@ -53,6 +58,19 @@ GROWTH_BUFFERS = 60
 # The twenty orders the dashboard lists, their customers, users and item
 # counts: about 200 buffers through indexes.
 RECENT_ORDERS_BUFFERS = 400
+# The search's count and page through a trigram index: about 50 buffers for
+# its one product, its reviews and figures; reading the whole table touches
+# over a thousand.
+SEARCH_BUFFERS = 150
+# Operator classes of pg_trgm: an index built with one finds '%term%'.
+TRIGRAM_OPCLASSES = ("gin_trgm_ops", "gist_trgm_ops")
+_INDEXES = (
+    "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x"
+    " JOIN pg_class i ON i.oid = x.indexrelid"
+    " JOIN pg_class t ON t.oid = x.indrelid"
+    " JOIN pg_namespace n ON n.oid = t.relnamespace"
+    " WHERE n.nspname = 'public' AND t.relname = %s ORDER BY i.relname"
+)
 _SORT_INDEX_FIX = (
     "Add an index whose columns match the ORDER BY (price, then id) to "
     "Product.Meta.indexes, with condition=Q(is_active=True) as the page "
@@ -69,6 +87,14 @@ _RECENT_FIX = (
     "Add an index on (created_at, id) in Order.Meta.indexes, newest first, and "
     "count each order's items with a Subquery() for the twenty orders shown "
     "rather than a GROUP BY over every order."
+)
+_TRIGRAM_FIX = (
+    "A B-tree orders whole values from their first character and cannot find "
+    "one by a piece from its middle; a GIN index of pg_trgm's three-letter "
+    "pieces can. name__icontains compares UPPER(name), and an index serves "
+    'only the expression it is built on: add GinIndex(OpClass(Upper("name"), '
+    'name="gin_trgm_ops"), name=...) to Product.Meta.indexes, in a migration '
+    "that runs TrigramExtension() first."
 )
 _CONCURRENTLY_FIX = (
     "Build it with django.contrib.postgres.operations.AddIndexConcurrently in a "
@@ -93,48 +119,77 @@ def _measured(
     shop_run: ShopRun,
     connection: Any,
     fill: Callable[[PlanSizes], Fill],
-    request: Callable[[Shop], Page],
-) -> Sized:
-    """Fill the emptied shop at the run's size, then twice it; measure each."""
+    requests: Sequence[Callable[[Shop], Page]],
+) -> list[Sized]:
+    """Fill the emptied shop at the run's size, then twice it; measure each page."""
     shop = shop_run.shop
     shop.reset()
     assert shop_run.database is not None
     role = shop_run.database.role
     first = plan_sizes(shop.seed)
     seconds = 0.0
-    pages, plans, keys = [], [], []
+    keys = []
+    pages: list[list[Page]] = [[] for _ in requests]
+    plans: list[list[list[Explained]]] = [[] for _ in requests]
     for size in (first, first.doubled()):
         filled = fill(size)
         seconds += filled.seconds
         keys.append(filled.keys)
-        page = request(shop)
-        assert page.status == 200, f"{page.measurement.label} answered {page.status}"
-        pages.append(page)
-        plans.append(explain_received(connection, role, page.measurement.queries))
-    return Sized(
-        (first, first.doubled()),
-        (pages[0], pages[1]),
-        (plans[0], plans[1]),
-        seconds,
-        (keys[0], keys[1]),
-    )
+        for position, request in enumerate(requests):
+            page = request(shop)
+            label = page.measurement.label
+            assert page.status == 200, f"{label} answered {page.status}"
+            pages[position].append(page)
+            queries = page.measurement.queries
+            plans[position].append(explain_received(connection, role, queries))
+    return [
+        Sized(
+            (first, first.doubled()),
+            (shown[0], shown[1]),
+            (explained[0], explained[1]),
+            seconds,
+            (keys[0], keys[1]),
+        )
+        for shown, explained in zip(pages, plans, strict=True)
+    ]
+
+
+@dataclass
+class Catalog:
+    """The product list and a search on it, measured on the same catalogs."""
+
+    products: Sized
+    search: Sized
+    term: str
+
+    @property
+    def search_path(self) -> str:
+        return SEARCH + urlencode({"q": self.term})
 
 
 @pytest.fixture(scope="module")
-def product_list(shop_run: ShopRun) -> Iterator[Sized]:
-    """Measure the product list on plan-sized catalogs, once for the module."""
+def catalog(shop_run: ShopRun) -> Iterator[Catalog]:
+    """Measure the product list and a search on plan-sized catalogs, once."""
     connection = shop_run.trusted_connection()
+    seed = shop_run.shop.seed
+    term = search_term(seed, plan_sizes(seed).products)
+    path = SEARCH + urlencode({"q": term})
     try:
-        yield _measured(
+        products, search = _measured(
             shop_run,
             connection,
-            lambda size: catalog_fill(
-                connection, products=size.products, seed=shop_run.shop.seed
-            ),
-            lambda shop: shop.get(PRODUCT_LIST),
+            lambda size: catalog_fill(connection, products=size.products, seed=seed),
+            [lambda shop: shop.get(PRODUCT_LIST), lambda shop: shop.get(path)],
         )
+        yield Catalog(products, search, term)
     finally:
         connection.close()
+
+
+@pytest.fixture(scope="module")
+def product_list(catalog: Catalog) -> Sized:
+    """Return the product list measured on plan-sized catalogs."""
+    return catalog.products
 
 
 @pytest.fixture(scope="module")
@@ -149,12 +204,13 @@ def dashboard(shop_run: ShopRun) -> Iterator[Sized]:
         return orders_fill(connection, orders=size.orders)
 
     try:
-        yield _measured(
+        [sized] = _measured(
             shop_run,
             connection,
             fill,
-            lambda shop: shop.get(DASHBOARD, user=staff[0]),
+            [lambda shop: shop.get(DASHBOARD, user=staff[0])],
         )
+        yield sized
     finally:
         connection.close()
 
@@ -181,6 +237,25 @@ def _within(
     record_property("buffers", [small, large])
     record_property(noun, sizes)
     return small <= budget and large <= small * GROWTH_SLACK + GROWTH_BUFFERS
+
+
+def _assert_few_buffers(
+    record_property: Any,
+    label: str,
+    plans: tuple[list[Explained], list[Explained]],
+    products: list[int],
+    budget: int,
+    fix: str,
+) -> None:
+    """Fail unless `plans` keep to `budget` buffers at both catalog sizes."""
+    small, large = (_total(measured) for measured in plans)
+    if _within(record_property, "products", products, small, large, budget):
+        return
+    raise AssertionError(
+        f"{label} touched {small:,} shared buffers with {products[0]:,} "
+        f"products and {large:,} with {products[1]:,} (budget: at most "
+        f"{budget:,}, the same for both).{_heaviest(plans[1])} {fix}"
+    )
 
 
 def _heaviest(plans: list[Explained]) -> str:
@@ -266,15 +341,13 @@ def test_the_product_list_reads_its_page_in_price_order_from_an_index(
 def test_the_product_list_touches_a_few_buffers_whatever_the_catalog(
     product_list: Sized, record_property: Any
 ) -> None:
-    small, large = (_total(plans) for plans in product_list.plans)
-    sizes = [size.products for size in product_list.sizes]
-    if _within(record_property, "products", sizes, small, large, PRODUCT_LIST_BUFFERS):
-        return
-    raise AssertionError(
-        f"GET {PRODUCT_LIST} touched {small:,} shared buffers with {sizes[0]:,} "
-        f"products and {large:,} with {sizes[1]:,} (budget: at most "
-        f"{PRODUCT_LIST_BUFFERS:,}, the same for both)."
-        f"{_heaviest(product_list.plans[1])} {_PRODUCT_BUFFERS_FIX}"
+    _assert_few_buffers(
+        record_property,
+        f"GET {PRODUCT_LIST}",
+        product_list.plans,
+        [size.products for size in product_list.sizes],
+        PRODUCT_LIST_BUFFERS,
+        _PRODUCT_BUFFERS_FIX,
     )
 
 
@@ -287,6 +360,125 @@ def test_the_product_list_shows_the_same_rows_on_a_large_catalog(
         f"GET {PRODUCT_LIST}",
         reading.product_list_rows(product_list.pages[1].text),
         expected.product_list_rows_expected,
+    )
+
+
+def _searches(plans: list[Explained], term: str, label: str) -> list[Explained]:
+    """Return the statements that sent `term`: the search's count and page.
+
+    The term is in the SQL text when the client binds values itself, as
+    Django's psycopg backend does by default, or else in the parameters.
+    """
+    wanted = term.upper()
+    found = [
+        plan
+        for plan in plans
+        if wanted in plan.query.sql.upper()
+        or any(wanted in str(value).upper() for value in plan.query.params or ())
+    ]
+    assert found, f"{label} sent no query with the term {term!r}"
+    return found
+
+
+def _name_indexes(connection: Any) -> list[tuple[str, str]]:
+    """Return catalog_product's indexes on its name, each with its definition."""
+    rows = connection.execute(_INDEXES, ["catalog_product"]).fetchall()
+    return [
+        (name, definition)
+        for name, definition in rows
+        if re.search(r"\(.*\bname\b.*\)", definition.partition(" USING ")[2])
+    ]
+
+
+def _unused(indexes: list[tuple[str, str]]) -> str:
+    """Say why the indexes on name that exist did not serve the search, or ''."""
+    said = []
+    for name, definition in indexes:
+        method = definition.partition(" USING ")[2]
+        if any(opclass in method for opclass in TRIGRAM_OPCLASSES):
+            reason = "a trigram index, but not on the UPPER(name) the query compares"
+        else:
+            reason = "which cannot find a piece from the middle of a name"
+        said.append(f"{name} ({method}) is {reason}")
+    return f" catalog_product has {'; '.join(said)}." if said else ""
+
+
+def _trigram_verdict(connection: Any, plans: list[Explained], label: str) -> str:
+    """Fail unless each of `plans` finds its products through a trigram index.
+
+    Return the nodes that did, for the results.
+    """
+    indexes = _name_indexes(connection)
+    trigram = {
+        name
+        for name, definition in indexes
+        if any(opclass in definition for opclass in TRIGRAM_OPCLASSES)
+    }
+    used: list[str] = []
+    for plan in plans:
+        scans = plan.scans("catalog_product")
+        seq = [node for node in scans if node.node_type == "Seq Scan"]
+        through = [node for node in plan.nodes if node.index in trigram]
+        if through and not seq:
+            used.extend(str(node) for node in through)
+            continue
+        read = max(seq or scans, key=lambda node: node.rows_read, default=None)
+        ran = (
+            f"{read}, which read {read.rows_read:,} rows of catalog_product to "
+            f"keep {int(read.actual_rows * max(read.loops, 1)):,}"
+            if read
+            else "no scan of catalog_product through a trigram index"
+        )
+        raise AssertionError(
+            f"{label}: {plan.query.short}{plan.where} ran {ran} (budget: the "
+            "matching products found through a trigram index, whatever the "
+            f"table holds).{_unused(indexes)} {_TRIGRAM_FIX}"
+        )
+    return "; ".join(dict.fromkeys(used))
+
+
+@pytest.mark.exercise("07-search", budget="trigram-index")
+def test_the_search_finds_its_products_through_a_trigram_index(
+    catalog: Catalog, shop_run: ShopRun, record_property: Any
+) -> None:
+    label = f"GET {catalog.search_path}"
+    plans = _searches(catalog.search.plans[1], catalog.term, label)
+    connection = shop_run.trusted_connection()
+    try:
+        record_property("plan", _trigram_verdict(connection, plans, label))
+    finally:
+        connection.close()
+
+
+@pytest.mark.exercise("07-search", budget="buffers")
+def test_the_search_touches_a_few_buffers_whatever_the_catalog(
+    catalog: Catalog, record_property: Any
+) -> None:
+    label = f"GET {catalog.search_path}"
+    small, large = (
+        _searches(plans, catalog.term, label) for plans in catalog.search.plans
+    )
+    _assert_few_buffers(
+        record_property,
+        f"{label}: its queries with the term",
+        (small, large),
+        [size.products for size in catalog.search.sizes],
+        SEARCH_BUFFERS,
+        _TRIGRAM_FIX,
+    )
+
+
+@pytest.mark.exercise("07-search", budget="same-output")
+def test_the_search_shows_the_products_whose_name_holds_the_term(
+    catalog: Catalog, shop_run: ShopRun
+) -> None:
+    _assert_same_rows(
+        shop_run,
+        f"GET {catalog.search_path}",
+        reading.product_list_rows(catalog.search.pages[1].text),
+        lambda connection: expected.product_list_rows_expected(
+            connection, catalog.term
+        ),
     )
 
 

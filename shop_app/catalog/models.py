@@ -37,6 +37,8 @@ class Tag(models.Model):
 
 
 class Product(models.Model):
+    # TODO(lesson 7): the product search filters name__icontains, a LIKE '%term%'
+    # that no B-tree index can serve, so every search reads the whole table.
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)
     sku = models.CharField(max_length=32, unique=True)

@@ -13,6 +13,12 @@ def product_list() -> QuerySet[Product]:
     return Product.objects.filter(is_active=True).order_by("price", "id")
 
 
+def product_search(*, term: str) -> QuerySet[Product]:
+    """Return the products of the list page whose name contains `term`, or all."""
+    products = product_list()
+    return products.filter(name__icontains=term) if term else products
+
+
 def product_get(*, slug: str) -> Product:
     """Return the active product with `slug`, or raise Product.DoesNotExist."""
     return Product.objects.get(slug=slug, is_active=True)

@@ -22,10 +22,14 @@ def _product_or_404(slug: str) -> Product:
 
 
 def product_list(request: HttpRequest) -> HttpResponse:
-    """Show the active products, a page at a time, with the categories."""
-    paginator = Paginator(selectors.product_list(), PRODUCTS_PER_PAGE)
+    """Show the active products, a page at a time, with the categories.
+
+    With ?q=, show only the products whose name contains it.
+    """
+    term = request.GET.get("q", "").strip()
+    paginator = Paginator(selectors.product_search(term=term), PRODUCTS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
-    context = {"page": page, "categories": selectors.category_list()}
+    context = {"page": page, "categories": selectors.category_list(), "term": term}
     return render(request, "catalog/product_list.html", context)
 
 

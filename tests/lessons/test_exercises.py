@@ -193,6 +193,17 @@ DIAGNOSES = {
         "AddIndexConcurrently",
         "atomic = False",
     ],
+    ("07-search", "trigram-index"): [
+        "GET /products/?q=duct+",
+        "Seq Scan on catalog_product",
+        "rows of catalog_product to keep 1",
+        "gin_trgm_ops",
+    ],
+    ("07-search", "buffers"): [
+        "GET /products/?q=duct+",
+        "shared buffers with",
+        "Most of them: Seq Scan on catalog_product",
+    ],
     ("08-concurrent-quotes", "in-flight"): [
         "asked Parcelpost, Swiftship and Cargoline one after another",
         "never more than 1 in flight",

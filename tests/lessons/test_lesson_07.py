@@ -13,7 +13,7 @@ import pytest
 
 from tests.lessons.conftest import graded_with_breaks
 
-GRADED = ("07-product-list", "07-recent-orders")
+GRADED = ("07-product-list", "07-recent-orders", "07-search")
 BREAKS = [
     # The covering index on the approved reviews is never created: each
     # product's count and average read its reviews from the table.
@@ -34,13 +34,28 @@ BREAKS = [
         r"^    atomic = False\n",
         "",
     ),
+    # The trigram index is built on name itself, which the search's
+    # UPPER(name) LIKE cannot use.
+    (
+        "shop_app/catalog/migrations/0003_product_name_trgm_idx.py",
+        r"^                django\.contrib\.postgres\.indexes\.OpClass\(\n"
+        r"(?:.*\n)*?                \),\n",
+        "",
+    ),
+    (
+        "shop_app/catalog/migrations/0003_product_name_trgm_idx.py",
+        r'^                name="product_name_trgm_idx",',
+        '                fields=["name"],\n'
+        '                opclasses=["gin_trgm_ops"],\n'
+        '                name="product_name_trgm_idx",',
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def broken_outcomes(tmp_path_factory, grade, course):
     root = tmp_path_factory.mktemp("broken-07")
-    return graded_with_breaks(root, grade, course, "07-recent-orders", GRADED, BREAKS)
+    return graded_with_breaks(root, grade, course, "07-search", GRADED, BREAKS)
 
 
 def test_without_the_covering_index_the_product_list_reads_the_reviews_table(
@@ -71,3 +86,24 @@ def test_a_plain_add_index_on_the_orders_is_named_with_its_migration_line(
         r"AddIndexConcurrently\)\. Build it with django\.contrib\.postgres",
         budgets["concurrently"].message,
     ), budgets["concurrently"].message
+
+
+def test_a_trigram_index_on_name_is_named_as_unused_by_the_upper_case_search(
+    broken_outcomes,
+):
+    budgets = broken_outcomes["07-search"]
+
+    assert budgets["same-output"].passed
+    assert not budgets["buffers"].passed
+    message = budgets["trigram-index"].message
+    assert not budgets["trigram-index"].passed
+    assert re.match(
+        r"GET /products/\?q=duct\+\d{4}: SELECT .*? — from shop_app/catalog/"
+        r"views\.py:\d+ ran Seq Scan on catalog_product \(1 row\), which read "
+        r"[\d,]+ rows of catalog_product to keep 1 \(budget: the matching "
+        r"products found through a trigram index, whatever the table holds\)\. "
+        r"catalog_product has product_name_trgm_idx \(gin \(name gin_trgm_ops\)\) "
+        r"is a trigram index, but not on the UPPER\(name\) the query compares\. "
+        r"A B-tree orders",
+        message,
+    ), message

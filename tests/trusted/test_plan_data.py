@@ -10,9 +10,11 @@ import psycopg
 import pytest
 
 from checker.harness.database import run_database_create, run_database_drop
+from checker.queries import CapturedQuery
 from checker.services import create_database, drop_database
 from checker.services.urls import database_url
 from checker.trusted import plan_data
+from checker.trusted.explained import explain_received
 from checker.trusted.plan_data import KEYS_ONCE, TABLES, catalog_fill, orders_fill
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +140,39 @@ def test_a_fill_the_shop_refuses_without_its_keys_gets_the_ids_of_a_row_by_row_f
         assert connection.execute(
             "SELECT min(id), max(id), count(*) FROM catalog_product"
         ).fetchone() == (1, 300, 300)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 11])
+def test_the_search_term_names_one_active_product_as_the_catalog_doubles(run, seed):
+    sizes = plan_data.plan_sizes(seed)
+    term = plan_data.search_term(seed, sizes.products)
+    matching = (
+        "SELECT name FROM catalog_product"
+        " WHERE is_active AND strpos(upper(name), upper(%s)) > 0"
+    )
+    with run.connect() as connection:
+        found = []
+        for products in (sizes.products, sizes.doubled().products):
+            catalog_fill(connection, products=products, seed=seed)
+            found.append(connection.execute(matching, [term]).fetchall())
+
+    assert term.islower()
+    assert found[0] == found[1] == [(f"Pro{term}",)]
+
+
+def test_a_seq_scan_reads_the_rows_its_filter_removes_too(run):
+    with run.connect() as connection:
+        catalog_fill(connection, products=300, seed=3)
+        query = CapturedQuery(
+            alias="default",
+            sql="SELECT id FROM catalog_product WHERE name = 'Product 17'",
+            params=[],
+            many=False,
+            duration=0.0,
+            transaction=False,
+        )
+        [plan] = explain_received(connection, run.role, [query])
+
+    [scan] = plan.scans("catalog_product")
+    assert scan.node_type == "Seq Scan"
+    assert (scan.actual_rows, scan.removed, scan.rows_read) == (1, 299, 300)

@@ -39,6 +39,32 @@ def test_product_list_shows_every_active_product_cheapest_first(client):
 
 
 @pytest.mark.django_db
+def test_product_search_shows_the_active_products_whose_name_holds_the_term(client):
+    product = Product.objects.filter(is_active=True).order_by("id").first()
+    term = product.name[1:4].lower()
+
+    response = client.get("/products/", {"q": f"  {term} "})
+
+    expected = Product.objects.filter(is_active=True, name__icontains=term)
+    assert response.status_code == 200
+    assert list(response.context["page"]) == list(expected.order_by("price", "id"))
+    assert product in response.context["page"]
+    assert f'value="{escape(term)}"' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_product_search_keeps_its_term_in_the_page_links(client, monkeypatch):
+    monkeypatch.setattr("catalog.views.PRODUCTS_PER_PAGE", 1)
+    term = Product.objects.filter(is_active=True).order_by("id").first().name[:2]
+    assert term.isalnum()
+    assert Product.objects.filter(is_active=True, name__icontains=term).count() > 1
+
+    page = client.get("/products/", {"q": term}).content.decode()
+
+    assert f'href="?q={term}&amp;page=2"' in page
+
+
+@pytest.mark.django_db
 def test_product_list_rows_show_category_brand_tags_price_and_reviews(client):
     product = (
         Product.objects.filter(is_active=True)
