@@ -177,6 +177,30 @@ class Graded:
     after: dict[str, Any]
 
 
+def _grade_class(
+    specs: list[str], *, out: Path, course: Path, timeout: int, memory: int, limit: int
+) -> subprocess.CompletedProcess[str]:
+    """Run `course grade` on the submissions `specs`, sandboxed, two at a time."""
+    return subprocess.run(
+        [
+            str(COMMAND), "grade", *specs,
+            "--out", str(out),
+            "-j", "2",
+            "--seed", str(SEED),
+            "--timeout", str(timeout),
+            "--memory", str(memory),
+            "--output", str(OUTPUT_MIB),
+            "--course", str(course),
+            "--trusted", str(TRUSTED),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=limit,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Grade the hostile class once, -j 2, with the seed fixed."""
@@ -199,24 +223,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Any:
     }
     out = folder / "out"
     started = time.monotonic()
-    process = subprocess.run(
-        [
-            str(COMMAND), "grade", *specs,
-            "--out", str(out),
-            "-j", "2",
-            "--seed", str(SEED),
-            "--timeout", str(TIMEOUT),
-            "--memory", str(MEMORY_MIB),
-            "--output", str(OUTPUT_MIB),
-            "--course", str(course),
-            "--trusted", str(TRUSTED),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=40 * 60,
-        env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
+    process = _grade_class(
+        specs, out=out, course=course, timeout=TIMEOUT, memory=MEMORY_MIB, limit=40 * 60
+    )
     seconds = time.monotonic() - started
     # Killed processes leave /proc a moment after their cgroup is removed.
     deadline = time.monotonic() + 10
@@ -561,24 +570,14 @@ def deploy_graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     builds = ("honest", "around", "files", "moved")
     specs = [str(_deploy_shop(folder / "class" / b, b)) for b in builds]
     out = folder / "out"
-    process = subprocess.run(
-        [
-            str(COMMAND), "grade", *specs,
-            "--out", str(out),
-            "-j", "2",
-            "--seed", str(SEED),
-            "--timeout", str(DEPLOY_TIMEOUT),
-            "--memory", str(DEPLOY_MEMORY_MIB),
-            "--output", str(OUTPUT_MIB),
-            "--course", str(course),
-            "--trusted", str(TRUSTED),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=20 * 60,
-        env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
+    process = _grade_class(
+        specs,
+        out=out,
+        course=course,
+        timeout=DEPLOY_TIMEOUT,
+        memory=DEPLOY_MEMORY_MIB,
+        limit=20 * 60,
+    )
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
     document = json.loads((out / "grades.json").read_text())
     return {
