@@ -189,8 +189,13 @@ class QueryRecorder:
         many: bool,
         context: dict[str, Any],
     ) -> Any:
-        where, template = self._locate(sys._getframe(1))
-        access = nplusone.current_access()
+        following = nplusone.current_access()
+        if following is None:
+            access = None
+            where, template = self._locate(sys._getframe(1))
+        else:
+            access, frame = following
+            where, template = self._locate(frame)
         error = None
         start = perf_counter()
         try:

@@ -23,7 +23,7 @@ from celery.signals import before_task_publish
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from checker.cache import call_site
+from checker.origins import call_site
 
 __all__ = ["InlineTask", "PublishedTask", "TaskRecorder"]
 

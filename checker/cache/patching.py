@@ -24,7 +24,7 @@ from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
 from checker.cache.records import CacheOperation, key_family
-from checker.cache.sites import call_site
+from checker.origins import call_site
 
 __all__ = ["Sink", "alias_of", "start_recording", "stop_recording"]
 
