@@ -22,6 +22,7 @@ from django.db import connections
 
 from checker import eager, nplusone, sql
 from checker.origins import Location, ProjectCode
+from checker.recorders import Recorder
 
 __all__ = [
     "CapturedQuery",
@@ -100,7 +101,7 @@ def _plain(params: Any) -> Any:
     return repr(params)
 
 
-class QueryRecorder:
+class QueryRecorder(Recorder):
     """Record the queries run on every database alias inside a `with` block."""
 
     def __init__(
@@ -155,6 +156,10 @@ class QueryRecorder:
             error=error,
             request=request,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the recording as plain JSON data."""
+        return {"queries": [query.to_dict() for query in self.queries]}
 
     def _request_started(self, **kwargs: Any) -> None:
         self._requests += 1
