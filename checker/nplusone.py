@@ -179,7 +179,6 @@ def _access_for(
 _VIA = "_checker_via"
 _ROWS = "_checker_rows"
 _SINGLE = "single"
-_MARKS = frozenset((_VIA, _ROWS))
 _located_accesses: dict[tuple[Access, str, str, bool, bool], Access] = {}
 
 
@@ -241,7 +240,8 @@ def _forward_get_object(original: Callable[..., Any]) -> Callable[..., Any]:
             access = _access_for(
                 self, instance, lambda model: Access(model, self.field.name, "forward")
             )
-        if instance.__dict__.keys() & _MARKS:
+        marks = instance.__dict__
+        if _VIA in marks or _ROWS in marks:
             access = _located(access, instance)
         token = _access.set((access, sys._getframe(1)))
         try:
