@@ -7,7 +7,9 @@ rounds, in two phases:
 
 1. the request bare and under `measure()` (every recorder, memory tracing
    off, the Redis INFO cross-check on), alone and with its diagnosis read
-   (`similar()` and `unused_eager_loads()`), and under partial measurements;
+   (`similar()` and `unused_eager_loads()`), under partial measurements,
+   and right after an empty `measure()` block (the classes it patches and
+   restores, without recording);
 2. with django-zeal and nplusone patched into the process (both patch Django
    for good once imported), the request bare, under `measure()` with its
    diagnosis, under `zeal_context()` and under nplusone's `Profiler`.
@@ -104,6 +106,14 @@ def main() -> None:
         def bare() -> None:
             client.get("/books/")
 
+        def bare_after_empty_block() -> None:
+            # A block that records nothing still patches the ORM, cache and
+            # Celery classes and restores them; the request after it shows
+            # what changing those classes costs code that is not measured.
+            with measure("nothing", memory=False, cross_check=False):
+                pass
+            client.get("/books/")
+
         def measured(*, diagnose: bool = False, **options: Any) -> Callable[[], None]:
             def run() -> None:
                 with measure("GET /books/", memory=False, **options) as m:
@@ -123,6 +133,7 @@ def main() -> None:
                 "... cross_check=False": measured(cross_check=False),
                 "queries only": measured(cache=False, tasks=False),
                 "cache only": measured(queries=False, tasks=False),
+                "empty block, then bare": bare_after_empty_block,
             },
             rounds,
         )

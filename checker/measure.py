@@ -9,29 +9,40 @@ Notebooks, the pytest plugin and grading all read numbers from here.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from checker.cache import CacheRecorder
 from checker.eager import EagerLoad
 from checker.groups import QueryGroup, duplicate_groups, similar_groups
 from checker.origins import ProjectCode
 from checker.plans import Plan, explain_all
 from checker.queries import CapturedQuery, QueryRecorder
+from checker.receipts import render_html, render_rich, render_text
+from checker.recorders import Recording
 from checker.resources import ResourceRecorder
+from checker.tasks import TaskRecorder
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 __all__ = ["Measurement", "measure", "observe_measurements"]
 
 
 class Measurement:
-    """What one measured block did; filled in while the block runs."""
+    """What one measured block did; filled in while the block runs.
+
+    Each part is a recorder's recording, or None when that part was not
+    measured. The cache and task parts need only give their data: grading
+    puts there the recordings it builds from the servers' own evidence.
+    """
 
     def __init__(self, label: str = "") -> None:
         self.label = label
         self.recorder: QueryRecorder | None = None
-        self.cache: Any | None = None
-        self.tasks: Any | None = None
+        self.cache: Recording | None = None
+        self.tasks: Recording | None = None
         self.resources: ResourceRecorder | None = None
         self._plans: dict[bool, list[Plan]] = {}
 
@@ -93,24 +104,30 @@ class Measurement:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the measurement as plain JSON data (a receipt)."""
-        from checker.receipts import measurement_to_dict
-
-        return measurement_to_dict(self)
+        resources = self.resources
+        plans = self._plans.get(True) or self._plans.get(False)
+        return {
+            "label": self.label,
+            "query_count": self.query_count,
+            "transaction_statements": len(self.queries) - self.query_count,
+            "resources": resources.to_dict() if resources else None,
+            "similar": [group.to_dict() for group in self.similar()],
+            "duplicates": [group.to_dict() for group in self.duplicates()],
+            "unused_eager": [load.to_dict() for load in self.unused_eager_loads()],
+            "queries": [query.to_dict() for query in self.queries],
+            "plans": [plan.to_dict() for plan in plans] if plans else None,
+            "cache": self.cache.to_dict() if self.cache else None,
+            "tasks": self.tasks.to_dict() if self.tasks else None,
+        }
 
     def report(self) -> str:
         """Return the receipt as readable text."""
-        from checker.receipts import render_text
-
         return render_text(self.to_dict())
 
-    def __rich__(self) -> Any:
-        from checker.receipts import render_rich
-
+    def __rich__(self) -> RenderableType:
         return render_rich(self.to_dict())
 
     def _repr_html_(self) -> str:
-        from checker.receipts import render_html
-
         return render_html(self.to_dict())
 
     def __repr__(self) -> str:
@@ -139,19 +156,6 @@ def observe_measurements(callback: Callable[[Measurement], None]) -> Iterator[No
         _observers.remove(callback)
 
 
-def _optional_recorder(module: str, name: str, **options: Any) -> Any | None:
-    # The cache and task recorders live in their own modules; measure what
-    # is available rather than fail when one is absent.
-    try:
-        found = importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name == module:
-            return None
-        raise
-    recorder = getattr(found, name, None)
-    return recorder(**options) if recorder is not None else None
-
-
 @contextmanager
 def measure(
     label: str = "",
@@ -168,8 +172,8 @@ def measure(
 
     `memory=True` traces allocations with tracemalloc, which slows Python code
     down: leave it off when the wall time matters. `cross_check` compares the
-    cache hits counted with Redis's own `INFO` counters, at the price of a few
-    round trips to Redis per block.
+    cache hits counted with Redis's own `INFO` counters, at the price of one
+    round trip per Redis server when the block starts and one when it ends.
     """
     measurement = Measurement(label)
     try:
@@ -180,15 +184,11 @@ def measure(
                     QueryRecorder(project=project, aliases=aliases)
                 )
             if cache:
-                recorder = _optional_recorder(
-                    "checker.cache", "CacheRecorder", cross_check=cross_check
+                measurement.cache = stack.enter_context(
+                    CacheRecorder(cross_check=cross_check)
                 )
-                if recorder is not None:
-                    measurement.cache = stack.enter_context(recorder)
             if tasks:
-                recorder = _optional_recorder("checker.tasks", "TaskRecorder")
-                if recorder is not None:
-                    measurement.tasks = stack.enter_context(recorder)
+                measurement.tasks = stack.enter_context(TaskRecorder())
             yield measurement
     finally:
         for callback in list(_observers):

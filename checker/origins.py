@@ -19,7 +19,7 @@ from django.template.base import Node
 
 from checker.services.layout import project_root
 
-__all__ = ["DEFAULT_ROOTS", "Location", "ProjectCode"]
+__all__ = ["DEFAULT_ROOTS", "Location", "ProjectCode", "call_site"]
 
 DEFAULT_ROOTS = ("shop_app",)
 
@@ -144,6 +144,23 @@ class ProjectCode:
             frame = frame.f_back
         return self._owner_location(start), template
 
+    def site(self, frame: FrameType | None) -> str | None:
+        """Return `file:line` of the innermost project line or project template line.
+
+        Cache calls, task publishes and inline task runs point here: a
+        `{% cache %}` tag is found at its template line.
+        """
+        while frame is not None:
+            kind = self.kind(frame.f_code)
+            if kind == _PROJECT:
+                return f"{self.relative(frame.f_code.co_filename)}:{frame.f_lineno}"
+            if kind == _TEMPLATE:
+                found = self.template_location(frame)
+                if found is not None and found.in_project:
+                    return str(found)
+            frame = frame.f_back
+        return None
+
     def location(self, where: Any) -> Location | None:
         """Turn what `locate_raw` found into a Location."""
         if where is None or isinstance(where, Location):
@@ -181,3 +198,8 @@ class ProjectCode:
 def _project_code(roots: tuple[str, ...]) -> ProjectCode:
     # One instance per set of roots keeps its cache of classified code.
     return ProjectCode(roots=roots)
+
+
+def call_site(frame: FrameType | None = None) -> str | None:
+    """Return `file:line` of the first project line out from `frame` (the caller's)."""
+    return ProjectCode.from_settings().site(frame or sys._getframe(1))

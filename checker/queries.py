@@ -22,6 +22,7 @@ from django.db import connections
 
 from checker import eager, nplusone, sql
 from checker.origins import Location, ProjectCode
+from checker.recorders import Recorder
 
 __all__ = [
     "CapturedQuery",
@@ -100,7 +101,7 @@ def _plain(params: Any) -> Any:
     return repr(params)
 
 
-class QueryRecorder:
+class QueryRecorder(Recorder):
     """Record the queries run on every database alias inside a `with` block."""
 
     def __init__(
@@ -156,6 +157,10 @@ class QueryRecorder:
             request=request,
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the recording as plain JSON data."""
+        return {"queries": [query.to_dict() for query in self.queries]}
+
     def _request_started(self, **kwargs: Any) -> None:
         self._requests += 1
 
@@ -189,8 +194,13 @@ class QueryRecorder:
         many: bool,
         context: dict[str, Any],
     ) -> Any:
-        where, template = self._locate(sys._getframe(1))
-        access = nplusone.current_access()
+        following = nplusone.current_access()
+        if following is None:
+            access = None
+            where, template = self._locate(sys._getframe(1))
+        else:
+            access, frame = following
+            where, template = self._locate(frame)
         error = None
         start = perf_counter()
         try:

@@ -1,7 +1,7 @@
 """Receipts: a measurement as plain data, text, a rich table, or HTML.
 
-Every renderer reads the plain data from `measurement_to_dict`, so a receipt
-saved as JSON renders the same later as it did when it was measured.
+Every renderer reads only the plain data of `Measurement.to_dict()`, so a
+receipt saved as JSON renders the same later as it did when it was measured.
 """
 
 from __future__ import annotations
@@ -14,30 +14,9 @@ from checker.resources import format_bytes
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from checker.measure import Measurement
-
-__all__ = ["measurement_to_dict", "render_html", "render_rich", "render_text"]
+__all__ = ["render_html", "render_rich", "render_text"]
 
 _LISTED = 20
-
-
-def measurement_to_dict(measurement: Measurement) -> dict[str, Any]:
-    """Return the measurement as plain JSON data."""
-    resources = measurement.resources
-    plans = measurement._plans.get(True) or measurement._plans.get(False)
-    return {
-        "label": measurement.label,
-        "query_count": measurement.query_count,
-        "transaction_statements": len(measurement.queries) - measurement.query_count,
-        "resources": resources.to_dict() if resources else None,
-        "similar": [group.to_dict() for group in measurement.similar()],
-        "duplicates": [group.to_dict() for group in measurement.duplicates()],
-        "unused_eager": [load.to_dict() for load in measurement.unused_eager_loads()],
-        "queries": [query.to_dict() for query in measurement.queries],
-        "plans": [plan.to_dict() for plan in plans] if plans else None,
-        "cache": measurement.cache.to_dict() if measurement.cache else None,
-        "tasks": measurement.tasks.to_dict() if measurement.tasks else None,
-    }
 
 
 def _headline(data: dict[str, Any]) -> str:
@@ -65,6 +44,21 @@ def _group_line(group: dict[str, Any]) -> str:
 def _eager_line(load: dict[str, Any]) -> str:
     where = f" at {load['origin']}" if load.get("origin") else ""
     return f'{load["via"]}: {load["call"]}("{load["lookup"]}"){where}. {load["fix"]}'
+
+
+_EAGER_COLUMNS = ["relation", "loaded by", "at", "fix"]
+
+
+def _eager_rows(data: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            load["via"],
+            f'{load["call"]}("{load["lookup"]}")',
+            load.get("origin") or "",
+            load["fix"],
+        ]
+        for load in data.get("unused_eager") or []
+    ]
 
 
 def _query_line(query: dict[str, Any]) -> tuple[str, str, str]:
@@ -188,6 +182,13 @@ def render_rich(data: dict[str, Any]) -> RenderableType:
                     group.get("fix") or "",
                 )
         parts.append(table)
+    if eager_rows := _eager_rows(data):
+        table = Table(title="Eager loads never read", expand=False)
+        for column in _EAGER_COLUMNS:
+            table.add_column(column, overflow="fold")
+        for row in eager_rows:
+            table.add_row(*row)
+        parts.append(table)
     for name in ("cache", "tasks"):
         if _recorded(data.get(name)):
             table = Table(title=name.capitalize())
@@ -243,6 +244,9 @@ def render_html(data: dict[str, Any]) -> str:
         parts.append(
             _html_table(["kind", "count", "SQL", "from", "via", "fix"], repeated)
         )
+    if eager_rows := _eager_rows(data):
+        parts.append("<p>Eager loads never read</p>")
+        parts.append(_html_table(_EAGER_COLUMNS, eager_rows))
     for name in ("cache", "tasks"):
         if _recorded(data.get(name)):
             parts.append(f"<p>{name.capitalize()}</p>")

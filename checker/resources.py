@@ -7,6 +7,8 @@ import tracemalloc
 from types import TracebackType
 from typing import Any, Self
 
+from checker.recorders import Recorder
+
 __all__ = ["ResourceRecorder", "format_bytes"]
 
 
@@ -20,7 +22,7 @@ def format_bytes(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-class ResourceRecorder:
+class ResourceRecorder(Recorder):
     """Record wall time, CPU time and, optionally, the tracemalloc peak.
 
     The peak is the most Python memory held at once during the block, above

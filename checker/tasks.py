@@ -16,14 +16,15 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Self
 
 from celery.app.task import Task
 from celery.signals import before_task_publish
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from checker.cache import call_site
+from checker.origins import call_site
+from checker.recorders import Recorder
 
 __all__ = ["InlineTask", "PublishedTask", "TaskRecorder"]
 
@@ -208,7 +209,7 @@ def _uninstall() -> None:
     _originals.clear()
 
 
-class TaskRecorder:
+class TaskRecorder(Recorder):
     """Record the tasks published and run inline while the block runs."""
 
     def __init__(self) -> None:
@@ -216,7 +217,7 @@ class TaskRecorder:
         self.inline: list[InlineTask] = []
         self._baseline: dict[str, int] = {}
 
-    def __enter__(self) -> TaskRecorder:
+    def __enter__(self) -> Self:
         # Tests already run inside transactions of their own; only blocks
         # opened after this point count as the code's transactions.
         self._baseline = {

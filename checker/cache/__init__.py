@@ -9,6 +9,6 @@ the server's own `INFO stats` counters.
 
 from checker.cache.recorder import CacheRecorder
 from checker.cache.records import CacheError, CacheOperation, key_family
-from checker.cache.sites import call_site
+from checker.origins import call_site
 
 __all__ = ["CacheError", "CacheOperation", "CacheRecorder", "call_site", "key_family"]

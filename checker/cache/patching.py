@@ -24,7 +24,7 @@ from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
 from checker.cache.records import CacheOperation, key_family
-from checker.cache.sites import call_site
+from checker.origins import call_site
 
 __all__ = ["Sink", "alias_of", "start_recording", "stop_recording"]
 
@@ -296,18 +296,34 @@ def _backend_classes() -> set[type[BaseCache]]:
 _wrappers: dict[tuple[type, str], tuple[Any, Callable[..., Any]]] = {}
 
 
+# Which class defines each recorded method, per set of backend classes:
+# walking every class's MRO for every method was most of a block's start.
+_owners: dict[frozenset[type], list[tuple[type, str]]] = {}
+
+
+def _owners_of(classes: frozenset[type]) -> list[tuple[type, str]]:
+    found = _owners.get(classes)
+    if found is None or any(method not in vars(owner) for owner, method in found):
+        pairs = {
+            (owner, method)
+            for klass in classes
+            for method in METHODS
+            if (owner := next((c for c in klass.__mro__ if method in vars(c)), None))
+        }
+        found = _owners[classes] = list(pairs)
+    return found
+
+
 def _install() -> None:
-    for klass in _backend_classes():
-        for method in METHODS:
-            owner = next((c for c in klass.__mro__ if method in vars(c)), None)
-            if owner is None or (owner, method) in _originals:
-                continue
-            original = vars(owner)[method]
-            _originals[(owner, method)] = original
-            built = _wrappers.get((owner, method))
-            if built is None or built[0] is not original:
-                built = _wrappers[(owner, method)] = (original, _wrap(original, method))
-            setattr(owner, method, built[1])
+    for owner, method in _owners_of(frozenset(_backend_classes())):
+        if (owner, method) in _originals:
+            continue
+        original = vars(owner)[method]
+        _originals[(owner, method)] = original
+        built = _wrappers.get((owner, method))
+        if built is None or built[0] is not original:
+            built = _wrappers[(owner, method)] = (original, _wrap(original, method))
+        setattr(owner, method, built[1])
 
 
 def _uninstall() -> None:

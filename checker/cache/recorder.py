@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from checker.cache.patching import start_recording, stop_recording
 from checker.cache.records import CacheError, CacheOperation
 from checker.cache.redis_info import RedisCounters
+from checker.recorders import Recorder
 
 __all__ = ["CacheRecorder"]
 
 
-class CacheRecorder:
+class CacheRecorder(Recorder):
     """Record the cache operations made while the block runs, on every thread."""
 
     def __init__(self, *, cross_check: bool = True) -> None:
@@ -32,7 +33,7 @@ class CacheRecorder:
     def misses(self) -> int:
         return sum(operation.misses for operation in self.operations)
 
-    def __enter__(self) -> CacheRecorder:
+    def __enter__(self) -> Self:
         if self._counters is not None:
             self._counters.start()
         start_recording(self)

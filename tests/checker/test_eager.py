@@ -3,6 +3,7 @@ generic relation's or a prefetch that found no rows."""
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from rich.console import Console
 
 from checker.measure import measure
 from tests.checker.conftest import line_of
@@ -97,3 +98,32 @@ def test_the_receipt_lists_the_eager_load_never_read(library):
         'Eager loads never read:\n  Book.tags: prefetch_related("tags") at '
         f'{where}. Drop "tags" from prefetch_related(): nothing read it.'
     ) in measurement.report()
+
+
+def test_the_rich_and_html_receipts_list_the_eager_load_never_read(library):
+    with measure(memory=False) as measurement:
+        eager.titles_with_tags_prefetched()
+
+    where = line_of("eager.py", 'Book.objects.prefetch_related("tags")]')
+    console = Console(record=True, width=240)
+    console.print(measurement)
+    text = console.export_text()
+    assert "Eager loads never read" in text
+    assert f'Book.tags │ prefetch_related("tags") │ {where} │ Drop "tags"' in text
+    assert (
+        "<p>Eager loads never read</p><table><thead><tr><th>relation</th>"
+        "<th>loaded by</th><th>at</th><th>fix</th></tr></thead><tbody><tr>"
+        "<td>Book.tags</td><td>prefetch_related(&quot;tags&quot;)</td>"
+        f"<td>{where}</td><td>Drop &quot;tags&quot; from prefetch_related():"
+        " nothing read it.</td></tr></tbody></table>"
+    ) in measurement._repr_html_()
+
+
+def test_the_rich_and_html_receipts_leave_out_eager_loads_that_were_read(library):
+    with measure(memory=False) as measurement:
+        eager.authors_joined_and_read()
+
+    console = Console(record=True, width=240)
+    console.print(measurement)
+    assert "Eager loads never read" not in console.export_text()
+    assert "Eager loads never read" not in measurement._repr_html_()
