@@ -21,4 +21,7 @@ urlpatterns = [
     ),
     path("categories/", views.category_index, name="category_index"),
     path("categories/<slug:slug>/", views.category_detail, name="category_detail"),
+    path("brands/", views.brand_index, name="brand_index"),
+    path("brands/<slug:slug>/", views.brand_detail, name="brand_detail"),
+    path("lookup/", views.product_lookup, name="product_lookup"),
 ]
