@@ -33,28 +33,13 @@ import httpx
 import psycopg
 
 # The command's own folder is on sys.path: it runs as a script.
-from scratch_shop import REPO, lesson_patches, shop_copy, shop_migrate
+from scratch_shop import lesson_grade, lesson_patches, shop_copy, shop_migrate
 
-from checker.course.manifest import load_course
 from checker.course.traffic import EndpointFigures, traffic_plan, traffic_run
-from checker.harness.runner import ExerciseOutcome, Target, run_exercises
 from checker.services import database_url, drop_database, ensure_up, service_urls
 from checker.trusted.plan_data import PRODUCTS, catalog_fill
 
 LESSON = "11"
-
-
-def _grade(root: Path, seed: int) -> list[ExerciseOutcome]:
-    course = load_course(REPO)
-    urls = service_urls()
-    env = {
-        "DATABASE_URL": database_url("lesson11_capstone"),
-        "REDIS_URL": urls.redis,
-        "CELERY_BROKER_URL": urls.broker,
-        "CACHE_KEY_PREFIX": "lesson11_capstone",
-    }
-    chosen = [e for e in course.exercises if e.lesson == LESSON]
-    return run_exercises(chosen, Target(root, env, seed=seed))
 
 
 def _cell(budget: Any) -> str:
@@ -163,7 +148,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lesson11-") as scratch:
         start = shop_copy(Path(scratch) / "before", earlier)
         solved = shop_copy(Path(scratch) / "after", earlier + own)
-        before, after = _grade(start, args.seed), _grade(solved, args.seed)
+        before = lesson_grade(start, LESSON, args.seed)
+        after = lesson_grade(solved, LESSON, args.seed)
         slow = _traffic(start, "lesson11_before", args.seed, args.requests)
         fast = _traffic(solved, "lesson11_after", args.seed, args.requests)
     print("| exercise | budget | before | after |")
