@@ -72,11 +72,7 @@ class Replayed:
 
     def of(self, endpoint: str) -> list[Page]:
         """Return the pages the traffic asked of `endpoint`."""
-        return [
-            p
-            for v, p in zip(self.visits, self.pages, strict=True)
-            if v.endpoint == endpoint
-        ]
+        return _pages_of(self.visits, self.pages, endpoint)
 
     def queries(self, endpoint: str) -> list[CapturedQuery]:
         """Return every query `endpoint`'s requests made."""
@@ -85,6 +81,12 @@ class Replayed:
     @property
     def total_queries(self) -> int:
         return sum(page.measurement.query_count for page in self.pages)
+
+
+def _pages_of(
+    visits: Sequence[Visit], pages: Sequence[Page], endpoint: str
+) -> list[Page]:
+    return [p for v, p in zip(visits, pages, strict=True) if v.endpoint == endpoint]
 
 
 def _rows(connection: Any, query: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -173,9 +175,8 @@ def traffic(shop_run: ShopRun) -> Iterator[Replayed]:
                 role,
                 [
                     q
-                    for v, p in zip(visits, pages, strict=True)
-                    if v.endpoint == LOOKUP
-                    for q in p.measurement.queries
+                    for page in _pages_of(visits, pages, LOOKUP)
+                    for q in page.measurement.queries
                 ],
             )
             if _LOOKUP_QUERY.search(plan.query.sql)
@@ -255,7 +256,7 @@ def _rank_of(traffic: Replayed, plan: Explained) -> str:
         ),
         None,
     )
-    calls = sum(1 for found in traffic.lookups)
+    calls = len(traffic.lookups)
     if place is None:
         return f"{calls} calls under the traffic"
     return (
