@@ -6,7 +6,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from catalog import browsing, selectors, services
+from catalog import selectors, services
 from catalog.forms import ProductImageForm, ReviewForm
 from catalog.models import Category, Product
 from catalog.shipping import shipping_quotes
@@ -90,24 +90,3 @@ def category_index(request: HttpRequest) -> HttpResponse:
     """List the categories, each linking to its page."""
     context = {"categories": selectors.category_list()}
     return render(request, "catalog/category_index.html", context)
-
-
-def brand_index(request: HttpRequest) -> HttpResponse:
-    """List the brands, beside the best rated products of the shop."""
-    context = {"brands": browsing.brand_list(), "top_rated": browsing.top_rated()}
-    return render(request, "catalog/brand_index.html", context)
-
-
-def brand_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """Show the active products of a brand."""
-    brand = get_object_or_404(browsing.brand_list(), slug=slug)
-    context = {"brand": brand, "products": browsing.brand_products(brand=brand)}
-    return render(request, "catalog/brand_detail.html", context)
-
-
-def product_lookup(request: HttpRequest) -> HttpResponse:
-    """Find the active products whose SKU starts with what the visitor typed."""
-    prefix = request.GET.get("sku", "").strip()
-    products = browsing.products_by_sku(prefix=prefix) if prefix else []
-    context = {"prefix": prefix, "products": products}
-    return render(request, "catalog/product_lookup.html", context)
