@@ -85,6 +85,22 @@ def test_a_new_connections_time_zone_setup_is_not_a_query_of_the_page():
     assert measurement.query_count == 0
 
 
+def test_django_contrib_postgres_type_lookups_on_a_new_connection_are_not_counted():
+    measurement = measurement_from_evidence(
+        "GET /",
+        _received(
+            "SELECT oid, typarray FROM pg_type WHERE typname = 'hstore'",
+            "SELECT oid, typarray FROM pg_type WHERE typname = 'citext'",
+            "SELECT oid, typarray FROM pg_type WHERE typname = 'circle'",
+        ),
+        [],
+    )
+
+    assert [query.sql for query in measurement.statements] == [
+        "SELECT oid, typarray FROM pg_type WHERE typname = 'circle'"
+    ]
+
+
 def test_a_page_that_deletes_rows_while_it_reads_is_refused():
     measurement = measurement_from_evidence(
         "GET /products/",
