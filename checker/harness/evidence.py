@@ -138,7 +138,7 @@ def measurement_from_evidence(
         for text, params in received
     ]
     counted = _counted(queries)
-    told = [item for item in reported if not sql.is_transaction_statement(item["sql"])]
+    told = [item for item in reported if not _uncounted(item["sql"])]
     matcher = SequenceMatcher(
         a=[_shape(query.sql) for query in counted],
         b=[_shape(item["sql"]) for item in told],

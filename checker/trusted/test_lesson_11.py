@@ -35,7 +35,7 @@ from checker.harness.shop import Page
 from checker.queries import CapturedQuery
 from checker.trusted import reading
 from checker.trusted.explained import Explained, explain_received
-from checker.trusted.plan_data import catalog_fill, plan_sizes
+from checker.trusted.plan_data import catalog_fill, plan_sizes, tables_analyze
 
 # Requests replayed: two blocks of the mix, each endpoint asked its share.
 REQUESTS = 40
@@ -153,6 +153,14 @@ def traffic(shop_run: ShopRun) -> Iterator[Replayed]:
         catalog_fill(
             connection, products=plan_sizes(shop.seed).products, seed=shop.seed
         )
+        # The fill awaits moderation for one review in five by its number,
+        # which may leave whole brands with every review approved: spread the
+        # unapproved ones over every product, so that a count of all reviews
+        # differs from a count of the approved ones.
+        connection.execute(
+            "UPDATE catalog_review SET is_approved = mod(id * 7, 11) > 2"
+        )
+        tables_analyze(connection, "catalog_review")
         products = _rows(
             connection,
             "SELECT slug, sku FROM catalog_product WHERE is_active ORDER BY id",
@@ -181,9 +189,8 @@ def traffic(shop_run: ShopRun) -> Iterator[Replayed]:
             )
             if _LOOKUP_QUERY.search(plan.query.sql)
         ]
-        brand_visit = next(v for v in visits if v.endpoint == BRAND_PAGE)
+        brand_visits = [v for v in visits if v.endpoint == BRAND_PAGE]
         lookup_visit = next(v for v in visits if v.endpoint == LOOKUP)
-        brand_page = pages[visits.index(brand_visit)]
         lookup_page = pages[visits.index(lookup_visit)]
         top_page = pages[next(i for i, v in enumerate(visits) if v.endpoint == BRANDS)]
         yield Replayed(
@@ -192,8 +199,18 @@ def traffic(shop_run: ShopRun) -> Iterator[Replayed]:
             _ranked(connection, role, pages),
             lookups,
             (
-                reading.rows_of(brand_page.text, "product"),
-                _brand_rows_expected(connection, brand_visit.path.split("/")[2]),
+                [
+                    row
+                    for page in _pages_of(visits, pages, BRAND_PAGE)
+                    for row in reading.rows_of(page.text, "product")
+                ],
+                [
+                    row
+                    for visit in brand_visits
+                    for row in _brand_rows_expected(
+                        connection, visit.path.split("/")[2]
+                    )
+                ],
             ),
             (
                 reading.rows_of(lookup_page.text, "product"),
@@ -244,7 +261,7 @@ def test_each_brand_page_makes_a_few_queries_under_the_traffic(
 
 @pytest.mark.exercise("11-query-per-row", budget="same-output")
 def test_the_brand_page_shows_the_same_products(traffic: Replayed) -> None:
-    reading.assert_same(BRAND_PAGE, *traffic.brand_rows)
+    reading.assert_same(f"The traffic's {BRAND_PAGE} pages", *traffic.brand_rows)
 
 
 def _rank_of(traffic: Replayed, plan: Explained) -> str:
