@@ -30,11 +30,9 @@ from typing import Any
 import psycopg
 
 # The command's own folder is on sys.path: it runs as a script.
-from scratch_shop import REPO, lesson_patches, shop_copy, shop_migrate
+from scratch_shop import REPO, lesson_grade, lesson_patches, shop_copy, shop_migrate
 
-from checker.course.manifest import load_course
-from checker.harness.runner import ExerciseOutcome, Target, run_exercises
-from checker.services import database_url, drop_database, ensure_up, service_urls
+from checker.services import database_url, drop_database, ensure_up
 from checker.trusted.plan_data import ORDERS, PRODUCTS, catalog_fill, orders_fill
 
 LESSON = "07"
@@ -74,19 +72,6 @@ INDEXES = {
         " FROM generate_series(1, 20000) g",
     ),
 }
-
-
-def _grade(root: Path, seed: int) -> list[ExerciseOutcome]:
-    course = load_course(REPO)
-    urls = service_urls()
-    env = {
-        "DATABASE_URL": database_url("lesson7_plans"),
-        "REDIS_URL": urls.redis,
-        "CELERY_BROKER_URL": urls.broker,
-        "CACHE_KEY_PREFIX": "lesson7_plans",
-    }
-    chosen = [e for e in course.exercises if e.lesson == LESSON]
-    return run_exercises(chosen, Target(root, env, seed=seed))
 
 
 def _cell(budget: Any) -> str:
@@ -183,9 +168,11 @@ def main() -> int:
         print(f"Not written yet, left out: {', '.join(missing)}", file=sys.stderr)
         earlier = [patch for patch in earlier if patch not in missing]
     with tempfile.TemporaryDirectory(prefix="lesson7-") as scratch:
-        before = _grade(shop_copy(Path(scratch) / "before", earlier), args.seed)
+        before = lesson_grade(
+            shop_copy(Path(scratch) / "before", earlier), LESSON, args.seed
+        )
         solved = shop_copy(Path(scratch) / "after", earlier + own)
-        after = _grade(solved, args.seed)
+        after = lesson_grade(solved, LESSON, args.seed)
         writes = write_costs(solved)
     print("| exercise | budget | before | after |")
     print("| --- | --- | --- | --- |")

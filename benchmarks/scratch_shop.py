@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from checker.course.manifest import load_course  # noqa: E402
-from checker.services import create_database  # noqa: E402
+from checker.harness.runner import ExerciseOutcome, Target, run_exercises  # noqa: E402
+from checker.services import create_database, database_url, service_urls  # noqa: E402
 
 
 def lesson_patches(lesson: str) -> tuple[list[str], list[str]]:
@@ -55,3 +56,17 @@ def shop_migrate(root: Path, name: str) -> str:
         check=True,
     )
     return url
+
+
+def lesson_grade(root: Path, lesson: str, seed: int) -> list[ExerciseOutcome]:
+    """Grade `lesson`'s exercises on the shop at `root` with the trusted tests."""
+    urls = service_urls()
+    name = f"lesson{int(lesson)}_graded"
+    env = {
+        "DATABASE_URL": database_url(name),
+        "REDIS_URL": urls.redis,
+        "CELERY_BROKER_URL": urls.broker,
+        "CACHE_KEY_PREFIX": name,
+    }
+    chosen = [e for e in load_course(REPO).exercises if e.lesson == lesson]
+    return run_exercises(chosen, Target(root, env, seed=seed))

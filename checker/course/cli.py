@@ -100,6 +100,30 @@ def _setup(commands: Commands) -> None:
     )
     command = _command(
         commands,
+        "traffic",
+        "checker.course.traffic:traffic_command",
+        "send a bounded mix of requests over the shop's pages to a shop running"
+        " on loopback, and print each endpoint's requests and time (lesson 11)",
+    )
+    command.add_argument(
+        "--url",
+        default="http://127.0.0.1:8000",
+        help="the running shop (default: http://127.0.0.1:8000, runserver's)",
+    )
+    command.add_argument(
+        "--requests", type=int, default=200, help="requests to send (default: 200)"
+    )
+    command.add_argument(
+        "--seconds",
+        type=float,
+        default=60,
+        help="and stop after this many seconds at most (default: 60)",
+    )
+    command.add_argument(
+        "--seed", type=int, default=0, help="the same seed sends the same requests"
+    )
+    command = _command(
+        commands,
         "seed",
         "checker.course.start:seed_command",
         "replace the shop's data with a generated data set",

@@ -22,8 +22,14 @@ from checker.queries import CapturedQuery
 __all__ = ["EvidenceMeasurement", "measurement_from_evidence"]
 
 _WORD_LITERAL = re.compile(r"\b(?:true|false|null)\b", re.IGNORECASE)
-# Django's first statement on every new connection; no page asked for it.
-_CONNECTION_SETUP = "SELECT set_config('TimeZone'"
+# Django's first statements on every new connection; no page asked for them:
+# the time zone, and with django.contrib.postgres installed, the oids of the
+# hstore and citext types whose handlers it registers.
+_CONNECTION_SETUP = (
+    "SELECT set_config('TimeZone'",
+    "SELECT oid, typarray FROM pg_type WHERE typname = 'hstore'",
+    "SELECT oid, typarray FROM pg_type WHERE typname = 'citext'",
+)
 # A streamed queryset (`iterator()`) is one query that psycopg runs as a
 # named cursor: DECLARE once, then FETCH batches and a CLOSE that are not
 # queries of their own.
@@ -132,7 +138,7 @@ def measurement_from_evidence(
         for text, params in received
     ]
     counted = _counted(queries)
-    told = [item for item in reported if not sql.is_transaction_statement(item["sql"])]
+    told = [item for item in reported if not _uncounted(item["sql"])]
     matcher = SequenceMatcher(
         a=[_shape(query.sql) for query in counted],
         b=[_shape(item["sql"]) for item in told],

@@ -27,6 +27,7 @@ __all__ = [
     "product_page_rows",
     "recent_order_rows",
     "review_rows",
+    "rows_of",
     "status_counts",
 ]
 
@@ -90,9 +91,14 @@ def review_rows(page: str) -> list[Row]:
     )
 
 
+def rows_of(page: str, row_class: str) -> list[Row]:
+    """Return the text of each cell of the table rows of class `row_class`."""
+    return [tuple(_text(cell) for cell in cells) for cells in _rows(page, row_class)]
+
+
 def recent_order_rows(page: str) -> list[Row]:
     """Return the cells of the dashboard's recent orders."""
-    return [tuple(_text(cell) for cell in cells) for cells in _rows(page, "order")]
+    return rows_of(page, "order")
 
 
 def status_counts(page: str) -> list[Row]:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from catalog import views
+from catalog import browsing_views, views
 
 app_name = "catalog"
 
@@ -21,4 +21,7 @@ urlpatterns = [
     ),
     path("categories/", views.category_index, name="category_index"),
     path("categories/<slug:slug>/", views.category_detail, name="category_detail"),
+    path("brands/", browsing_views.brand_index, name="brand_index"),
+    path("brands/<slug:slug>/", browsing_views.brand_detail, name="brand_detail"),
+    path("lookup/", browsing_views.product_lookup, name="product_lookup"),
 ]

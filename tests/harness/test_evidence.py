@@ -85,6 +85,36 @@ def test_a_new_connections_time_zone_setup_is_not_a_query_of_the_page():
     assert measurement.query_count == 0
 
 
+def test_django_contrib_postgres_type_lookups_on_a_new_connection_are_not_counted():
+    measurement = measurement_from_evidence(
+        "GET /",
+        _received(
+            "SELECT oid, typarray FROM pg_type WHERE typname = 'hstore'",
+            "SELECT oid, typarray FROM pg_type WHERE typname = 'citext'",
+        ),
+        [
+            {"sql": text, "frame": None, "template": None, "access": None}
+            for text in (
+                "SELECT oid, typarray FROM pg_type WHERE typname = 'hstore'",
+                "SELECT oid, typarray FROM pg_type WHERE typname = 'citext'",
+            )
+        ],
+    )
+
+    assert measurement.query_count == 0
+    assert measurement.disagreement == ""
+
+
+def test_a_page_that_reads_the_type_catalog_itself_still_counts_that_query():
+    measurement = measurement_from_evidence(
+        "GET /",
+        _received("SELECT oid, typarray FROM pg_type WHERE typname = 'circle'"),
+        [],
+    )
+
+    assert measurement.query_count == 1
+
+
 def test_a_page_that_deletes_rows_while_it_reads_is_refused():
     measurement = measurement_from_evidence(
         "GET /products/",

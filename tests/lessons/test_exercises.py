@@ -285,6 +285,22 @@ DIAGNOSES = {
         "pg_stat_statements ranks first the weekly sales report, 3 calls",
         "shop_app/ops/management/commands/slow_queries.py:",
     ],
+    # The capstone's diagnoses name the signal, never the fix.
+    ("11-query-per-row", "queries"): [
+        "GET /brands/<slug>/ made",
+        "Queries by endpoint, most first:",
+        "shop_app/templates/catalog/brand_detail.html:",
+    ],
+    ("11-missing-index", "plan"): [
+        "GET /lookup/?sku=<prefix>: SELECT ... FROM catalog_product",
+        "ran Seq Scan on catalog_product",
+        "by shared buffers touched in all",
+    ],
+    ("11-uncached-fragment", "warm"): [
+        "Under the traffic, GET /brands/ ran SELECT ... FROM catalog_product",
+        "hit the cache 0 times",
+        "shop_app/catalog/browsing.py:",
+    ],
 }
 _PLACE = re.compile(r"shop_app/\S+:\d+")
 
@@ -351,6 +367,12 @@ def test_on_the_naive_shop_lesson_10_diagnoses_name_the_missing_signal(
     naive_outcomes,
 ):
     _assert_diagnosed(naive_outcomes, "10")
+
+
+def test_on_the_naive_shop_lesson_11_diagnoses_name_the_signal_not_the_fix(
+    naive_outcomes,
+):
+    _assert_diagnosed(naive_outcomes, "11")
 
 
 def test_on_the_naive_shop_the_pages_still_show_the_same_output(naive_outcomes):

@@ -1,0 +1,399 @@
+"""Trusted tests of lesson 11, the capstone: the offenders found under traffic.
+
+They drive the shop apart (`checker.harness`). The catalog is plan-sized
+(`checker.trusted.plan_data`), made once for the module by the trusted side;
+then the mix of `course traffic` (`checker.course.traffic.traffic_plan`) is
+replayed on it, with the slugs and SKUs read from the run's database, so the
+shop is graded on the very traffic the learner ran. Every figure comes from
+the servers: queries from what PostgreSQL received, plans and buffers from
+PostgreSQL's own `EXPLAIN (ANALYZE, BUFFERS)` of each statement, cache hits
+from the run's Redis. Nothing here times a request. The failures name the
+signal that points at each offender, not its fix: finding the fix is the
+exercise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.template.defaultfilters import floatformat
+
+from checker import sql
+from checker.budgets import assert_within
+from checker.budgets.cache import cache_data, keys_expire
+from checker.course.traffic import Visit, traffic_plan
+from checker.groups import similar_groups
+from checker.harness.cache_evidence import cache_warm, cache_written
+from checker.harness.evidence import EvidenceMeasurement
+from checker.harness.run import ShopRun
+from checker.harness.shop import Page
+from checker.queries import CapturedQuery
+from checker.trusted import reading
+from checker.trusted.explained import Explained, explain_received
+from checker.trusted.plan_data import catalog_fill, plan_sizes, tables_analyze
+
+# Requests replayed: two blocks of the mix, each endpoint asked its share.
+REQUESTS = 40
+BRAND_PAGE = "GET /brands/<slug>/"
+LOOKUP = "GET /lookup/?sku=<prefix>"
+BRANDS = "GET /brands/"
+# A brand page: the brand, then its products with their figures.
+BRAND_QUERIES = 3
+# A lookup returns a few products; read through an index it touches a few
+# dozen buffers, where a scan of the plan-sized catalog touches hundreds.
+LOOKUP_BUFFERS = 60
+_LOOKUP_QUERY = re.compile(r'UPPER\("catalog_product"\."sku"', re.I)
+_TOP_RATED_SQL = (
+    "SELECT p.name, avg(r.rating)::float, count(r.id) FROM catalog_product p"
+    " JOIN catalog_review r ON r.product_id = p.id AND r.is_approved"
+    " WHERE p.is_active GROUP BY p.id HAVING count(r.id) >= 3"
+    " ORDER BY 2 DESC, 3 DESC, p.id LIMIT 10"
+)
+
+
+@dataclass
+class Replayed:
+    """The traffic as replayed on the plan-sized catalog, and what it cost."""
+
+    visits: list[Visit]
+    pages: list[Page]
+    # One plan per statement the traffic sent, by its normalised SQL, with
+    # how many times the traffic sent it.
+    ranked: list[tuple[Explained, int]]
+    lookups: list[Explained]
+    brand_rows: tuple[list[reading.Row], list[reading.Row]]
+    lookup_rows: tuple[list[reading.Row], list[reading.Row]]
+    top_rated_rows: tuple[list[reading.Row], list[reading.Row]]
+
+    def of(self, endpoint: str) -> list[Page]:
+        """Return the pages the traffic asked of `endpoint`."""
+        return _pages_of(self.visits, self.pages, endpoint)
+
+    def queries(self, endpoint: str) -> list[CapturedQuery]:
+        """Return every query `endpoint`'s requests made."""
+        return [q for page in self.of(endpoint) for q in page.measurement.queries]
+
+    @property
+    def total_queries(self) -> int:
+        return sum(page.measurement.query_count for page in self.pages)
+
+
+def _pages_of(
+    visits: Sequence[Visit], pages: Sequence[Page], endpoint: str
+) -> list[Page]:
+    return [p for v, p in zip(visits, pages, strict=True) if v.endpoint == endpoint]
+
+
+def _rows(connection: Any, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    return list(connection.execute(query, params).fetchall())
+
+
+def _brand_rows_expected(connection: Any, slug: str) -> list[reading.Row]:
+    return [
+        (name, category, price, str(count))
+        for name, category, price, count in _rows(
+            connection,
+            "SELECT p.name, c.name, p.price::text, (SELECT count(*) FROM"
+            " catalog_review r WHERE r.product_id = p.id AND r.is_approved)"
+            " FROM catalog_product p JOIN catalog_category c ON c.id = p.category_id"
+            " JOIN catalog_brand b ON b.id = p.brand_id WHERE b.slug = %s"
+            " AND p.is_active ORDER BY p.name, p.id",
+            slug,
+        )
+    ]
+
+
+def _lookup_rows_expected(connection: Any, prefix: str) -> list[reading.Row]:
+    return _rows(
+        connection,
+        "SELECT sku, name, price::text FROM catalog_product WHERE is_active"
+        " AND upper(sku) LIKE upper(%s) || '%%' ORDER BY sku LIMIT 20",
+        prefix,
+    )
+
+
+def _top_rated_expected(connection: Any) -> list[reading.Row]:
+    return [
+        (name, floatformat(rating, 2), str(count))
+        for name, rating, count in _rows(connection, _TOP_RATED_SQL)
+    ]
+
+
+def _ranked(
+    connection: Any, role: str, pages: Sequence[Page]
+) -> list[tuple[Explained, int]]:
+    """Explain one statement of each kind the traffic sent; rank by total buffers.
+
+    A statement's buffers times its calls stands in for the shared blocks
+    pg_stat_statements adds up for it, measured the same on every run.
+    """
+    queries = [q for page in pages for q in page.measurement.queries]
+    groups = similar_groups(queries, at_least=1)
+    plans = explain_received(connection, role, [group.queries[0] for group in groups])
+    calls = {group.normalised: group.count for group in groups}
+    ranked = [(plan, calls[plan.query.normalised]) for plan in plans]
+    return sorted(ranked, key=lambda pair: -pair[0].buffers * pair[1])
+
+
+@pytest.fixture(scope="module")
+def traffic(shop_run: ShopRun) -> Iterator[Replayed]:
+    """Fill a plan-sized catalog, replay the traffic on it, explain what it sent."""
+    shop = shop_run.shop
+    shop.reset()
+    assert shop_run.database is not None and shop_run.redis is not None
+    shop_run.redis.admin().flushdb()
+    connection = shop_run.trusted_connection()
+    try:
+        connection.execute("SET TIME ZONE 'UTC'")
+        catalog_fill(
+            connection, products=plan_sizes(shop.seed).products, seed=shop.seed
+        )
+        # The fill awaits moderation for one review in five by its number,
+        # which may leave whole brands with every review approved: spread the
+        # unapproved ones over every product, so that a count of all reviews
+        # differs from a count of the approved ones.
+        connection.execute(
+            "UPDATE catalog_review SET is_approved = mod(id * 7, 11) > 2"
+        )
+        tables_analyze(connection, "catalog_review")
+        products = _rows(
+            connection,
+            "SELECT slug, sku FROM catalog_product WHERE is_active ORDER BY id",
+        )
+        brands = [
+            row[0]
+            for row in _rows(connection, "SELECT slug FROM catalog_brand ORDER BY id")
+        ]
+        visits = traffic_plan(
+            products=products, brands=brands, requests=REQUESTS, seed=shop.seed
+        )
+        pages = [shop.get(visit.path, label=visit.endpoint) for visit in visits]
+        for visit, page in zip(visits, pages, strict=True):
+            assert page.status == 200, f"GET {visit.path} answered {page.status}"
+        role = shop_run.database.role
+        lookups = [
+            plan
+            for plan in explain_received(
+                connection,
+                role,
+                [
+                    q
+                    for page in _pages_of(visits, pages, LOOKUP)
+                    for q in page.measurement.queries
+                ],
+            )
+            if _LOOKUP_QUERY.search(plan.query.sql)
+        ]
+        brand_visits = [v for v in visits if v.endpoint == BRAND_PAGE]
+        lookup_visit = next(v for v in visits if v.endpoint == LOOKUP)
+        lookup_page = pages[visits.index(lookup_visit)]
+        top_page = pages[next(i for i, v in enumerate(visits) if v.endpoint == BRANDS)]
+        yield Replayed(
+            visits,
+            pages,
+            _ranked(connection, role, pages),
+            lookups,
+            (
+                [
+                    row
+                    for page in _pages_of(visits, pages, BRAND_PAGE)
+                    for row in reading.rows_of(page.text, "product")
+                ],
+                [
+                    row
+                    for visit in brand_visits
+                    for row in _brand_rows_expected(
+                        connection, visit.path.split("/")[2]
+                    )
+                ],
+            ),
+            (
+                reading.rows_of(lookup_page.text, "product"),
+                _lookup_rows_expected(connection, lookup_visit.path.partition("=")[2]),
+            ),
+            (
+                reading.rows_of(top_page.text, "top-rated"),
+                _top_rated_expected(connection),
+            ),
+        )
+    finally:
+        connection.close()
+
+
+def _endpoint_ranking(replayed: Replayed) -> str:
+    """Name the endpoints by the queries they made under the traffic, most first."""
+    made: Counter[str] = Counter()
+    for visit, page in zip(replayed.visits, replayed.pages, strict=True):
+        made[visit.endpoint] += page.measurement.query_count
+    return ", ".join(f"{endpoint} {count:,}" for endpoint, count in made.most_common(4))
+
+
+@pytest.mark.exercise("11-query-per-row", budget="queries")
+def test_each_brand_page_makes_a_few_queries_under_the_traffic(
+    traffic: Replayed, record_property: Any
+) -> None:
+    pages = traffic.of(BRAND_PAGE)
+    counts = [page.measurement.query_count for page in pages]
+    record_property("queries", counts)
+    if max(counts) <= BRAND_QUERIES:
+        return
+    repeated = similar_groups(traffic.queries(BRAND_PAGE))[:2]
+    statements = "; ".join(
+        f"{group.short} ({group.count:,} times"
+        + (f", from {group.origin}" if group.origin else "")
+        + ")"
+        for group in repeated
+    )
+    raise AssertionError(
+        f"Under the traffic's {len(traffic.pages)} requests the shop made "
+        f"{traffic.total_queries:,} queries; {BRAND_PAGE} made {sum(counts):,} "
+        f"of them in {len(pages)} requests, up to {max(counts):,} in one "
+        f"(budget: at most {BRAND_QUERIES} per request, whatever the brand "
+        f"sells). Queries by endpoint, most first: {_endpoint_ranking(traffic)}. "
+        f"The statements it sends most: {statements}."
+    )
+
+
+@pytest.mark.exercise("11-query-per-row", budget="same-output")
+def test_the_brand_page_shows_the_same_products(traffic: Replayed) -> None:
+    reading.assert_same(f"The traffic's {BRAND_PAGE} pages", *traffic.brand_rows)
+
+
+def _rank_of(traffic: Replayed, plan: Explained) -> str:
+    place = next(
+        (
+            number
+            for number, (found, _) in enumerate(traffic.ranked, 1)
+            if found.query.normalised == plan.query.normalised
+        ),
+        None,
+    )
+    calls = len(traffic.lookups)
+    if place is None:
+        return f"{calls} calls under the traffic"
+    return (
+        f"{calls} calls under the traffic, ranked {place} of the "
+        f"{len(traffic.ranked)} statements it sent by shared buffers touched in all"
+    )
+
+
+def _lookup_signal(traffic: Replayed, plan: Explained) -> str:
+    scan = plan.heaviest_scan()
+    read = f"{scan}, touching {scan.buffers:,} shared buffers," if scan else ""
+    return (
+        f"{LOOKUP}: {plan.query.short}{plan.where} ran {read} to return "
+        f"{plan.rows:,} rows ({_rank_of(traffic, plan)})"
+    )
+
+
+def _lookups(traffic: Replayed) -> list[Explained]:
+    assert traffic.lookups, (
+        f"{LOOKUP} sent no query like {_LOOKUP_QUERY.pattern!r} under the traffic"
+    )
+    return traffic.lookups
+
+
+@pytest.mark.exercise("11-missing-index", budget="plan")
+def test_the_sku_lookup_reads_the_catalog_through_an_index(
+    traffic: Replayed, record_property: Any
+) -> None:
+    lookups = _lookups(traffic)
+    scanned = [
+        plan
+        for plan in lookups
+        if any(node.node_type == "Seq Scan" for node in plan.scans("catalog_product"))
+    ]
+    record_property("plans", sorted({str(p.heaviest_scan()) for p in lookups}))
+    if not scanned:
+        return
+    raise AssertionError(
+        f"{_lookup_signal(traffic, scanned[0])} (budget: catalog_product read "
+        "through an index, no Seq Scan, for every lookup)."
+    )
+
+
+@pytest.mark.exercise("11-missing-index", budget="buffers")
+def test_each_sku_lookup_touches_a_few_buffers(
+    traffic: Replayed, record_property: Any
+) -> None:
+    lookups = _lookups(traffic)
+    heaviest = max(lookups, key=lambda plan: plan.buffers)
+    record_property("buffers", [plan.buffers for plan in lookups])
+    if heaviest.buffers <= LOOKUP_BUFFERS:
+        return
+    raise AssertionError(
+        f"{_lookup_signal(traffic, heaviest)}: {heaviest.buffers:,} shared "
+        f"buffers for one lookup (budget: at most {LOOKUP_BUFFERS})."
+    )
+
+
+@pytest.mark.exercise("11-missing-index", budget="same-output")
+def test_the_sku_lookup_shows_the_same_products(traffic: Replayed) -> None:
+    reading.assert_same(LOOKUP, *traffic.lookup_rows)
+
+
+def _times(count: int) -> str:
+    return f"{count} time{'' if count == 1 else 's'}"
+
+
+def _on_reviews(measurement: EvidenceMeasurement) -> list[CapturedQuery]:
+    return [q for q in measurement.queries if "catalog_review" in sql.tables(q.sql)]
+
+
+@pytest.mark.exercise("11-uncached-fragment", budget="warm")
+def test_the_top_rated_products_come_from_the_cache_once_warm(
+    traffic: Replayed, shop_run: ShopRun, record_property: Any
+) -> None:
+    shop = shop_run.shop
+    assert shop_run.redis is not None
+    # The traffic may have left the figures cached: start cold.
+    shop_run.redis.admin().flushdb()
+    warm = cache_warm(shop, lambda: shop.get("/brands/"), label=f"The second {BRANDS}")
+    operations = cache_data(warm)["operations"]
+    hits = sum(op["hits"] for op in operations)
+    reads = _on_reviews(warm)
+    record_property("review_queries", len(reads))
+    record_property("cache_hits", hits)
+    if not reads and hits:
+        return
+    pages = traffic.of(BRANDS)
+    ran = sum(1 for page in pages if _on_reviews(page.measurement))
+    first = (reads or [q for p in pages for q in _on_reviews(p.measurement)])[0]
+    plan = next(
+        (p for p, _ in traffic.ranked if p.query.normalised == first.normalised), None
+    )
+    cost = f", {plan.buffers:,} shared buffers each" if plan else ""
+    origin = f" — from {first.origin}" if first.origin else ""
+    raise AssertionError(
+        f"Under the traffic, {BRANDS} ran {first.short}{origin} on {ran} of its "
+        f"{len(pages)} requests{cost}; asked twice in a row, the second request "
+        f"ran it {_times(len(reads))} and hit the cache {_times(hits)} (budget: once "
+        "computed, served with no query on catalog_review and at least 1 cache "
+        "hit)."
+    )
+
+
+@pytest.mark.exercise("11-uncached-fragment", budget="expires")
+def test_the_cached_top_rated_products_expire(
+    traffic: Replayed, shop_run: ShopRun
+) -> None:
+    shop = shop_run.shop
+    assert shop_run.redis is not None
+    shop_run.redis.admin().flushdb()
+    measurement = cache_written(
+        shop,
+        lambda: [shop.get("/brands/"), shop.get("/brands/")],
+        label=f"Two {BRANDS} requests",
+    )
+
+    assert_within(measurement, keys_expire())
+
+
+@pytest.mark.exercise("11-uncached-fragment", budget="same-output")
+def test_the_brand_index_shows_the_same_top_rated_products(traffic: Replayed) -> None:
+    reading.assert_same(f"{BRANDS} (top rated)", *traffic.top_rated_rows)
