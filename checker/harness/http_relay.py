@@ -193,9 +193,11 @@ class HttpRelay:
         carry = b"\r\n"
         with contextlib.suppress(OSError):
             while chunk := source.recv(_CHUNK):
-                target.sendall(chunk)
+                # Noted before it is passed on: once the shop has answered,
+                # the request is in the log, however the threads are scheduled.
                 if number is not None:
                     carry = self._note(carry + chunk, number)
+                target.sendall(chunk)
         with contextlib.suppress(OSError):
             target.shutdown(socket.SHUT_WR)
 

@@ -150,8 +150,8 @@ def bad_entries(
     _edit(
         root,
         "catalog/views.py",
-        '    """Show the active products, a page at a time, with the categories."""\n',
-        '    """Show the active products, a page at a time, with the categories."""\n'
+        '    With ?q=, show only the products whose name contains it.\n    """\n',
+        '    With ?q=, show only the products whose name contains it.\n    """\n'
         "    while True:\n        pass\n",
     )
     add(

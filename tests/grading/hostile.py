@@ -38,7 +38,7 @@ NAIVE_NOTE = (
     "products and 33 with 6 products (budget: no query per row via "
     "Product.category or Product.brand). 20 identical: SELECT ... FROM "
     "catalog_category WHERE id = # LIMIT # — from "
-    "shop_app/templates/catalog/product_list.html:15 via Product.category. Try "
+    "shop_app/templates/catalog/product_list.html:19 via Product.category. Try "
     'select_related("category").'
 )
 PARTIAL_NOTE = (
@@ -900,7 +900,7 @@ CORPUS: list[Hostile] = [
         "products and 34 with 6 products (budget: no query per row via "
         "Product.category or Product.brand). 20 identical: SELECT ... FROM "
         "catalog_category WHERE id = # LIMIT # — from "
-        "shop_app/templates/catalog/product_list.html:15 via Product.category. "
+        "shop_app/templates/catalog/product_list.html:19 via Product.category. "
         'Try select_related("category").',
     ),
     Hostile(
