@@ -267,7 +267,7 @@ def test_outside_a_block_the_wrapped_methods_record_nothing_and_return_the_same(
     recorded = outer.to_dict(), inner.to_dict()
     wrapped = (RedisCache.get, LocMemCache.get, BaseCache.get_or_set)
     originals = [method.__wrapped__ for method in wrapped]
-    assert all(method is not original for method, original in zip(wrapped, originals))
+    assert all(m is not o for m, o in zip(wrapped, originals, strict=True))
 
     assert fresh_cache.get("colour") == originals[0](fresh_cache, "colour") == "blue"
     assert fresh_cache.get("shape", "none") == "none"

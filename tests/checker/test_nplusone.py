@@ -2,8 +2,8 @@
 
 import pytest
 
-from checker.measure import measure
 from checker import nplusone
+from checker.measure import measure
 from checker.nplusone import Access
 from tests.checker.conftest import line_of
 from tests.checker_testapp.data import library_create

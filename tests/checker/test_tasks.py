@@ -213,9 +213,7 @@ def test_outside_a_block_the_hooks_record_nothing_and_return_the_same():
         with transaction.atomic():
             tasks.add.delay(3, 3)
         tasks.add(1, 2)
-    assert [(t.args, t.transaction) for t in later.published] == [
-        ([3, 3], "committed")
-    ]
+    assert [(t.args, t.transaction) for t in later.published] == [([3, 3], "committed")]
     assert [task.args for task in later.inline] == [[1, 2]]
     assert (Task.__call__, BaseDatabaseWrapper.commit) == wrapped
     assert len(earlier.published) == 1
