@@ -25,7 +25,7 @@ from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
 from checker.cache.records import CacheOperation, key_family
-from checker.origins import call_site
+from checker.origins import ProjectCode
 
 __all__ = ["Sink", "alias_of", "start_recording", "stop_recording"]
 
@@ -61,7 +61,7 @@ class Sink(Protocol):
         """Take a call's server lookups and, if outermost, its operation."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Call:
     """A call in progress on this thread, collecting what nested calls saw."""
 
@@ -76,6 +76,10 @@ _state = threading.local()
 _lock = threading.Lock()
 _active: list[Sink] = []
 _aliases: weakref.WeakKeyDictionary[BaseCache, str] = weakref.WeakKeyDictionary()
+# Read once per recording rather than once per call: which files are the
+# project's, and each backend class's dotted name.
+_project: ProjectCode | None = None
+_backends: dict[type, str] = {}
 
 
 def _stack() -> list[_Call]:
@@ -254,10 +258,15 @@ def _finish(
     elif call.method not in READS:
         hits = misses = 0
     keys = _keys(call.method, arguments)
-    site = call_site(sys._getframe(2)) if outermost else None
+    project = _project or ProjectCode.from_settings()
+    site = project.site(sys._getframe(2)) if outermost else None
+    backend = _backends.get(type(cache))
+    if backend is None:
+        klass = type(cache)
+        backend = _backends[klass] = f"{klass.__module__}.{klass.__qualname__}"
     operation = CacheOperation(
         alias=alias,
-        backend=f"{type(cache).__module__}.{type(cache).__qualname__}",
+        backend=backend,
         method=call.method,
         keys=keys,
         families=[key_family(key) for key in keys],
@@ -326,8 +335,10 @@ def _install() -> None:
 
 def start_recording(sink: Sink) -> None:
     """Send every cache call to `sink` until `stop_recording(sink)`."""
+    global _project
     with _lock:
         _install()
+        _project = ProjectCode.from_settings()
         _active.append(sink)
 
 
