@@ -8,8 +8,8 @@ rounds, in two phases:
 1. the request bare and under `measure()` (every recorder, memory tracing
    off, the Redis INFO cross-check on), alone and with its diagnosis read
    (`similar()` and `unused_eager_loads()`), under partial measurements,
-   and right after an empty `measure()` block (the classes it patches and
-   restores, without recording);
+   and right after an empty `measure()` block (what opening and closing a
+   block costs the request that follows, unmeasured);
 2. with django-zeal and nplusone patched into the process (both patch Django
    for good once imported), the request bare, under `measure()` with its
    diagnosis, under `zeal_context()` and under nplusone's `Profiler`.
@@ -107,9 +107,9 @@ def main() -> None:
             client.get("/books/")
 
         def bare_after_empty_block() -> None:
-            # A block that records nothing still patches the ORM, cache and
-            # Celery classes and restores them; the request after it shows
-            # what changing those classes costs code that is not measured.
+            # The ORM, cache and Celery classes are patched once and stay
+            # patched; the request after an empty block shows what opening
+            # and closing a block still costs code that is not measured.
             with measure("nothing", memory=False, cross_check=False):
                 pass
             client.get("/books/")

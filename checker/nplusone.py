@@ -1,9 +1,11 @@
 """Attribute lazy loads to `Model.field`, the cause of an N+1.
 
-While a recorder is active, the related-object descriptors, related managers
-and deferred-field loads are wrapped so that any query they run carries an
-`Access`: which relation was followed, how, and so which fix applies.
-`checker.groups` gathers the similar queries that carry one.
+The related-object descriptors, related managers and deferred-field loads
+are wrapped once per process, on the first recording, and stay wrapped: while
+a recorder is active, any query they run carries an `Access` (which relation
+was followed, how, and so which fix applies); while none is, each wrapper
+calls straight through. `checker.groups` gathers the similar queries that
+carry one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from functools import partial, wraps
@@ -30,7 +32,7 @@ from django.db.models.query_utils import DeferredAttribute
 
 from checker import eager
 
-__all__ = ["Access", "current_access", "install", "uninstall"]
+__all__ = ["Access", "current_access", "start_recording", "stop_recording"]
 
 Relation = Literal[
     "forward", "reverse_one", "reverse_many", "many_to_many", "generic", "deferred"
@@ -233,6 +235,8 @@ def _mark_loaded(rows: list[Any]) -> None:
 def _forward_get_object(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def get_object(self: ForwardManyToOneDescriptor[Any], instance: Model) -> Any:
+        if not _recording:
+            return original(self, instance)
         # The commonest lazy load of all, so the lookup and the context
         # variable are inlined rather than called.
         access = _accesses.get((self, type(instance)))
@@ -260,7 +264,7 @@ def _reverse_one_get(original: Callable[..., Any]) -> Callable[..., Any]:
     def __get__(
         self: ReverseOneToOneDescriptor[Any, Any], instance: Any, cls: Any = None
     ) -> Any:
-        if instance is None:
+        if instance is None or not _recording:
             return original(self, instance, cls)
         access = _access_for(
             self,
@@ -316,7 +320,7 @@ def _related_manager_get(original: Callable[..., Any]) -> Callable[..., Any]:
         self: ReverseManyToOneDescriptor[Any], instance: Any, cls: Any = None
     ) -> Any:
         manager = original(self, instance, cls)
-        if instance is None:
+        if instance is None or not _recording:
             return manager
         access = _access_for(self, instance, partial(_manager_access, self))
         eager.read(instance, access.field)
@@ -341,7 +345,7 @@ def _deferred_refresh(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def refresh_from_db(self: Model, *args: Any, **kwargs: Any) -> Any:
         fields = kwargs.get("fields")
-        if not fields or sys._getframe(1).f_code is not _DEFERRED_GET:
+        if not _recording or not fields or sys._getframe(1).f_code is not _DEFERRED_GET:
             return original(self, *args, **kwargs)
         model = type(self)._meta.object_name or ""
         access = _located(Access(model, str(fields[0]), "deferred"), self)
@@ -355,9 +359,9 @@ def _evaluate(
 ) -> Callable[..., Any]:
     @wraps(original)
     def evaluate(self: query.QuerySet[Any], *args: Any, **kwargs: Any) -> Any:
-        mark = self._query.__dict__.get("_checker_mark")  # type: ignore[attr-defined]
-        if self._result_cache is not None:
+        if not _recording or self._result_cache is not None:
             return original(self, *args, **kwargs)
+        mark = self._query.__dict__.get("_checker_mark")  # type: ignore[attr-defined]
         if mark is None:
             result = original(self, *args, **kwargs)
             if action is None and self._result_cache:
@@ -401,6 +405,8 @@ def _populator_init(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def __init__(self: Any, klass_info: dict[str, Any], *args: Any) -> None:
         original(self, klass_info, *args)
+        if not _recording:
+            return
         field = klass_info["field"]
         name = field.related_query_name() if klass_info["reverse"] else field.name
         setter = self.local_setter
@@ -424,7 +430,7 @@ def _generic_get(original: Callable[..., Any]) -> Callable[..., Any]:
     # model: the load is named after the generic key, and fixed by prefetching.
     @wraps(original)
     def __get__(self: Any, instance: Any, cls: Any = None) -> Any:
-        if instance is None:
+        if instance is None or not _recording:
             return original(self, instance, cls)
         access = _access_for(
             self, instance, lambda model: Access(model, self.name, "generic")
@@ -466,6 +472,8 @@ def _prefetch_one_level(original: Callable[..., Any]) -> Callable[..., Any]:
     def prefetch_one_level(
         instances: list[Any], prefetcher: Any, lookup: Any, level: int
     ) -> Any:
+        if not _recording:
+            return original(instances, prefetcher, lookup, level)
         caller = sys._getframe(2).f_code
         access = None
         if instances and caller is not _OWN_ROWS:
@@ -504,6 +512,8 @@ def _loads_one(original: Callable[..., Any], *, fresh: bool) -> Callable[..., An
     # already among a loaded queryset's (first() on one in memory) stays one.
     @wraps(original)
     def load_one(self: query.QuerySet[Any], *args: Any, **kwargs: Any) -> Any:
+        if not _recording:
+            return original(self, *args, **kwargs)
         queried = fresh or self._result_cache is None
         found = original(self, *args, **kwargs)
         if queried and isinstance(found, Model):
@@ -517,17 +527,25 @@ def _iterate(original: Callable[..., Any]) -> Callable[..., Any]:
     # iterator() skips _fetch_all: its rows are marked as they stream by.
     @wraps(original)
     def _iterator(self: query.QuerySet[Any], *args: Any) -> Any:
-        for row in original(self, *args):
-            if isinstance(row, Model):
-                row.__dict__.setdefault(_ROWS, "")
-            yield row
+        rows = original(self, *args)
+        return _marking(rows) if _recording else rows
 
     return _iterator
+
+
+def _marking(rows: Iterator[Any]) -> Iterator[Any]:
+    for row in rows:
+        if isinstance(row, Model):
+            row.__dict__.setdefault(_ROWS, "")
+        yield row
 
 
 def _raw_fetch_all(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def _fetch_all(self: Any) -> None:
+        if not _recording:
+            original(self)
+            return
         loaded = self._result_cache is not None
         original(self)
         if not loaded and self._result_cache:
@@ -573,36 +591,35 @@ def _generic() -> list[tuple[type, str, Callable[[Callable[..., Any]], Any]]]:
 
 
 _lock = threading.Lock()
-_installed = 0
-_originals: list[tuple[object, str, Any]] = []
-# Each wrapper with the original it wraps, built once and reused by every
-# recording after the first.
-_wrappers: dict[tuple[object, str], tuple[Any, Any]] = {}
+# How many recorders are recording: each wrapper calls straight through to the
+# original when there is none. Installed once, the wrappers stay: changing a
+# class invalidates CPython's attribute caches, and the code that runs next
+# (measured or not) pays for it.
+_recording = 0
+_installed = False
 
 
-def install() -> None:
-    """Wrap the descriptors and queryset methods; nestable, undone by uninstall."""
+def _install() -> None:
     global _installed
-    with _lock:
-        _installed += 1
-        if _installed > 1:
-            return
-        for owner, name, wrapper in [*_PATCHES, *_MODULE_PATCHES, *_generic()]:
-            original = owner.__dict__[name]
-            _originals.append((owner, name, original))
-            built = _wrappers.get((owner, name))
-            if built is None or built[0] is not original:
-                built = _wrappers[(owner, name)] = (original, wrapper(original))
-            setattr(owner, name, built[1])
+    for owner, name, wrapper in [*_PATCHES, *_MODULE_PATCHES, *_generic()]:
+        setattr(owner, name, wrapper(owner.__dict__[name]))
+    _installed = True
 
 
-def uninstall() -> None:
-    """Restore the originals once the last recorder has finished."""
-    global _installed
+def start_recording() -> None:
+    """Attribute lazy loads until `stop_recording()`; nestable.
+
+    The first call in the process wraps the descriptors and queryset methods.
+    """
+    global _recording
     with _lock:
-        _installed -= 1
-        if _installed > 0:
-            return
-        while _originals:
-            owner, name, original = _originals.pop()
-            setattr(owner, name, original)
+        if not _installed:
+            _install()
+        _recording += 1
+
+
+def stop_recording() -> None:
+    """Stop attributing once the last recorder has finished."""
+    global _recording
+    with _lock:
+        _recording -= 1

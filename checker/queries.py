@@ -174,8 +174,8 @@ class QueryRecorder(Recorder):
         self._stack.callback(request_started.disconnect, self._request_started)
         if self.attribute:
             self.eager = self._stack.enter_context(eager.watch(project))
-            nplusone.install()
-            self._stack.callback(nplusone.uninstall)
+            nplusone.start_recording()
+            self._stack.callback(nplusone.stop_recording)
         return self
 
     def __exit__(

@@ -5,6 +5,9 @@ A task is published when a message leaves for the broker
 call `task(...)`, `.apply()`, or eager mode. Each publish says whether it left
 from inside a transaction (and whether that transaction later committed or
 rolled back) or from an on-commit callback.
+
+The methods and signal that see this are hooked once, on the first recording,
+and stay: while nothing records, they call straight through.
 """
 
 from __future__ import annotations
@@ -68,7 +71,9 @@ class InlineTask:
 _lock = threading.Lock()
 _state = threading.local()
 _active: list[TaskRecorder] = []
-_originals: dict[tuple[type, str], Any] = {}
+# Installed once, the hooks stay: changing a class invalidates CPython's
+# attribute caches, and the code that runs next (measured or not) pays for it.
+_installed = False
 
 
 def _in_commit_hook() -> bool:
@@ -102,6 +107,8 @@ def _on_publish(
     routing_key: str | None = None,
     **_: Any,
 ) -> None:
+    if not _active:
+        return
     headers = headers or {}
     args, kwargs = ([], {})
     if isinstance(body, list | tuple) and len(body) >= 2:
@@ -135,8 +142,10 @@ def _record_call(original: Any) -> Any:
     # `.apply()` and eager runs, not only direct calls.
     @functools.wraps(original)
     def __call__(self: Task, *args: Any, **kwargs: Any) -> Any:  # type: ignore[type-arg]
+        if not _active:
+            return original(self, *args, **kwargs)
         depth = getattr(_state, "depth", 0)
-        if not _active or depth:
+        if depth:
             return original(self, *args, **kwargs)
         request_id = self.request.id
         inline = InlineTask(
@@ -181,6 +190,8 @@ def _record_transactions(name: str, original: Any) -> Any:
     @functools.wraps(original)
     def settled(self: BaseDatabaseWrapper, *args: Any) -> Any:
         result = original(self, *args)
+        if not _active:
+            return result
         if name == "commit":
             _settle("committed", self.alias)
         elif name == "rollback":
@@ -193,20 +204,13 @@ def _record_transactions(name: str, original: Any) -> Any:
 
 
 def _install() -> None:
-    _originals[(Task, "__call__")] = vars(Task)["__call__"]
+    global _installed
     Task.__call__ = _record_call(vars(Task)["__call__"])  # type: ignore[method-assign]
     for name in ("commit", "rollback", "savepoint_rollback"):
         original = vars(BaseDatabaseWrapper)[name]
-        _originals[(BaseDatabaseWrapper, name)] = original
         setattr(BaseDatabaseWrapper, name, _record_transactions(name, original))
     before_task_publish.connect(_on_publish, weak=False, dispatch_uid=__name__)
-
-
-def _uninstall() -> None:
-    before_task_publish.disconnect(dispatch_uid=__name__)
-    for (owner, name), original in _originals.items():
-        setattr(owner, name, original)
-    _originals.clear()
+    _installed = True
 
 
 class TaskRecorder(Recorder):
@@ -225,7 +229,7 @@ class TaskRecorder(Recorder):
             for connection in connections.all(initialized_only=True)
         }
         with _lock:
-            if not _active:
+            if not _installed:
                 _install()
             _active.append(self)
         return self
@@ -244,8 +248,6 @@ class TaskRecorder(Recorder):
                 task.transaction = "committed"
         with _lock:
             _active.remove(self)
-            if not _active:
-                _uninstall()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the recording as plain JSON data."""

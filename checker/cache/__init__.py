@@ -1,7 +1,8 @@
 """Record every cache operation on every cache backend, with hits and misses.
 
 Cache instances are per thread, so the recorder wraps the methods of the
-backend classes themselves while it records, and restores them afterwards.
+backend classes themselves, once, and they call straight through while
+nothing records.
 A hit or a miss is decided with a private sentinel passed as the default, so
 a cached `None` counts as a hit. On Redis the totals are cross-checked against
 the server's own `INFO stats` counters.

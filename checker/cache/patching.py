@@ -1,7 +1,8 @@
-"""Wrap the cache backends' methods while something records, and read each call.
+"""Wrap the cache backends' methods once, and read each call while something records.
 
 Cache instances are per thread, so the methods of the backend classes
-themselves are wrapped, and restored once the last recording ends. A hit or a
+themselves are wrapped, on the first recording, and stay wrapped: while
+nothing records, each wrapper calls straight through. A hit or a
 miss is decided with a private sentinel passed as the default, so a cached
 `None` counts as a hit. Only the outermost call of an operation is reported
 (`get_or_set` calls `get` and `add`), but every nested lookup still counts
@@ -24,7 +25,7 @@ from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
 from checker.cache.records import CacheOperation, key_family
-from checker.origins import call_site
+from checker.origins import ProjectCode
 
 __all__ = ["Sink", "alias_of", "start_recording", "stop_recording"]
 
@@ -60,7 +61,7 @@ class Sink(Protocol):
         """Take a call's server lookups and, if outermost, its operation."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Call:
     """A call in progress on this thread, collecting what nested calls saw."""
 
@@ -74,8 +75,11 @@ class _Call:
 _state = threading.local()
 _lock = threading.Lock()
 _active: list[Sink] = []
-_originals: dict[tuple[type, str], Any] = {}
 _aliases: weakref.WeakKeyDictionary[BaseCache, str] = weakref.WeakKeyDictionary()
+# Read once per recording rather than once per call: which files are the
+# project's, and each backend class's dotted name.
+_project: ProjectCode | None = None
+_backends: dict[type, str] = {}
 
 
 def _stack() -> list[_Call]:
@@ -254,10 +258,15 @@ def _finish(
     elif call.method not in READS:
         hits = misses = 0
     keys = _keys(call.method, arguments)
-    site = call_site(sys._getframe(2)) if outermost else None
+    project = _project or ProjectCode.from_settings()
+    site = project.site(sys._getframe(2)) if outermost else None
+    backend = _backends.get(type(cache))
+    if backend is None:
+        klass = type(cache)
+        backend = _backends[klass] = f"{klass.__module__}.{klass.__qualname__}"
     operation = CacheOperation(
         alias=alias,
-        backend=f"{type(cache).__module__}.{type(cache).__qualname__}",
+        backend=backend,
         method=call.method,
         keys=keys,
         families=[key_family(key) for key in keys],
@@ -290,10 +299,11 @@ def _backend_classes() -> set[type[BaseCache]]:
     return found
 
 
-# The wrapper built for each (class, method) and the original it wraps:
-# building one reads the method's signature, which costs more than a block
-# of cache calls, so recordings after the first reuse it.
-_wrappers: dict[tuple[type, str], tuple[Any, Callable[..., Any]]] = {}
+# The wrapper installed on each (class, method). Installed once, a wrapper
+# stays: changing a class invalidates CPython's attribute caches, and the code
+# that runs next (measured or not) pays for it. Each recording still looks for
+# backend classes defined since, and wraps their methods.
+_wrappers: dict[tuple[type, str], Callable[..., Any]] = {}
 
 
 # Which class defines each recorded method, per set of backend classes:
@@ -316,33 +326,23 @@ def _owners_of(classes: frozenset[type]) -> list[tuple[type, str]]:
 
 def _install() -> None:
     for owner, method in _owners_of(frozenset(_backend_classes())):
-        if (owner, method) in _originals:
+        if (owner, method) in _wrappers:
+            # Ours, or something installed over ours later that calls it.
             continue
-        original = vars(owner)[method]
-        _originals[(owner, method)] = original
-        built = _wrappers.get((owner, method))
-        if built is None or built[0] is not original:
-            built = _wrappers[(owner, method)] = (original, _wrap(original, method))
-        setattr(owner, method, built[1])
-
-
-def _uninstall() -> None:
-    for (owner, method), original in _originals.items():
-        setattr(owner, method, original)
-    _originals.clear()
+        wrapper = _wrappers[(owner, method)] = _wrap(vars(owner)[method], method)
+        setattr(owner, method, wrapper)
 
 
 def start_recording(sink: Sink) -> None:
     """Send every cache call to `sink` until `stop_recording(sink)`."""
+    global _project
     with _lock:
-        if not _active:
-            _install()
+        _install()
+        _project = ProjectCode.from_settings()
         _active.append(sink)
 
 
 def stop_recording(sink: Sink) -> None:
-    """Stop sending calls to `sink`; unwrap the backends after the last one."""
+    """Stop sending calls to `sink`; the wrappers then call straight through."""
     with _lock:
         _active.remove(sink)
-        if not _active:
-            _uninstall()

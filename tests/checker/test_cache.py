@@ -259,11 +259,29 @@ def test_a_healthy_cache_records_no_errors(fresh_cache):
     assert no_cache_errors().check(recorder).met
 
 
-def test_the_backend_classes_are_restored_after_recording():
-    before = (RedisCache.get, LocMemCache.get, BaseCache.get_or_set)
-    with CacheRecorder(), CacheRecorder():
-        assert RedisCache.get is not before[0]
-    assert (RedisCache.get, LocMemCache.get, BaseCache.get_or_set) == before
+def test_outside_a_block_the_wrapped_methods_record_nothing_and_return_the_same(
+    fresh_cache,
+):
+    with CacheRecorder() as outer, CacheRecorder() as inner:
+        fresh_cache.set("colour", "blue")
+    recorded = outer.to_dict(), inner.to_dict()
+    wrapped = (RedisCache.get, LocMemCache.get, BaseCache.get_or_set)
+    originals = [method.__wrapped__ for method in wrapped]
+    assert all(m is not o for m, o in zip(wrapped, originals, strict=True))
+
+    assert fresh_cache.get("colour") == originals[0](fresh_cache, "colour") == "blue"
+    assert fresh_cache.get("shape", "none") == "none"
+    assert originals[0](fresh_cache, "shape", "none") == "none"
+    assert fresh_cache.get_or_set("size", 3) == 3
+    assert originals[2](fresh_cache, "size", 4) == 3
+    assert (outer.to_dict(), inner.to_dict()) == recorded
+    assert (outer._lookups, inner._lookups) == ({"default": [0, 0]},) * 2
+
+    with CacheRecorder() as later:
+        assert fresh_cache.get("colour") == "blue"
+    assert [(op.method, op.hits) for op in later.operations] == [("get", 1)]
+    assert (RedisCache.get, LocMemCache.get, BaseCache.get_or_set) == wrapped
+    assert (outer.to_dict(), inner.to_dict()) == recorded
 
 
 def test_to_dict_is_plain_data_with_totals_per_family(fresh_cache):

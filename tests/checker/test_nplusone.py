@@ -2,8 +2,9 @@
 
 import pytest
 
+from checker import nplusone
 from checker.measure import measure
-from checker.nplusone import Access, install, uninstall
+from checker.nplusone import Access
 from tests.checker.conftest import line_of
 from tests.checker_testapp.data import library_create
 from tests.checker_testapp.models import Author, Book
@@ -175,13 +176,28 @@ def test_a_related_object_already_loaded_is_not_attributed(library):
     assert measurement.queries == []
 
 
-def test_descriptors_are_restored_after_recording(library):
-    before = Book.author.__class__.get_object
-    install()
-    assert Book.author.__class__.get_object is not before
-    uninstall()
+def test_outside_a_block_the_wrappers_mark_nothing_and_return_the_same(library):
+    with measure(memory=False):
+        pass
+    descriptor = Book.author.__class__
+    wrapped = descriptor.get_object
+    original = wrapped.__wrapped__
+    assert wrapped is not original
 
-    assert Book.author.__class__.get_object is before
+    books = list(Book.objects.order_by("pk"))
+    assert books[0].author == original(Book.author, books[0])
+    assert nplusone.current_access() is None
+    marks = {"_checker_rows", "_checker_via"}
+    assert [marks & vars(row).keys() for row in [*books, books[0].author]] == [
+        set()
+    ] * (BOOKS + 1)
+
+    with measure(memory=False) as measurement:
+        for book in Book.objects.order_by("pk"):
+            assert book.author.name
+
+    assert [str(group.access) for group in measurement.similar()] == ["Book.author"]
+    assert descriptor.get_object is wrapped
 
 
 def test_an_unmarked_query_carries_no_access(library):

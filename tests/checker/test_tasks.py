@@ -197,22 +197,26 @@ def test_real_commits_and_rollbacks_settle_each_publish():
     ]
 
 
-def test_the_patched_methods_are_restored_after_recording():
-    before = (
-        Task.__call__,
-        BaseDatabaseWrapper.commit,
-        BaseDatabaseWrapper.rollback,
-        BaseDatabaseWrapper.savepoint_rollback,
-    )
-    with TaskRecorder(), TaskRecorder():
-        assert Task.__call__ is not before[0]
-    after = (
-        Task.__call__,
-        BaseDatabaseWrapper.commit,
-        BaseDatabaseWrapper.rollback,
-        BaseDatabaseWrapper.savepoint_rollback,
-    )
-    assert after == before
+@pytest.mark.django_db
+def test_outside_a_block_the_hooks_record_nothing_and_return_the_same():
+    with TaskRecorder() as earlier:
+        tasks.add.delay(1, 1)
+    wrapped = Task.__call__, BaseDatabaseWrapper.commit
+    assert all(method.__wrapped__ is not method for method in wrapped)
+
+    assert tasks.add(1, 2) == Task.__call__.__wrapped__(tasks.add, 1, 2) == 3
+    with transaction.atomic():
+        tasks.add.delay(2, 2)
+    assert (len(earlier.published), earlier.inline) == (1, [])
+
+    with TaskRecorder() as later:
+        with transaction.atomic():
+            tasks.add.delay(3, 3)
+        tasks.add(1, 2)
+    assert [(t.args, t.transaction) for t in later.published] == [([3, 3], "committed")]
+    assert [task.args for task in later.inline] == [[1, 2]]
+    assert (Task.__call__, BaseDatabaseWrapper.commit) == wrapped
+    assert len(earlier.published) == 1
 
 
 def test_to_dict_is_plain_json_data():
