@@ -224,6 +224,36 @@ def _dev_check(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _dev_patches(args: argparse.Namespace, console: Console) -> int:
+    from checker.history.patches import (
+        PatchStop,
+        Solution,
+        patches_abort,
+        patches_rebuild,
+    )
+    from checker.services.layout import Layout
+
+    course = _course(args)
+    work = Layout.default().home / "patches-rebuild"
+    if args.abort:
+        patches_abort(course.root, work=work)
+        console.print(f"Dropped the rebuild in {work}; no patch was rewritten.")
+        return 0
+    solutions = [Solution(e.id, e.solution) for e in course.exercises]
+    try:
+        rewritten = patches_rebuild(
+            course.root, solutions, work=work, resume=args.resume, stop=args.stop
+        )
+    except PatchStop as stop:
+        console.print(str(stop), markup=False)
+        return 1
+    if rewritten:
+        console.print(f"Rewrote {len(rewritten)} patch(es): {', '.join(rewritten)}.")
+    else:
+        console.print("Every patch applies as it is; none was rewritten.")
+    return 0
+
+
 def _dev_readmes(args: argparse.Namespace, console: Console) -> int:
     from checker.course.readmes import readmes_stale
 
@@ -381,3 +411,21 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     readmes.add_argument("--course", type=Path, default=None, help=argparse.SUPPRESS)
     readmes.set_defaults(handler=_dev_readmes)
+    patches = actions.add_parser(
+        "patches",
+        help="carry every solution patch over a change to the naive shop, in order",
+    )
+    patches.add_argument(
+        "--continue",
+        dest="resume",
+        action="store_true",
+        help="go on after fixing and committing a patch that did not apply",
+    )
+    patches.add_argument(
+        "--stop", metavar="EXERCISE", help="stop after this patch, to edit it"
+    )
+    patches.add_argument(
+        "--abort", action="store_true", help="drop the rebuild, rewriting nothing"
+    )
+    patches.add_argument("--course", type=Path, default=None, help=argparse.SUPPRESS)
+    patches.set_defaults(handler=_dev_patches)
