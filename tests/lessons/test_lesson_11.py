@@ -34,7 +34,7 @@ BREAKS = [
     ),
     # The SKU index is on the raw column, which the lookup does not filter on.
     (
-        "shop_app/catalog/migrations/0003_product_sku_upper_idx.py",
+        "shop_app/catalog/migrations/0004_product_sku_upper_idx.py",
         r"django\.contrib\.postgres\.indexes\.OpClass\(\n(?:.*\n)*?                \),",
         'fields=["sku"],',
     ),
