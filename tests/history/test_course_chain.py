@@ -102,7 +102,18 @@ def test_at_each_tag_the_lesson_before_passes_and_the_next_fails(chain, graded, 
     course = load_course(chain)
     statuses, reasons = graded[tag]
 
-    assert statuses == expected_statuses(course, tag, neighbours(course, tag)), reasons
+    expected = expected_statuses(course, tag, neighbours(course, tag))
+    wrong = {
+        exercise: reasons[exercise]
+        for exercise, status in statuses.items()
+        if status != expected.get(exercise)
+    }
+    # Each budget's whole message, so a failure says what was measured.
+    assert statuses == expected, "\n".join(
+        f"{exercise} is {statuses[exercise]}, expected {expected.get(exercise)}:"
+        + "".join(f"\n  {message}" for message in messages if message)
+        for exercise, messages in wrong.items()
+    )
 
 
 @pytest.fixture(scope="module")
