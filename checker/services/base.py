@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -80,6 +81,13 @@ def wait_until(check: Callable[[], bool], *, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return check()
+
+
+def process_stop(pid: int, *, timeout: float = 10) -> None:
+    """Ask the process `pid` to stop (SIGTERM); kill it if it outlives `timeout`."""
+    os.kill(pid, signal.SIGTERM)
+    if not wait_until(lambda: not pid_alive(pid), timeout=timeout):
+        os.kill(pid, signal.SIGKILL)
 
 
 def log_tail(path: Path, lines: int = 8) -> str:

@@ -18,6 +18,7 @@ from checker.services.base import (
     Status,
     log_tail,
     pid_alive,
+    process_stop,
     read_pid,
     unix_reply,
     wait_until,
@@ -101,8 +102,6 @@ class BackgroundCarriers:
         self.pidfile.unlink(missing_ok=True)
         if pid is None or not pid_alive(pid):
             return []
-        os.kill(pid, signal.SIGTERM)
-        if not wait_until(lambda: not pid_alive(pid), timeout=10):
-            os.kill(pid, signal.SIGKILL)
+        process_stop(pid)
         self.socket.unlink(missing_ok=True)
         return [f"Stopped {NAME}."]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 
 from checker.services.base import (
@@ -11,6 +9,7 @@ from checker.services.base import (
     Status,
     log_tail,
     pid_alive,
+    process_stop,
     read_pid,
     unix_reply,
     wait_until,
@@ -118,8 +117,6 @@ class EmbeddedRedis:
             self.layout.redis_pidfile.unlink(missing_ok=True)
             self.layout.redis_socket.unlink(missing_ok=True)
             return []
-        os.kill(pid, signal.SIGTERM)
-        if not wait_until(lambda: not pid_alive(pid), timeout=10):
-            os.kill(pid, signal.SIGKILL)
+        process_stop(pid)
         self.layout.redis_socket.unlink(missing_ok=True)
         return [f"Stopped {NAME}."]
