@@ -36,7 +36,7 @@ __all__ = [
     "catalog_fill",
     "orders_fill",
     "plan_sizes",
-    "search_term",
+    "search_terms",
     "tables_analyze",
 ]
 
@@ -205,17 +205,17 @@ def plan_sizes(seed: int) -> PlanSizes:
     return PlanSizes(PRODUCTS + rng.randrange(300), ORDERS + rng.randrange(1_200))
 
 
-def search_term(seed: int, products: int) -> str:
-    """Draw, from the run's seed, a search term one active product's name holds.
+def search_terms(seed: int, products: int, count: int = 3) -> list[str]:
+    """Draw, from the run's seed, `count` search terms, each one active product's.
 
     The products are named "Product <n>": a four-digit number below
     `products` names one of them, and no other below 10,000 products, so
-    the search finds the same single product when the catalog doubles. The
-    term is in lower case, as a visitor types it.
+    each term finds the same single product when the catalog doubles. The
+    terms are in lower case, as a visitor types them.
     """
     rng = random.Random(seed)
-    number = rng.choice([n for n in range(1_000, min(products, 10_000)) if n % 20])
-    return f"duct {number}"
+    numbers = [n for n in range(1_000, min(products, 10_000)) if n % 20]
+    return [f"duct {number}" for number in rng.sample(numbers, count)]
 
 
 def _customers(connection: Any) -> list[int]:

@@ -143,9 +143,9 @@ def test_a_fill_the_shop_refuses_without_its_keys_gets_the_ids_of_a_row_by_row_f
 
 
 @pytest.mark.parametrize("seed", [0, 7, 11])
-def test_the_search_term_names_one_active_product_as_the_catalog_doubles(run, seed):
+def test_each_search_term_names_one_active_product_as_the_catalog_doubles(run, seed):
     sizes = plan_data.plan_sizes(seed)
-    term = plan_data.search_term(seed, sizes.products)
+    terms = plan_data.search_terms(seed, sizes.products)
     matching = (
         "SELECT name FROM catalog_product"
         " WHERE is_active AND strpos(upper(name), upper(%s)) > 0"
@@ -154,10 +154,13 @@ def test_the_search_term_names_one_active_product_as_the_catalog_doubles(run, se
         found = []
         for products in (sizes.products, sizes.doubled().products):
             catalog_fill(connection, products=products, seed=seed)
-            found.append(connection.execute(matching, [term]).fetchall())
+            found.append(
+                [connection.execute(matching, [term]).fetchall() for term in terms]
+            )
 
-    assert term.islower()
-    assert found[0] == found[1] == [(f"Pro{term}",)]
+    assert len(set(terms)) == len(terms) == 3
+    assert all(term.islower() for term in terms)
+    assert found[0] == found[1] == [[(f"Pro{term}",)] for term in terms]
 
 
 def test_a_seq_scan_reads_the_rows_its_filter_removes_too(run):
