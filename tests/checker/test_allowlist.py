@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from checker import allowlist
 from checker.allowlist import AllowEntry, Allowlist, missing_entries, stale_entries
 from checker.detect import NPlusOneDetected
 from checker.origins import ProjectCode
-from tests.checker.conftest import ROOTS, line_of
+from tests.checker.conftest import ROOTS, loop_line
 from tests.checker_testapp.data import library_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.checker_testapp.urls")]
@@ -21,19 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 VIEWS = "tests/checker_testapp/views.py"
 
 
-@pytest.fixture(autouse=True)
-def fresh_allowlist(monkeypatch):
-    monkeypatch.setattr(allowlist, "_matched", set())
-    monkeypatch.setattr(allowlist, "_checked", set())
-
-
 @pytest.fixture
 def library():
     library_create(books=5)
-
-
-def loop_line() -> str:
-    return line_of("views.py", 'f"{book.title} by {book.author.name}" for book in')
 
 
 @pytest.mark.parametrize(

@@ -3,20 +3,15 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from checker import allowlist
-from checker.budgets import BudgetExceeded, queries_at_most
+from checker.budgets import BudgetExceeded, no_n_plus_one_queries, queries_at_most
 from checker.detect import NPlusOne, NPlusOneDetected, NPlusOneWarning
 from checker.signals import n_plus_one_detected
-from tests.checker.conftest import line_of
+from tests.checker.conftest import loop_line
 from tests.checker_testapp.data import library_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.checker_testapp.urls")]
 
 AUTHOR_BY_ID = "SELECT ... FROM checker_testapp_author WHERE id = # LIMIT #"
-
-
-def loop_line() -> str:
-    return line_of("views.py", 'f"{book.title} by {book.author.name}" for book in')
 
 
 def raised(label: str = "naive loop") -> str:
@@ -31,14 +26,6 @@ def warned(label: str = "naive loop") -> str:
         f"{label} ran an N+1: 5 similar: {AUTHOR_BY_ID} — from {loop_line()} via"
         ' Book.author. Try select_related("author").'
     )
-
-
-@pytest.fixture(autouse=True)
-def fresh_allowlist(monkeypatch):
-    # Which allow-list entries matched is kept per process; start each test
-    # with none, so no test's entries leak into another's.
-    monkeypatch.setattr(allowlist, "_matched", set())
-    monkeypatch.setattr(allowlist, "_checked", set())
 
 
 @pytest.fixture
@@ -216,3 +203,20 @@ def test_a_block_within_its_budget_passes(client, within_budget, library):
         client.get("/loop/fixed/")
 
     assert measurement.query_count == 1
+
+
+def test_the_n_plus_one_budget_fails_a_block_with_the_same_message(
+    client, within_budget, library
+):
+    with pytest.raises(BudgetExceeded) as excinfo:  # noqa: SIM117
+        with within_budget(no_n_plus_one_queries(), label="naive loop"):
+            client.get("/loop/naive/")
+
+    assert excinfo.value.args == (raised(),)
+
+
+def test_the_n_plus_one_budget_passes_a_block_without_one(
+    client, within_budget, library
+):
+    with within_budget(no_n_plus_one_queries(), label="one author"):
+        client.get("/first-author/")

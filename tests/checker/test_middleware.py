@@ -4,10 +4,9 @@ import logging
 
 import pytest
 
-from checker import allowlist
 from checker.detect import NPlusOne, NPlusOneDetected
 from checker.signals import n_plus_one_detected
-from tests.checker.conftest import line_of
+from tests.checker.conftest import loop_line
 from tests.checker_testapp.data import library_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.checker_testapp.urls")]
@@ -19,15 +18,12 @@ DIAGNOSIS = (
 
 
 def diagnosis() -> str:
-    line = line_of("views.py", 'f"{book.title} by {book.author.name}" for book in')
-    return DIAGNOSIS.format(line=line)
+    return DIAGNOSIS.format(line=loop_line())
 
 
 @pytest.fixture(autouse=True)
-def development(settings, monkeypatch):
+def development(settings):
     """Run with DEBUG on and the middleware installed, as runserver would."""
-    monkeypatch.setattr(allowlist, "_matched", set())
-    monkeypatch.setattr(allowlist, "_checked", set())
     settings.DEBUG = True
     settings.MIDDLEWARE = [
         *settings.MIDDLEWARE,
