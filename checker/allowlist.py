@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 SETTING = "CHECKER_NPLUSONE_ALLOW"
-_RELATION = re.compile(r"^[A-Za-z_]\w*\.[A-Za-z_+]\w*$")
+_RELATION = re.compile(r"^[A-Za-z_]\w*\.[A-Za-z_]\w*$")
 _LINE = re.compile(r"^(?P<path>.+\.\w+):(?P<line>\d+)$")
 
 
