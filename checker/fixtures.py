@@ -14,7 +14,14 @@ if TYPE_CHECKING:
     from checker.growth import Growth
     from checker.measure import Measurement
 
-__all__ = ["course_growth", "course_measure", "measure_request"]
+__all__ = [
+    "assert_queries_constant",
+    "course_growth",
+    "course_measure",
+    "measure_request",
+    "no_n_plus_one",
+    "within_budget",
+]
 
 
 @pytest.fixture
@@ -49,6 +56,30 @@ def measure_request(
         return response, measurement
 
     return measure_one
+
+
+@pytest.fixture
+def no_n_plus_one() -> Callable[..., AbstractContextManager[Measurement]]:
+    """Return `checker.detect.no_n_plus_one`: raise or warn on an N+1 in a block."""
+    from checker.detect import no_n_plus_one
+
+    return no_n_plus_one
+
+
+@pytest.fixture
+def assert_queries_constant() -> Callable[..., Growth]:
+    """Return `checker.assertions.assert_queries_constant`: no growth at two sizes."""
+    from checker.assertions import assert_queries_constant
+
+    return assert_queries_constant
+
+
+@pytest.fixture
+def within_budget() -> Callable[..., AbstractContextManager[Measurement]]:
+    """Return `checker.assertions.within_budget`: assert budgets on a block."""
+    from checker.assertions import within_budget
+
+    return within_budget
 
 
 # --- Celery worker fixtures (checker.worker) ---------------------------------

@@ -45,7 +45,8 @@ class ProjectCode:
 
     `roots` are directories (relative to `base` or absolute); the first frame
     under one of them is where a query "comes from". Read from the setting
-    `CHECKER_PROJECT_ROOTS` when present, else the shop (`shop_app/`).
+    `CHECKER_PROJECT_ROOTS` when present, else the shop (`shop_app/`), and
+    `base` from `CHECKER_PROJECT_BASE`, else this checkout.
     """
 
     roots: tuple[str, ...] = DEFAULT_ROOTS
@@ -62,7 +63,12 @@ class ProjectCode:
         from django.conf import settings
 
         roots = getattr(settings, "CHECKER_PROJECT_ROOTS", DEFAULT_ROOTS)
-        return _project_code(tuple(str(root) for root in roots))
+        # Another project names its own base (its BASE_DIR, say): installed,
+        # the checker's own checkout is site-packages.
+        base = getattr(settings, "CHECKER_PROJECT_BASE", None)
+        return _project_code(
+            tuple(str(root) for root in roots), str(base) if base else None
+        )
 
     def __post_init__(self) -> None:
         prefixes = tuple(
@@ -195,9 +201,11 @@ class ProjectCode:
 
 
 @lru_cache(maxsize=16)
-def _project_code(roots: tuple[str, ...]) -> ProjectCode:
+def _project_code(roots: tuple[str, ...], base: str | None) -> ProjectCode:
     # One instance per set of roots keeps its cache of classified code.
-    return ProjectCode(roots=roots)
+    if base is None:
+        return ProjectCode(roots=roots)
+    return ProjectCode(roots=roots, base=Path(base).resolve())
 
 
 def call_site(frame: FrameType | None = None) -> str | None:

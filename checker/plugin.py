@@ -9,6 +9,7 @@ partial credit without re-running anything.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -87,3 +88,19 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         score = _score(item, verdicts, passed)
         if score:
             item.user_properties.append(("checker_score", score))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """List the allow-list entries that silenced no N+1 in the session."""
+    # Not imported means no N+1 was looked for: nothing can be stale.
+    allowlist = sys.modules.get("checker.allowlist")
+    stale = allowlist.stale_entries() if allowlist is not None else []
+    if not stale:
+        return
+    terminalreporter.write_sep("=", "stale CHECKER_NPLUSONE_ALLOW entries", yellow=True)
+    for entry in stale:
+        terminalreporter.write_line(f"{entry}: matched no N+1 in this session")
+    terminalreporter.write_line(
+        "Remove them from CHECKER_NPLUSONE_ALLOW, or run the tests that cover"
+        " them: an entry is stale once the N+1 it accepted is gone."
+    )

@@ -24,6 +24,7 @@ __all__ = [
     "columns_not_fetched",
     "memory_at_most",
     "no_duplicate_queries",
+    "no_n_plus_one_queries",
     "no_seq_scan",
     "observe_verdicts",
     "queries_at_most",
@@ -109,6 +110,7 @@ def assert_within(subject: Any, *budgets: Budget) -> list[Verdict]:
 
 # The concrete budgets import the base classes above, so they come last.
 from checker.budgets.memory import memory_at_most  # noqa: E402
+from checker.budgets.nplusone import no_n_plus_one_queries  # noqa: E402
 from checker.budgets.plans import no_seq_scan, uses_index  # noqa: E402
 from checker.budgets.queries import (  # noqa: E402
     columns_not_fetched,
