@@ -218,7 +218,7 @@ def test_a_deep_page_of_orders_costs_what_the_first_one_does(
     seconds = orders_fill(trusted_sql, orders=BOUNDED_ROWS, items=0).seconds
     first = next(_walk(shop, "/api/orders/", user=staff))
     paged = first.next is not None
-    size = deep_orders(shop.seed)
+    size = _deep_orders(shop.seed)
     pages: list[Priced] = []
     for orders in (size, size * 2):
         seconds += orders_fill(trusted_sql, orders=orders, items=0).seconds
@@ -250,7 +250,7 @@ def test_a_deep_page_of_orders_costs_what_the_first_one_does(
         )
 
 
-def deep_orders(seed: int) -> int:
+def _deep_orders(seed: int) -> int:
     """Draw, from the run's seed, how many orders the deep page is measured on."""
     return DEEP_ORDERS + random.Random(seed).randrange(DEEP_DRAWN)
 
