@@ -1,4 +1,4 @@
-"""Time the plan-sized data lesson 7 builds per submission, three ways, side by side.
+"""Time the plan-sized data lesson 7 builds per submission, four ways, side by side.
 
     .venv/bin/python benchmarks/lesson7_fill.py [--seed N] [--rounds N]
 
@@ -15,10 +15,18 @@ seed's size and then twice it, each fill followed by `VACUUM (ANALYZE)`:
   the tables it writes dropped and added again around the insert;
 - COPY: the same number of rows copied with binary `COPY` from a database
   built once, in one transaction, keys checked row by row, then analyzed;
-  the way a data set built once per grading run would reach a submission's
-  own schema (its migrations are its own, so a template copy cannot).
+- template: `CREATE DATABASE ... TEMPLATE` of a database built once per run
+  with the schema at the start of lesson 7 and the rows at the larger size,
+  then the shop's own migrations run on the copy (for the solved shop they
+  build its lesson 7 indexes over the rows), and, beside them, a `migrate`
+  of an empty database, which every run does today. Each `migrate` is a
+  process of its own, Django's start included.
 
-The three ways run in turn in each round, so a busy machine slows each
+A run pays today one `migrate` of an empty database and the fills ("keys
+once"); with one copy per run it would pay the copy and the `migrate` of
+the copy; the trusted tests measure at two sizes, which would take two.
+
+The ways run in turn in each round, so a busy machine slows each
 alike; the table shows the median and the range over the rounds, in
 seconds on this machine.
 """
@@ -26,7 +34,9 @@ seconds on this machine.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +49,7 @@ import psycopg
 # The command's own folder is on sys.path: it runs as a script.
 from scratch_shop import lesson_patches, shop_copy, shop_migrate
 
-from checker.services import database_url, drop_database, ensure_up
+from checker.services import create_database, database_url, drop_database, ensure_up
 from checker.trusted.plan_data import (
     TABLES,
     catalog_fill,
@@ -51,6 +61,10 @@ from checker.trusted.plan_data import (
 LESSON = "07"
 DATABASE = "lesson7_fill"
 STAGING = "lesson7_fill_staging"
+# The plan data at the larger size, built once with the schema at lesson 7's start.
+TEMPLATE = "lesson7_fill_template"
+COPY = "lesson7_fill_copy"
+EMPTY = "lesson7_fill_empty"
 
 
 def _migrated(root: Path, name: str) -> psycopg.Connection[Any]:
@@ -116,6 +130,48 @@ def _copied(connection: Any, staging: Any) -> float:
     return time.perf_counter() - started
 
 
+def _template(root: Path, seed: int) -> None:
+    """Build, once, a database of the lesson's start holding the larger size."""
+    doubled = plan_sizes(seed).doubled()
+    with _migrated(root, TEMPLATE) as connection:
+        catalog_fill(connection, products=doubled.products, seed=seed)
+        orders_fill(connection, orders=doubled.orders)
+
+
+def _migrate_seconds(root: Path, name: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "shop_app/manage.py", "migrate", "-v", "0"],
+        cwd=root,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url(name),
+            "PYTHONPATH": str(root / "shop_app"),
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        },
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def _copied_from_template() -> float:
+    """Copy the larger size's template; return the seconds the copy took."""
+    drop_database(COPY)
+    with psycopg.connect(database_url("postgres", libpq=True)) as server:
+        server.autocommit = True
+        started = time.perf_counter()
+        server.execute(f"CREATE DATABASE {COPY} TEMPLATE {TEMPLATE}")
+        return time.perf_counter() - started
+
+
+def _empty_migrated(root: Path) -> float:
+    create_database(EMPTY, fresh=True)
+    try:
+        return _migrate_seconds(root, EMPTY)
+    finally:
+        drop_database(EMPTY)
+
+
 def _cell(seconds: list[float]) -> str:
     return f"{statistics.median(seconds):.2f} ({min(seconds):.2f}-{max(seconds):.2f})"
 
@@ -131,6 +187,8 @@ def main() -> int:
     sizes = plan_sizes(args.seed)
     rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="lesson7-fill-") as scratch:
+        start = shop_copy(Path(scratch) / "template", earlier)
+        _template(start, args.seed)
         for label, patches in (
             ("start of lesson 7", earlier),
             ("lesson 7 solved", earlier + own),
@@ -150,6 +208,11 @@ def main() -> int:
                             connection, args.seed, keys_once=True
                         ),
                         "COPY": lambda: _copied(connection, staging),
+                        "copy": _copied_from_template,
+                        "migrate the copy": lambda root=root: _migrate_seconds(
+                            root, COPY
+                        ),
+                        "migrate empty": lambda root=root: _empty_migrated(root),
                     }
                     taken: dict[str, list[float]] = {way: [] for way in ways}
                     for _ in range(args.rounds):
@@ -163,14 +226,19 @@ def main() -> int:
             finally:
                 drop_database(DATABASE)
                 drop_database(STAGING)
+        for name in (TEMPLATE, COPY):
+            drop_database(name)
     print(
         f"Seconds per submission for lesson 7's plan-sized data, seed {args.seed}: "
         f"{sizes.products:,} then {sizes.doubled().products:,} products, "
         f"{sizes.orders:,} then {sizes.doubled().orders:,} orders; median "
         f"(range) of {args.rounds} rounds on this machine.\n"
     )
-    print("| shop | row by row | keys once | COPY from a database built once |")
-    print("| --- | ---: | ---: | ---: |")
+    print(
+        "| shop | row by row | keys once | COPY from a database built once |"
+        " template copy | `migrate` of the copy | `migrate` of an empty database |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(rows))
     return 0
 

@@ -328,8 +328,14 @@ def _catalog_insert(
     )
 
 
-def orders_fill(connection: Any, *, orders: int, keys_once: bool = True) -> Fill:
-    """Grow the orders to `orders`, three items each.
+def orders_fill(
+    connection: Any,
+    *,
+    orders: int,
+    items: int = ITEMS_PER_ORDER,
+    keys_once: bool = True,
+) -> Fill:
+    """Grow the orders to `orders`, with `items` items each (three by default).
 
     Each new order is older than the ones before, so the newest orders, the
     page the dashboard shows, stay the same as the table grows.
@@ -339,15 +345,20 @@ def orders_fill(connection: Any, *, orders: int, keys_once: bool = True) -> Fill
     [(have,)] = connection.execute("SELECT count(*) FROM orders_order").fetchall()
     if orders <= have:
         return Fill(0.0)
-    if not connection.execute("SELECT 1 FROM catalog_product LIMIT 1").fetchone():
+    if (
+        items
+        and not connection.execute("SELECT 1 FROM catalog_product LIMIT 1").fetchone()
+    ):
         catalog_fill(connection, products=100, seed=0, keys_once=keys_once)
 
     def insert() -> None:
-        _orders_insert(connection, have=have, orders=orders, customers=customers)
+        _orders_insert(
+            connection, have=have, orders=orders, items=items, customers=customers
+        )
 
     return _filled(
         connection,
-        {"orders_order": orders, "orders_orderitem": orders * ITEMS_PER_ORDER},
+        {"orders_order": orders, "orders_orderitem": orders * items},
         insert,
         started=started,
         keys_once=keys_once,
@@ -355,7 +366,7 @@ def orders_fill(connection: Any, *, orders: int, keys_once: bool = True) -> Fill
 
 
 def _orders_insert(
-    connection: Any, *, have: int, orders: int, customers: list[int]
+    connection: Any, *, have: int, orders: int, items: int, customers: list[int]
 ) -> None:
     """Insert orders `have` to `orders - 1`, each older than the last, and items."""
     statuses = ["pending", "paid", "shipped", "cancelled"]
@@ -374,13 +385,15 @@ def _orders_insert(
             "last": orders - 1,
         },
     )
+    if not items:
+        return
     connection.execute(
         "INSERT INTO orders_orderitem (order_id, product_id, quantity, unit_price)"
         " SELECT o.id, p.lowest + (o.id * 31 + k) %% p.n, 1 + k, 9.99"
         " FROM orders_order o, generate_series(1, %s::int) k,"
         " (SELECT min(id) AS lowest, count(*) AS n FROM catalog_product) p"
         " WHERE o.id > (SELECT coalesce(max(order_id), 0) FROM orders_orderitem)",
-        [ITEMS_PER_ORDER],
+        [items],
     )
 
 

@@ -1,18 +1,23 @@
 """Trusted tests of lesson 6: pagination, cursors and lean list serializers.
 
 They drive the shop apart (`checker.harness`): data is built inside the shop,
-queries are read from what PostgreSQL received, a page's cost from
-PostgreSQL's own `EXPLAIN (ANALYZE, BUFFERS)` of the statements the shop
-sent, and expected fields are computed here from the run's database.
+but for the deep page, whose thousands of orders the trusted side makes
+itself (`checker.trusted.plan_data`); queries are read from what PostgreSQL
+received, a page's cost from PostgreSQL's own `EXPLAIN (ANALYZE, BUFFERS)`
+of the statements the shop sent, and expected fields are computed here from
+the run's database.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import re
+from base64 import b64encode
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from psycopg.sql import SQL, Identifier
@@ -25,6 +30,7 @@ from checker.measure import Measurement
 from checker.plans import plan_nodes
 from checker.trusted import api_expected
 from checker.trusted.explained import node_buffers, plan_sent, read_only_as
+from checker.trusted.plan_data import orders_fill
 from checker.trusted.staff import staff_growth, staff_make
 
 # No response of a list may carry more items than this, whatever it asks for.
@@ -38,12 +44,27 @@ WALK_ORDERS = 120
 ARRIVING = 3
 # Enough pages for any page size; a walk longer than this loops.
 MAX_PAGES = 60
-# A deep page must cost what the first one does: its read of orders_order
-# produces at most this many rows under its LIMIT, whatever the depth (the
-# largest page and its look-ahead row, twice over). An OFFSET produces and
-# throws away every row before the page.
-DEEP_ORDERS = 500
-DEEP_ROWS_READ = 2 * MAX_ITEMS
+# A deep page must cost what the first one does: the shared buffers its reads
+# of orders_order touch, in PostgreSQL's own EXPLAIN (ANALYZE, BUFFERS), are
+# measured on the first page and on one this many orders down, with at least
+# `DEEP_ORDERS` orders (a few more drawn from the run's seed) and with twice
+# as many. Through an index a page touches a few buffers, and a few hundred
+# when it joins each order's customer and user; an OFFSET reads every row
+# before its page, and a list without pages the whole table.
+DEEP_ORDERS = 4_000
+DEEP_DRAWN = 400
+DEEP_DEPTH = 3_500
+DEEP_BUFFERS = 600
+# Buffers a page may gain, deeper or on a table twice as large, and still
+# count as constant: a B-tree one level deeper, a page's rows on one more
+# heap page.
+GROWTH_SLACK = 1.25
+GROWTH_BUFFERS = 10
+# The sort of the page's query: a cursor's position is a value of its column.
+_ORDERED_BY = re.compile(
+    r'ORDER BY\s+"orders_order"\."(?P<column>\w+)"(?:\s+(?P<direction>ASC|DESC))?',
+    re.I,
+)
 # What one item of a lean list may weigh in the response, in bytes.
 PRODUCT_BYTES = 600
 ORDER_BYTES = 300
@@ -192,44 +213,46 @@ def test_a_deep_page_of_orders_costs_what_the_first_one_does(
     shop: Shop, shop_run: ShopRun, trusted_sql: Any, record_property: Any
 ) -> None:
     staff = staff_make(shop)
-    shop.build("bulk_order_items", orders=DEEP_ORDERS, items=DEEP_ORDERS, products=3)
     assert shop_run.database is not None
     role = shop_run.database.role
-    _analyze(trusted_sql, role)
-
-    steps = list(_walk(shop, "/api/orders/", user=staff))
-
-    for step in steps:
-        counted = [
-            q
-            for q in step.page.measurement.statements
-            if "COUNT(" in q.sql.upper() and 'FROM "orders_order"' in q.sql
-        ]
-        if counted and len(steps) > 1:
-            where = f" — from {counted[0].origin}" if counted[0].origin else ""
-            raise AssertionError(
-                f"GET {step.path} ran {counted[0].short}{where} on every page "
-                f"(budget: no COUNT(*) of orders_order on the orders' pages): a "
-                "page-number or limit/offset page counts the whole table each "
-                "time. Use CursorPagination ordered by an indexed column, such "
-                'as "-id".'
-            )
-    costs = [(step, _page_cost(trusted_sql, role, step)) for step in steps]
-    record_property("rows_read", [cost.rows for _, cost in costs])
-    step, worst = max(costs, key=lambda found: found[1].rows)
-    first = costs[0][1]
-    if worst.rows > DEEP_ROWS_READ:
+    seconds = orders_fill(trusted_sql, orders=BOUNDED_ROWS, items=0).seconds
+    first = next(_walk(shop, "/api/orders/", user=staff))
+    paged = first.next is not None
+    size = _deep_orders(shop.seed)
+    pages: list[Priced] = []
+    for orders in (size, size * 2):
+        seconds += orders_fill(trusted_sql, orders=orders, items=0).seconds
+        if paged:
+            first = next(_walk(shop, "/api/orders/", user=staff))
+            deep = _deep_step(shop, trusted_sql, first, staff)
+            _no_count([first, deep])
+            _assert_moved(first, deep)
+            pages += [
+                _priced(trusted_sql, role, first, orders, 0),
+                _priced(trusted_sql, role, deep, orders, deep.depth),
+            ]
+        else:
+            # Every request reads the whole table: its statement, run again
+            # on the grown table, costs what the request would, without
+            # serializing thousands of orders.
+            pages.append(_priced(trusted_sql, role, first, orders, 0))
+    record_property("buffers", [page.cost.buffers for page in pages])
+    record_property("rows_read", [page.cost.rows for page in pages])
+    record_property("depths", [page.depth for page in pages])
+    record_property("plan_data_seconds", round(seconds, 2))
+    verdict = _deep_verdict(pages, paged=paged)
+    if verdict:
         raise AssertionError(
-            f"GET {step.path} made PostgreSQL produce {worst.rows} orders to "
-            f"return {len(step.items)} ({worst.plan}; {worst.buffers} shared "
-            f"buffers, against {first.buffers} for the first page) (budget: at "
-            f"most {DEEP_ROWS_READ} rows produced for any page, whatever its "
-            "depth)."
-            f"{_rows_from(step.page.measurement, 'orders_order')} A list without "
-            "pages reads the whole table, and an OFFSET reads and throws away "
-            "every row before its page; use CursorPagination "
-            'ordered by an indexed column, such as "-id".'
+            f"{verdict}{_rows_from(first.page.measurement, 'orders_order')} A list "
+            "without pages reads the whole table, and an OFFSET reads and throws "
+            "away every row before its page; use CursorPagination ordered by an "
+            'indexed column, such as "-id".'
         )
+
+
+def _deep_orders(seed: int) -> int:
+    """Draw, from the run's seed, how many orders the deep page is measured on."""
+    return DEEP_ORDERS + random.Random(seed).randrange(DEEP_DRAWN)
 
 
 @dataclass(frozen=True)
@@ -241,17 +264,158 @@ class Cost:
     plan: str
 
 
-def _analyze(trusted_sql: Any, role: str) -> None:
-    """Give the planner fresh statistics of the run's tables, as its own role.
+@dataclass(frozen=True)
+class Priced:
+    """One page, how many orders the table held and lay before it, its cost."""
 
-    Rows just built have none yet, and a plan made on guesses says nothing
-    about the one a live table gets.
+    step: Step
+    orders: int
+    depth: int
+    cost: Cost
+
+    def __str__(self) -> str:
+        where = "the first page" if not self.depth else f"a page {self.depth:,} deep"
+        if self.step.next is None and not self.depth:
+            where = "the whole list"
+        return (
+            f"{self.cost.buffers:,} shared buffers for {where} of {self.orders:,} "
+            f"orders ({self.cost.plan}, {self.cost.rows:,} rows produced)"
+        )
+
+
+@dataclass
+class DeepStep(Step):
+    """A page reached far down the list, and how many orders lie before it."""
+
+    depth: int = 0
+
+
+def _priced(trusted_sql: Any, role: str, step: Step, orders: int, depth: int) -> Priced:
+    return Priced(step, orders, depth, _page_cost(trusted_sql, role, step))
+
+
+def _no_count(steps: list[Step]) -> None:
+    """Fail when a page counts the whole orders table."""
+    for step in steps:
+        counted = [
+            q
+            for q in step.page.measurement.statements
+            if "COUNT(" in q.sql.upper() and 'FROM "orders_order"' in q.sql
+        ]
+        if counted:
+            where = f" — from {counted[0].origin}" if counted[0].origin else ""
+            raise AssertionError(
+                f"GET {step.path} ran {counted[0].short}{where} on every page "
+                f"(budget: no COUNT(*) of orders_order on the orders' pages): a "
+                "page-number or limit/offset page counts the whole table each "
+                "time. Use CursorPagination ordered by an indexed column, such "
+                'as "-id".'
+            )
+
+
+def _deep_verdict(pages: list[Priced], *, paged: bool) -> str:
+    """Say how the pages' buffers broke the budget, or return ''."""
+    budget = (
+        f"(budget: at most {DEEP_BUFFERS:,} shared buffers for any page, and as "
+        f"many {DEEP_DEPTH:,} orders deep as on the first page, with "
+        f"{pages[0].orders:,} orders and with twice as many)."
+    )
+    if not paged:
+        small, large = pages
+        return (
+            f"GET /api/orders/ sent all {len(small.step.items):,} orders in one "
+            f"response: its read of orders_order, run again, touched {small} and "
+            f"{large} {budget}"
+        )
+    within = [(page, page.cost.buffers <= DEEP_BUFFERS) for page in pages]
+    comparisons = [
+        # The deep page against the first, at each size, then each page of
+        # the doubled table against the same page of the first.
+        (pages[0], pages[1]),
+        (pages[2], pages[3]),
+        (pages[0], pages[2]),
+        (pages[1], pages[3]),
+    ]
+    for page, fits in within:
+        if not fits:
+            return f"GET {page.step.path} touched {page} {budget}"
+    for cheap, dear in comparisons:
+        if dear.cost.buffers > cheap.cost.buffers * GROWTH_SLACK + GROWTH_BUFFERS:
+            return f"GET {dear.step.path} touched {dear}, against {cheap} {budget}"
+    return ""
+
+
+def _deep_step(shop: Shop, trusted_sql: Any, first: Step, user: str) -> DeepStep:
+    """Return the page `DEEP_DEPTH` orders down the list that `first` begins.
+
+    The first page's next link is moved there as a client paging through
+    would find it: an offset or a page number set to the depth, a cursor
+    (Django REST framework's) set to the position of the order at that depth
+    in the order the page's query sorts by. A link of any other kind is
+    followed page by page, as far as `MAX_PAGES` allows.
     """
-    trusted_sql.execute(SQL("SET ROLE {}").format(Identifier(role)))
-    try:
-        trusted_sql.execute("ANALYZE")
-    finally:
-        trusted_sql.execute("RESET ROLE")
+    assert first.next is not None
+    link = urlsplit(first.next)
+    query = parse_qs(link.query, keep_blank_values=True)
+    per_page = max(len(first.items), 1)
+    moved: dict[str, list[str]] | None = None
+    depth = DEEP_DEPTH
+    if "offset" in query:
+        moved = {**query, "offset": [str(depth)]}
+    elif "page" in query:
+        moved = {**query, "page": [str(depth // per_page + 1)]}
+        depth = depth // per_page * per_page
+    elif "cursor" in query:
+        position = _position_at(trusted_sql, first, depth)
+        if position is not None:
+            cursor = b64encode(urlencode({"p": position}).encode()).decode()
+            moved = {**query, "cursor": [cursor]}
+    if moved is not None:
+        path = f"{link.path}?{urlencode(moved, doseq=True)}"
+        page = shop.get(path, user=user)
+        items, following = _items(page, f"GET {path}")
+        return DeepStep(path, page, items, following, depth=depth)
+    walked = 0
+    for step in _walk(shop, first.path, user=user):
+        if walked >= DEEP_DEPTH or step.next is None:
+            return DeepStep(step.path, step.page, step.items, step.next, depth=walked)
+        walked += len(step.items)
+    raise AssertionError(f"GET {first.path}: no page {DEEP_DEPTH:,} orders deep")
+
+
+def _assert_moved(first: Step, deep: DeepStep) -> None:
+    """Fail unless the deep page holds orders, none of them the first page's."""
+    shown = {item.get("id") for item in first.items}
+    if not deep.items or shown & {item.get("id") for item in deep.items}:
+        raise AssertionError(
+            f"GET {deep.path}, the page {deep.depth:,} orders down from GET "
+            f"{first.path}, answered {len(deep.items)} orders, "
+            f"{len(shown & {item.get('id') for item in deep.items})} of them on "
+            "the first page: its next link must lead on through the orders."
+        )
+
+
+def _position_at(trusted_sql: Any, first: Step, depth: int) -> str | None:
+    """Return, as a cursor holds it, the sort key of the order `depth` rows down.
+
+    The key is the first column the page's query orders orders_order by; the
+    cursor's page starts right after the order that holds it.
+    """
+    for query in first.page.measurement.statements:
+        found = _ORDERED_BY.search(query.sql)
+        if found and 'FROM "orders_order"' in query.sql:
+            column, direction = found["column"], (found["direction"] or "ASC")
+            row = trusted_sql.execute(
+                SQL(
+                    "SELECT {} FROM orders_order ORDER BY 1 {} OFFSET %s LIMIT 1"
+                ).format(
+                    Identifier(column),
+                    SQL("DESC" if direction.upper() == "DESC" else "ASC"),
+                ),
+                [depth - 1],
+            ).fetchone()
+            return None if row is None else str(row[0])
+    return None
 
 
 def _page_cost(trusted_sql: Any, role: str, step: Step) -> Cost:

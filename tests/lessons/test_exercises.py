@@ -144,7 +144,8 @@ DIAGNOSES = {
     ],
     ("06-pagination", "deep-page"): [
         "shop_app/orders/api.py:",
-        "made PostgreSQL produce 500 orders to return 500",
+        "sent all 130 orders in one response",
+        "shared buffers for the whole list of",
         "CursorPagination ordered by an indexed column",
     ],
     ("06-lean-lists", "product-queries"): [

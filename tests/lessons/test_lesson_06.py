@@ -22,6 +22,21 @@ BREAKS = [
 ]
 
 
+# The orders are paged by offset without a count: no COUNT(*), but every page
+# reads the rows before it.
+OFFSET_PAGES = [
+    (
+        "shop_app/config/pagination.py",
+        r"^class OrderCursorPagination\(CursorPagination\):$",
+        "from rest_framework.pagination import LimitOffsetPagination\n\n\n"
+        "class OrderCursorPagination(LimitOffsetPagination):\n"
+        "    default_limit = 50\n\n"
+        "    def get_count(self, queryset):\n"
+        "        return 10**9\n",
+    ),
+]
+
+
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory, grade, course):
     root = tmp_path_factory.mktemp("lesson-06-broken")
@@ -59,3 +74,34 @@ def test_a_list_field_read_through_a_relation_queries_per_row(broken):
     assert "via Product.reviews" in lean["product-queries"].message
     assert lean["order-queries"].passed
     assert lean["bytes"].passed
+
+
+@pytest.fixture(scope="module")
+def offset_pages(tmp_path_factory, grade, course):
+    root = tmp_path_factory.mktemp("lesson-06-offset")
+    graded = graded_with_breaks(
+        root, grade, course, "06-pagination", ["06-pagination"], OFFSET_PAGES
+    )
+    return graded["06-pagination"]
+
+
+def test_offset_pages_without_a_count_touch_more_buffers_deep_down(offset_pages):
+    deep = offset_pages["deep-page"]
+
+    assert not deep.passed
+    assert "shared buffers for a page 3,500 deep" in deep.message
+    assert "against" in deep.message
+    assert "shared buffers for the first page" in deep.message
+    small, deeper = deep.properties["buffers"][:2]
+    assert deeper > small * 2
+
+
+def test_cursor_pages_touch_as_many_buffers_deep_down_and_on_twice_the_orders(
+    grade, course, tmp_path_factory
+):
+    root = tmp_path_factory.mktemp("lesson-06-cursor")
+    solved = graded_with_breaks(root, grade, course, "06-pagination", ["06-pagination"])
+    deep = solved["06-pagination"]["deep-page"]
+
+    assert deep.passed, deep.message
+    assert deep.properties["depths"] == [0, 3_500, 0, 3_500]

@@ -179,3 +179,13 @@ def test_a_seq_scan_reads_the_rows_its_filter_removes_too(run):
     [scan] = plan.scans("catalog_product")
     assert scan.node_type == "Seq Scan"
     assert (scan.actual_rows, scan.removed, scan.rows_read) == (1, 299, 300)
+
+
+def test_orders_without_items_leave_the_items_and_the_catalog_empty(run):
+    with run.connect() as connection:
+        filled = orders_fill(connection, orders=300, items=0)
+
+        counts = _digests(connection)
+    assert filled.keys == KEYS_ONCE
+    assert counts["orders_order"][0] == 300
+    assert counts["orders_orderitem"][0] == counts["catalog_product"][0] == 0
