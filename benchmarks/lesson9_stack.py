@@ -183,7 +183,10 @@ def _cost(
     return PageCost(asked, *spent)
 
 
-def _shop(root: Path, patches: list[str], database: str, scale: str) -> dict[str, str]:
+def bench_shop(
+    root: Path, patches: list[str], database: str, scale: str
+) -> dict[str, str]:
+    """Copy, patch, migrate and seed a shop with a floor view; return its env."""
     shop_copy(root, patches)
     with (root / "shop_app/config/urls.py").open("a") as urls:
         urls.write(FLOOR_VIEW)
@@ -271,13 +274,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(scratch)
         print("Naive shop (lesson 9's deployment only):", file=sys.stderr)
-        naive_env = _shop(base / "naive", own, "bench9_naive", args.scale)
+        naive_env = bench_shop(base / "naive", own, "bench9_naive", args.scale)
         slug = _product_slug(base / "naive", naive_env)
         pages = {"product list": "/products/", "product page": f"/products/{slug}/"}
         with_floor = {"floor": "/floor/", **pages}
         naive = _load(base / "naive", naive_env, with_floor, args, "bench9_naive")
         print("Solved shop:", file=sys.stderr)
-        solved_env = _shop(base / "solved", solved, "bench9_solved", args.scale)
+        solved_env = bench_shop(base / "solved", solved, "bench9_solved", args.scale)
         cached = _load(base / "solved", solved_env, with_floor, args, "bench9_solved")
         uncached_env = {
             **solved_env,
