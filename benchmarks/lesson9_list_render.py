@@ -1,6 +1,7 @@
 """Where an uncached request of the solved product list spends its CPU; print it.
 
     .venv/bin/python benchmarks/lesson9_list_render.py [--scale small] [--runs 25]
+        [--per-page 100]
 
 The shop with every lesson up to 9 solved is copied, migrated and seeded as
 `lesson9_stack.py` does, and run with its settings without a cache (the
@@ -9,7 +10,9 @@ DummyCache). A child process in that shop's own Django measures the CPU time
 (the least of --runs, taken in turns) of the floor view and the product list
 through Django's test client, of the list's queries and rows alone, of its
 template alone on rows already fetched, and of that template with each
-per-row cell left out: the difference is what the cell costs on 100 rows.
+per-row cell left out: the difference is what the cell costs on a page.
+With --per-page, the scratch shop shows that many products a page instead of
+its 100, to tell what a row costs from what every request pays.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from scratch_shop import lesson_patches
 
 from checker.services import ensure_up
 
+PER_PAGE = 100  # catalog.views.PRODUCTS_PER_PAGE
 # Each cell of a row in catalog/product_list.html, as the solved shop has it.
 CELLS = {
     "the product's URL (get_absolute_url)": "{{ product.get_absolute_url }}",
@@ -102,16 +106,28 @@ for name, ms in rows:
 """
 
 
+def _per_page(root: Path, count: int) -> None:
+    views = root / "shop_app/catalog/views.py"
+    line = f"PRODUCTS_PER_PAGE = {PER_PAGE}\n"
+    text = views.read_text()
+    if line not in text:
+        sys.exit(f"{views.name} no longer holds {line.strip()!r}; update {__file__}")
+    views.write_text(text.replace(line, f"PRODUCTS_PER_PAGE = {count}\n"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="small", choices=("tiny", "small", "large"))
     parser.add_argument("--runs", type=int, default=25)
+    parser.add_argument("--per-page", type=int, default=PER_PAGE)
     args = parser.parse_args()
     ensure_up()
     solved, _ = lesson_patches("10")
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "solved"
         env = bench_shop(root, solved, "bench9_render", args.scale)
+        if args.per_page != PER_PAGE:
+            _per_page(root, args.per_page)
         argv = [str(args.runs)]
         for name, cell in CELLS.items():
             argv += [name, cell]
@@ -137,7 +153,8 @@ def main() -> int:
 
     table = Table(
         "GET /products/ with no cache, the solved shop", "CPU ms",
-        title=f"The least of {args.runs} runs, {args.scale} data",
+        title=f"The least of {args.runs} runs, {args.scale} data,"
+        f" {args.per_page} products a page",
     )  # fmt: skip
     for line in done.stdout.splitlines():
         name, ms = line.split("\t")

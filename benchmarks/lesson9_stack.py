@@ -18,8 +18,8 @@ cores as the servers.
 After each load, one connection asks the page again for --cost-seconds, and
 the script prints the CPU time one request costs Gunicorn (its workers,
 those recycled meanwhile included), Nginx and PostgreSQL (the backends of
-that shop's database), read from the operating system: unlike requests/s,
-these figures hardly move when other work shares the cores.
+that shop's database), read from the operating system: these move far less
+than requests/s when other work shares the cores.
 """
 
 from __future__ import annotations
