@@ -67,15 +67,6 @@ class TableIndex:
     special: bool
     keys: tuple[str, ...]
 
-    def leads(self, other: TableIndex) -> bool:
-        """Tell whether this index's key columns lead `other`'s, which is longer."""
-        return (
-            not self.special
-            and not other.special
-            and len(self.keys) < len(other.keys)
-            and other.keys[: len(self.keys)] == self.keys
-        )
-
 
 def table_indexes(connection: Any, table: str) -> list[TableIndex]:
     """Return the indexes of `table` in the public schema, by name."""

@@ -27,6 +27,7 @@ from checker.trusted import expected, reading
 from checker.trusted.explained import Explained, explain_received
 from checker.trusted.indexes import index_builds, table_indexes
 from checker.trusted.plan_data import (
+    ITEMS_PER_ORDER,
     Fill,
     PlanSizes,
     catalog_fill,
@@ -213,9 +214,10 @@ class OrdersPages:
 
 
 def _history_customer_make(connection: Any) -> None:
-    """Add a customer with a few orders, older than every plan order, and items.
+    """Add a customer with a few orders older than every plan order, with items.
 
-    Made once, after the first fill: the doubling adds orders around them.
+    Each has as many items as the plan's orders, so the fill's count of the
+    items it made still holds. Made once, after the first fill.
     """
     [(user,)] = connection.execute(
         "INSERT INTO auth_user (password, is_superuser, username, first_name,"
@@ -233,8 +235,9 @@ def _history_customer_make(connection: Any) -> None:
         " total) SELECT %s, 'paid', '2025-01-01T00:00:00+00:00'::timestamptz"
         " + g * interval '1 day', 20 FROM generate_series(1, %s) g RETURNING id)"
         " INSERT INTO orders_orderitem (order_id, product_id, quantity, unit_price)"
-        " SELECT made.id, (SELECT min(id) FROM catalog_product), 2, 10 FROM made",
-        [customer, HISTORY_ORDERS],
+        " SELECT made.id, (SELECT min(id) FROM catalog_product), k, 10"
+        " FROM made, generate_series(1, %s::int) k",
+        [customer, HISTORY_ORDERS, ITEMS_PER_ORDER],
     )
 
 
@@ -647,13 +650,17 @@ def test_no_index_of_the_orders_only_repeats_the_first_column_of_another(
         if _BY_CUSTOMER.search(plan.query.sql)
     ]
     assert plans, f"{label} sent no query for the customer's orders"
+    # The sorted list first: the lookup a diagnosis is best told with.
+    plans.sort(key=lambda plan: not _RECENT_ORDERS.search(plan.query.sql))
     connection = shop_run.trusted_connection()
     try:
         indexes = table_indexes(connection, "orders_order")
     finally:
         connection.close()
     record_property("indexes", [f"{i.name} ({', '.join(i.keys)})" for i in indexes])
-    alone = [i for i in indexes if i.keys == ("customer_id",) and not i.special]
+    alone = [
+        i for i in indexes if i.keys == ("customer_id",) and not (i.special or i.unique)
+    ]
     # An index that can stand in for one on customer_id alone, and more.
     leading = {
         i.name
