@@ -59,14 +59,19 @@ def template_for(root: Path) -> tuple[str, bool]:
         digest.update(str(path.relative_to(shop)).encode() + b"\0")
         digest.update(path.read_bytes())
     name = TEMPLATE_PREFIX + digest.hexdigest()[:16]
+    # A template is ready once its statements are kept with it.
+    return name, _kept(name) is not None
+
+
+def _kept(name: str) -> str | None:
+    """Return the comment of template `name`: its statements, as JSON."""
     with _maintenance() as connection:
-        # A template is ready once its statements are kept with it.
-        found = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s"
-            " AND shobj_description(oid, 'pg_database') IS NOT NULL",
+        row = connection.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database"
+            " WHERE datname = %s",
             [name],
         ).fetchone()
-    return name, found is not None
+    return str(row[0]) if row and row[0] is not None else None
 
 
 def template_statements(name: str) -> list[tuple[int, str]]:
@@ -74,13 +79,7 @@ def template_statements(name: str) -> list[tuple[int, str]]:
 
     Each comes with the number of the connection that sent it.
     """
-    with _maintenance() as connection:
-        row = connection.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database"
-            " WHERE datname = %s",
-            [name],
-        ).fetchone()
-    kept: list[list[Any]] = json.loads(row[0]) if row and row[0] else []
+    kept: list[list[Any]] = json.loads(_kept(name) or "[]")
     return [(int(number), str(text)) for number, text in kept]
 
 
