@@ -35,7 +35,11 @@ from checker.harness.pgproxy import PgProxy, upstream_from_url
 from checker.harness.plan import REDIS_PID, STARTED, RunPlan
 from checker.harness.sandbox import Sandbox, SandboxLimits
 from checker.harness.shop import Shop, ShopError
-from checker.harness.templates import template_for, template_keep
+from checker.harness.templates import (
+    template_for,
+    template_keep,
+    template_statements,
+)
 
 __all__ = ["RunPlan", "ShopRun", "leftovers_remove"]
 
@@ -79,6 +83,9 @@ class ShopRun:
         self.builder: Builder | None = None
         self._template_keep: str | None = None
         self._shop: Shop | None = None
+        # What PostgreSQL received while the shop's migrations ran, in order,
+        # each statement with the number of the connection that sent it.
+        self.migration_statements: list[tuple[int, str]] = []
 
     @property
     def current(self) -> Shop | None:
@@ -141,8 +148,14 @@ class ShopRun:
         if self.builder is not None:
             self.builder.setup()
         self._shop_ready()
-        if not migrated:
+        if migrated and template is not None:
+            self.migration_statements = template_statements(template)
+        else:
+            since = self.proxy.mark()
             self.shop.command("migrate")
+            self.migration_statements = [
+                (s.connection, s.sql) for s in self.proxy.statements(since)
+            ]
         # A learner's first check with these migrations leaves the template,
         # once they have run: a check stopped before would leave an empty one.
         self._template_keep = template if template and not migrated else None
@@ -331,7 +344,7 @@ class ShopRun:
         if self.builder is not None:
             self.builder.close()
         if self.database is not None and self._template_keep:
-            template_keep(self.database, self._template_keep)
+            template_keep(self.database, self._template_keep, self.migration_statements)
             self._template_keep = None
         if self.sandbox is not None:
             self.sandbox.__exit__(None, None, None)

@@ -7,17 +7,17 @@ budget can say whether the buffers a page touches grow with the table.
 Every plan and every buffer count comes from PostgreSQL itself: each SELECT
 the server received from the shop is run again under
 `EXPLAIN (ANALYZE, BUFFERS)` as the run's own role
-(`checker.trusted.explained`), and which indexes exist is read from the
-catalog (`pg_index`). Nothing here times a request.
+(`checker.trusted.explained`), which indexes exist is read from the
+catalog (`pg_index`), and how the orders' indexes were built from the
+statements PostgreSQL received while the checker ran the shop's migrations
+(`checker.trusted.indexes`). Nothing here times a request.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,7 +27,9 @@ from checker.harness.run import ShopRun
 from checker.harness.shop import Page, Shop
 from checker.trusted import expected, reading
 from checker.trusted.explained import Explained, explain_received
+from checker.trusted.indexes import index_builds, table_indexes
 from checker.trusted.plan_data import (
+    ITEMS_PER_ORDER,
     Fill,
     PlanSizes,
     catalog_fill,
@@ -42,10 +44,21 @@ PRODUCT_LIST = "/products/"
 # The products whose name holds a term, on the product list's own page.
 SEARCH = PRODUCT_LIST + "?"
 DASHBOARD = "/dashboard/sales/"
+# A customer's own orders, newest first.
+HISTORY = "/account/orders/"
+# The customer whose history is requested: one of many, with a few orders
+# among everyone's, as most customers of a shop have.
+HISTORY_USER = "plan-history-customer"
+HISTORY_ORDERS = 5
+# The large tables of lesson 7: an index built on them without CONCURRENTLY
+# blocks the shop's orders while it builds.
+LARGE_TABLES = ("orders_order", "orders_orderitem")
 # The product list's page query and the dashboard's recent orders, told apart
 # from the other statements of their page by what they sort on.
 _PRODUCT_PAGE = re.compile(r'ORDER BY\s+"catalog_product"\."price"', re.I)
 _RECENT_ORDERS = re.compile(r'ORDER BY\s+"orders_order"\."created_at"\s+DESC', re.I)
+# The history page's lookups of one customer's orders.
+_BY_CUSTOMER = re.compile(r'"orders_order"\."customer_id"\s*=', re.I)
 # With the page's rows read through indexes, the product list touches about
 # 600 shared buffers, the same with twice the products; the naive page, and
 # the page that joins every review before its LIMIT, touch thousands, and
@@ -64,13 +77,6 @@ RECENT_ORDERS_BUFFERS = 400
 SEARCH_BUFFERS = 150
 # Operator classes of pg_trgm: an index built with one finds '%term%'.
 TRIGRAM_OPCLASSES = ("gin_trgm_ops", "gist_trgm_ops")
-_INDEXES = (
-    "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x"
-    " JOIN pg_class i ON i.oid = x.indexrelid"
-    " JOIN pg_class t ON t.oid = x.indrelid"
-    " JOIN pg_namespace n ON n.oid = t.relnamespace"
-    " WHERE n.nspname = 'public' AND t.relname = %s ORDER BY i.relname"
-)
 _SORT_INDEX_FIX = (
     "Add an index whose columns match the ORDER BY (price, then id) to "
     "Product.Meta.indexes, with condition=Q(is_active=True) as the page "
@@ -97,9 +103,18 @@ _TRIGRAM_FIX = (
     "that runs TrigramExtension() first."
 )
 _CONCURRENTLY_FIX = (
-    "Build it with django.contrib.postgres.operations.AddIndexConcurrently in a "
-    "migration with atomic = False: a plain CREATE INDEX blocks every write to "
-    "orders_order until it ends."
+    "Build each index of orders_order and orders_orderitem with "
+    "django.contrib.postgres.operations.AddIndexConcurrently, in a migration "
+    "with atomic = False: a plain CREATE INDEX blocks every write to the table "
+    "until it ends, and PostgreSQL refuses CREATE INDEX CONCURRENTLY inside a "
+    "transaction."
+)
+_REDUNDANT_FIX = (
+    "Add an index on (customer, -created_at, -id) to Order.Meta.indexes, for a "
+    "customer's orders newest first, and set db_index=False on Order.customer: "
+    "the new index's first column serves every lookup by customer the foreign "
+    "key's own index did (this page, and the check that PROTECT makes before a "
+    "customer is deleted), so that one only costs writes and disk."
 )
 
 
@@ -225,27 +240,74 @@ def product_list(catalog: Catalog) -> Sized:
     return catalog.products
 
 
+@dataclass
+class OrdersPages:
+    """The sales dashboard and a customer's history, measured on the same orders."""
+
+    dashboard: Sized
+    history: Sized
+
+
+def _history_customer_make(connection: Any) -> None:
+    """Add a customer with a few orders older than every plan order, with items.
+
+    Each has as many items as the plan's orders, so the fill's count of the
+    items it made still holds. Made once, after the first fill.
+    """
+    [(user,)] = connection.execute(
+        "INSERT INTO auth_user (password, is_superuser, username, first_name,"
+        " last_name, email, is_staff, is_active, date_joined)"
+        " VALUES ('!', false, %s, '', '', '', false, true, now()) RETURNING id",
+        [HISTORY_USER],
+    ).fetchall()
+    [(customer,)] = connection.execute(
+        "INSERT INTO customers_customer (phone, city, created_at, user_id)"
+        " VALUES ('', 'Plan City', now(), %s) RETURNING id",
+        [user],
+    ).fetchall()
+    connection.execute(
+        "WITH made AS (INSERT INTO orders_order (customer_id, status, created_at,"
+        " total) SELECT %s, 'paid', '2025-01-01T00:00:00+00:00'::timestamptz"
+        " + g * interval '1 day', 20 FROM generate_series(1, %s) g RETURNING id)"
+        " INSERT INTO orders_orderitem (order_id, product_id, quantity, unit_price)"
+        " SELECT made.id, (SELECT min(id) FROM catalog_product), k, 10"
+        " FROM made, generate_series(1, %s::int) k",
+        [customer, HISTORY_ORDERS, ITEMS_PER_ORDER],
+    )
+
+
 @pytest.fixture(scope="module")
-def dashboard(shop_run: ShopRun) -> Iterator[Sized]:
-    """Measure the sales dashboard on plan-sized order tables, once."""
+def orders_pages(shop_run: ShopRun) -> Iterator[OrdersPages]:
+    """Measure the dashboard and a customer's history on plan-sized orders, once."""
     connection = shop_run.trusted_connection()
     staff: list[str] = []
 
     def fill(size: PlanSizes) -> Fill:
+        filled = orders_fill(connection, orders=size.orders)
         if not staff:
             staff.append(staff_make(shop_run.shop))
-        return orders_fill(connection, orders=size.orders)
+            _history_customer_make(connection)
+        return filled
 
     try:
-        [sized] = _measured(
+        dashboard, history = _measured(
             shop_run,
             connection,
             fill,
-            [lambda shop: shop.get(DASHBOARD, user=staff[0])],
+            [
+                lambda shop: shop.get(DASHBOARD, user=staff[0]),
+                lambda shop: shop.get(HISTORY, user=HISTORY_USER),
+            ],
         )
-        yield sized
+        yield OrdersPages(dashboard, history)
     finally:
         connection.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(orders_pages: OrdersPages) -> Sized:
+    """Return the sales dashboard measured on plan-sized orders."""
+    return orders_pages.dashboard
 
 
 def _one(plans: list[Explained], pattern: re.Pattern[str], label: str) -> Explained:
@@ -415,11 +477,10 @@ def _searches(plans: list[Explained], term: str, label: str) -> list[Explained]:
 
 def _name_indexes(connection: Any) -> list[tuple[str, str]]:
     """Return catalog_product's indexes on its name, each with its definition."""
-    rows = connection.execute(_INDEXES, ["catalog_product"]).fetchall()
     return [
-        (name, definition)
-        for name, definition in rows
-        if re.search(r"\(.*\bname\b.*\)", definition.partition(" USING ")[2])
+        (index.name, index.definition)
+        for index in table_indexes(connection, "catalog_product")
+        if re.search(r"\(.*\bname\b.*\)", index.definition.partition(" USING ")[2])
     ]
 
 
@@ -559,28 +620,116 @@ def test_the_newest_orders_touch_a_few_buffers_whatever_the_orders(
 
 
 @pytest.mark.exercise("07-recent-orders", budget="concurrently")
-def test_the_orders_index_is_built_concurrently(
-    dashboard: Sized, shop_run: ShopRun
+def test_the_orders_indexes_are_built_concurrently(
+    dashboard: Sized, shop_run: ShopRun, record_property: Any
 ) -> None:
     query = _one(dashboard.plans[1], _RECENT_ORDERS, f"GET {DASHBOARD}")
-    indexes = [
-        node.index for node in query.scans("orders_order") if node.index is not None
+    used = [
+        node.index
+        for node in query.scans("orders_order")
+        if node.index is not None and not node.index.endswith("_pkey")
     ]
-    migrations = Path(shop_run.plan.root) / "shop_app" / "orders" / "migrations"
-    used = [name for name in indexes if not name.endswith("_pkey")]
     if not used:
         raise AssertionError(
             f"GET {DASHBOARD}: {query.query.short}{query.where} reads orders_order "
             "through no index of its own, so none is built concurrently (budget: "
-            f"the index is built with AddIndexConcurrently). {_RECENT_FIX} "
+            "every index a migration adds to orders_order and orders_orderitem "
+            f"built with CREATE INDEX CONCURRENTLY). {_RECENT_FIX} "
             f"{_CONCURRENTLY_FIX}"
         )
-    problem = _migration_problem(migrations, used[0])
-    if problem:
+    record_property("built", _concurrently_verdict(shop_run, used[0]))
+
+
+def _concurrently_verdict(shop_run: ShopRun, index: str) -> str:
+    """Fail unless the migrations built the large tables' indexes concurrently.
+
+    Those made with a table, in the transaction that creates it, block no
+    writes; every later one, and `index` above all, must be a CREATE INDEX
+    CONCURRENTLY. Return how `index` was built, for the results.
+    """
+    builds = index_builds(shop_run.migration_statements)
+    budget = (
+        "(budget: every index a migration adds to orders_order and "
+        "orders_orderitem built with CREATE INDEX CONCURRENTLY, outside a "
+        "transaction, as the checker saw PostgreSQL receive it while it ran your "
+        "migrations)"
+    )
+    for build in builds:
+        if build.table in LARGE_TABLES and build.blocks_writes:
+            raise AssertionError(
+                f"{build.where} sent PostgreSQL {build.short}: a CREATE INDEX "
+                f"without CONCURRENTLY on a table that already exists, which "
+                f"blocks every write to {build.table} until it ends {budget}. "
+                f"{_CONCURRENTLY_FIX}"
+            )
+    concurrent = [
+        build
+        for build in builds
+        if build.index == index and build.concurrently and not build.in_transaction
+    ]
+    if not concurrent:
         raise AssertionError(
-            f"{problem} (budget: the index is built with AddIndexConcurrently). "
-            f"{_CONCURRENTLY_FIX}"
+            f"The dashboard reads the newest orders through {index}, and no "
+            "statement PostgreSQL received while the checker ran your migrations "
+            f"built it with CREATE INDEX CONCURRENTLY {budget}. {_CONCURRENTLY_FIX}"
         )
+    return f"{concurrent[0].where}: {concurrent[0].short}"
+
+
+@pytest.mark.exercise("07-recent-orders", budget="redundant")
+def test_no_index_of_the_orders_only_repeats_the_first_column_of_another(
+    orders_pages: OrdersPages, shop_run: ShopRun, record_property: Any
+) -> None:
+    label = f"GET {HISTORY} (a customer with {HISTORY_ORDERS} orders)"
+    plans = [
+        plan
+        for plan in orders_pages.history.plans[1]
+        if _BY_CUSTOMER.search(plan.query.sql)
+    ]
+    assert plans, f"{label} sent no query for the customer's orders"
+    # The sorted list first: the lookup a diagnosis is best told with.
+    plans.sort(key=lambda plan: not _RECENT_ORDERS.search(plan.query.sql))
+    connection = shop_run.trusted_connection()
+    try:
+        indexes = table_indexes(connection, "orders_order")
+    finally:
+        connection.close()
+    record_property("indexes", [f"{i.name} ({', '.join(i.keys)})" for i in indexes])
+    alone = [
+        i for i in indexes if i.keys == ("customer_id",) and not (i.special or i.unique)
+    ]
+    # An index that can stand in for one on customer_id alone, and more.
+    leading = {
+        i.name
+        for i in indexes
+        if not i.special and i.keys[:1] == ("customer_id",) and len(i.keys) > 1
+    }
+    for plan in plans:
+        through = [node for node in plan.nodes if node.index in leading]
+        read = ", then ".join(
+            str(node) for node in plan.nodes if "Scan" in node.node_type
+        )
+        if through and not alone:
+            continue
+        said = [
+            f"orders_order still has {alone[0].name}, on (customer_id) alone"
+            if alone
+            else "",
+            ""
+            if through
+            else "no index of orders_order that leads with customer_id and goes "
+            "on with more columns served it",
+        ]
+        raise AssertionError(
+            f"{label}: {plan.query.short}{plan.where} ran {read}; "
+            f"{', and '.join(filter(None, said))} (budget: a customer's orders read "
+            "through an index that leads with customer_id and goes on with the "
+            "columns they are sorted by, and no index on customer_id alone beside "
+            "it: one whose columns lead another's serves nothing the longer one "
+            f"cannot). {_REDUNDANT_FIX}"
+        )
+    scans = [node for node in plans[0].nodes if "Scan" in node.node_type]
+    record_property("plan", ", then ".join(str(node) for node in scans))
 
 
 @pytest.mark.exercise("07-recent-orders", budget="same-output")
@@ -593,76 +742,3 @@ def test_the_dashboard_lists_the_same_newest_orders(
         reading.recent_order_rows(dashboard.pages[1].text),
         expected.recent_order_rows_expected,
     )
-
-
-def _migration_problem(folder: Path, index: str) -> str:
-    """Say what is wrong with the migration that creates `index`, or ''.
-
-    The files are read as text and parsed, never imported: the trusted side
-    runs none of the submission's code.
-    """
-    for path in sorted(folder.glob("*.py")):
-        try:
-            tree = ast.parse(path.read_text(), filename=str(path))
-        except (OSError, SyntaxError, ValueError):
-            continue
-        where = f"shop_app/orders/migrations/{path.name}"
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or not _names(node, index):
-                continue
-            operation = _called(node)
-            if operation == "Index":
-                continue
-            if operation != "AddIndexConcurrently":
-                return (
-                    f"{where}:{node.lineno} builds {index} with {operation}, in "
-                    "a transaction that blocks writes to orders_order until it ends"
-                )
-            if not _non_atomic(tree):
-                return (
-                    f"{where}:{node.lineno} builds {index} with "
-                    "AddIndexConcurrently, but its Migration does not set "
-                    "atomic = False, and PostgreSQL refuses CREATE INDEX "
-                    "CONCURRENTLY inside a transaction"
-                )
-            return ""
-    return (
-        f"{index} is made by no operation of shop_app/orders/migrations/ that "
-        "names it (db_index=True makes it with AlterField, in a transaction)"
-    )
-
-
-def _names(call: ast.Call, index: str) -> bool:
-    """Tell whether `call`, or an Index() inside it, has name=`index`."""
-    for inner in ast.walk(call):
-        if isinstance(inner, ast.keyword) and inner.arg == "name":
-            value = inner.value
-            if isinstance(value, ast.Constant) and value.value == index:
-                return True
-    return False
-
-
-def _called(call: ast.Call) -> str:
-    function = call.func
-    if isinstance(function, ast.Attribute):
-        return function.attr
-    if isinstance(function, ast.Name):
-        return function.id
-    return "an operation"
-
-
-def _non_atomic(tree: ast.Module) -> bool:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and node.name == "Migration":
-            for statement in node.body:
-                if (
-                    isinstance(statement, ast.Assign)
-                    and any(
-                        isinstance(target, ast.Name) and target.id == "atomic"
-                        for target in statement.targets
-                    )
-                    and isinstance(statement.value, ast.Constant)
-                    and statement.value.value is False
-                ):
-                    return True
-    return False

@@ -13,6 +13,8 @@ class Order(models.Model):
         SHIPPED = "shipped", "Shipped"
         CANCELLED = "cancelled", "Cancelled"
 
+    # TODO(lesson 7): a customer's history finds their orders by customer_id and
+    # sorts them newest first; the foreign key's own index holds customer_id only.
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.PROTECT, related_name="orders"
     )

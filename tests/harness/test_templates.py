@@ -52,6 +52,7 @@ def test_the_first_check_leaves_an_empty_template_and_the_next_copies_it(shop_ro
     first.shop.build("catalog_make", products=3)
     # A copy's data comes from the course's own builder, not the copy.
     built_apart = first.builder is not None
+    migrated = first.migration_statements
     first.stop()
     _, kept = template_for(shop_root)
 
@@ -71,6 +72,9 @@ def test_the_first_check_leaves_an_empty_template_and_the_next_copies_it(shop_ro
     assert not (second.plan.folder / STARTED).exists()
     assert products == 0
     assert applied > 10
+    # What the migrations sent is kept with the template, for a copy to read.
+    assert any(text.startswith('CREATE TABLE "orders_order"') for _, text in migrated)
+    assert second.migration_statements == migrated
 
 
 def _templates():

@@ -189,6 +189,12 @@ DIAGNOSES = {
         "shared buffers with",
         "Order.Meta.indexes",
     ],
+    ("07-recent-orders", "redundant"): [
+        "GET /account/orders/ (a customer with 5 orders): SELECT ",
+        "orders_order still has orders_order_customer_id_",
+        "on (customer_id) alone",
+        "db_index=False on Order.customer",
+    ],
     ("07-recent-orders", "concurrently"): [
         "through no index of its own",
         "AddIndexConcurrently",

@@ -23,15 +23,22 @@ BREAKS = [
         r"(?:.*\n)*?        \),\n",
         "",
     ),
-    # The orders' index is built by a plain AddIndex, in a transaction.
+    # The orders' indexes are built by a plain AddIndex, in a transaction.
     (
-        "shop_app/orders/migrations/0002_order_newest_idx.py",
+        "shop_app/orders/migrations/0002_order_indexes.py",
         r"^        AddIndexConcurrently\(",
         "        migrations.AddIndex(",
     ),
     (
-        "shop_app/orders/migrations/0002_order_newest_idx.py",
+        "shop_app/orders/migrations/0002_order_indexes.py",
         r"^    atomic = False\n",
+        "",
+    ),
+    # The foreign key keeps its own index beside the one that leads with its
+    # column.
+    (
+        "shop_app/orders/migrations/0002_order_indexes.py",
+        r"^        migrations\.AlterField\(\n(?:.*\n)*?        \),\n",
         "",
     ),
     # The trigram index is built on name itself, which the search's
@@ -72,7 +79,7 @@ def test_without_the_covering_index_the_product_list_reads_the_reviews_table(
     ), message
 
 
-def test_a_plain_add_index_on_the_orders_is_named_with_its_migration_line(
+def test_a_plain_add_index_on_the_orders_is_named_as_postgresql_received_it(
     broken_outcomes,
 ):
     budgets = broken_outcomes["07-recent-orders"]
@@ -80,12 +87,30 @@ def test_a_plain_add_index_on_the_orders_is_named_with_its_migration_line(
     assert budgets["index"].passed and budgets["buffers"].passed
     assert not budgets["concurrently"].passed
     assert re.match(
-        r"shop_app/orders/migrations/0002_order_newest_idx\.py:\d+ builds "
-        r"order_newest_idx with AddIndex, in a transaction that blocks writes to "
-        r"orders_order until it ends \(budget: the index is built with "
-        r"AddIndexConcurrently\)\. Build it with django\.contrib\.postgres",
+        r"shop_app/orders/migrations/0002_order_indexes\.py sent PostgreSQL "
+        r"CREATE INDEX order_newest_idx ON orders_order \(created_at DESC, id "
+        r"DESC\): a CREATE INDEX without CONCURRENTLY on a table that already "
+        r"exists, which blocks every write to orders_order until it ends "
+        r"\(budget: every index a migration adds to orders_order and "
+        r"orders_orderitem built with CREATE INDEX CONCURRENTLY, outside a "
+        r"transaction, as the checker saw PostgreSQL receive it while it ran "
+        r"your migrations\)\. Build each index",
         budgets["concurrently"].message,
     ), budgets["concurrently"].message
+
+
+def test_the_foreign_key_s_own_index_kept_beside_the_composite_is_named(
+    broken_outcomes,
+):
+    message = broken_outcomes["07-recent-orders"]["redundant"].message
+
+    assert re.match(
+        r"GET /account/orders/ \(a customer with 5 orders\): SELECT .*? ran "
+        r"[A-Za-z ]+Scan.*?; orders_order still has orders_order_customer_id_"
+        r"[0-9a-f]+, on \(customer_id\) alone.*? \(budget: a customer's orders "
+        r"read through an index that leads with customer_id",
+        message,
+    ), message
 
 
 def test_a_trigram_index_on_name_is_named_as_unused_by_the_upper_case_search(
