@@ -55,6 +55,7 @@ class ProjectCode:
     _kinds: dict[str, int] = field(default_factory=dict, compare=False)
     _classes: dict[type, Location | None] = field(default_factory=dict, compare=False)
     _prefixes: tuple[str, ...] = field(init=False, compare=False)
+    _base: str = field(init=False, compare=False)
 
     @classmethod
     def from_settings(cls) -> ProjectCode:
@@ -69,6 +70,7 @@ class ProjectCode:
             str((self.base / root).resolve()).rstrip("/") + "/" for root in self.roots
         )
         object.__setattr__(self, "_prefixes", prefixes)
+        object.__setattr__(self, "_base", str(self.base).rstrip("/") + "/")
 
     def contains(self, filename: str) -> bool:
         """Tell whether a source file lies under one of the roots."""
@@ -76,7 +78,7 @@ class ProjectCode:
 
     def relative(self, filename: str) -> str:
         """Return the path relative to the base when below it, else unchanged."""
-        base = str(self.base).rstrip("/") + "/"
+        base = self._base
         return filename[len(base) :] if filename.startswith(base) else filename
 
     def lines_on_stack(self, frame: FrameType | None) -> tuple[str, ...]:
@@ -93,14 +95,11 @@ class ProjectCode:
         """Classify a code object as project code, a template node, or other."""
         if code is _RENDER_ANNOTATED:
             return _TEMPLATE
-        # Keyed by file name: a str caches its hash, a code object does not,
-        # and this runs for every frame of every query recorded.
-        filename = code.co_filename
-        kind = self._kinds.get(filename)
-        if kind is None:
-            kind = self._kinds[filename] = (
-                _PROJECT if self.contains(filename) else _OTHER
-            )
+        return self._file_kind(code.co_filename)
+
+    def _file_kind(self, filename: str) -> int:
+        # Keyed by file name: a str caches its hash, a code object does not.
+        kind = self._kinds[filename] = _PROJECT if self.contains(filename) else _OTHER
         return kind
 
     def template_location(self, frame: FrameType) -> Location | None:
@@ -135,12 +134,20 @@ class ProjectCode:
         """
         start = frame
         template: Location | None = None
+        # `kind()` inlined: this loop runs for every frame of every query.
+        kinds = self._kinds
         while frame is not None:
-            kind = self.kind(frame.f_code)
-            if kind == _PROJECT:
-                return (frame.f_code.co_filename, frame.f_lineno), template
-            if kind == _TEMPLATE and template is None:
-                template = self.template_location(frame)
+            code = frame.f_code
+            if code is _RENDER_ANNOTATED:
+                if template is None:
+                    template = self.template_location(frame)
+            else:
+                filename = code.co_filename
+                kind = kinds.get(filename)
+                if kind is None:
+                    kind = self._file_kind(filename)
+                if kind == _PROJECT:
+                    return (filename, frame.f_lineno), template
             frame = frame.f_back
         return self._owner_location(start), template
 
@@ -150,16 +157,37 @@ class ProjectCode:
         Cache calls, task publishes and inline task runs point here: a
         `{% cache %}` tag is found at its template line.
         """
+        return self.site_text(self.site_raw(frame))
+
+    def site_raw(self, frame: FrameType | None) -> Any:
+        """Do the walk of `site`, leaving a project line as (file, line).
+
+        This runs for every cache call recorded; `site_text` makes the
+        `file:line` when someone reads the call.
+        """
+        kinds = self._kinds
         while frame is not None:
-            kind = self.kind(frame.f_code)
-            if kind == _PROJECT:
-                return f"{self.relative(frame.f_code.co_filename)}:{frame.f_lineno}"
-            if kind == _TEMPLATE:
+            code = frame.f_code
+            if code is _RENDER_ANNOTATED:
                 found = self.template_location(frame)
                 if found is not None and found.in_project:
-                    return str(found)
+                    return found
+            else:
+                filename = code.co_filename
+                kind = kinds.get(filename)
+                if kind is None:
+                    kind = self._file_kind(filename)
+                if kind == _PROJECT:
+                    return filename, frame.f_lineno
             frame = frame.f_back
         return None
+
+    def site_text(self, found: Any) -> str | None:
+        """Turn what `site_raw` found into `file:line`."""
+        if found is None or isinstance(found, Location):
+            return None if found is None else str(found)
+        filename, line = found
+        return f"{self.relative(filename)}:{line}"
 
     def location(self, where: Any) -> Location | None:
         """Turn what `locate_raw` found into a Location."""
