@@ -245,7 +245,9 @@ def _forward_get_object(original: Callable[..., Any]) -> Callable[..., Any]:
                 self, instance, lambda model: Access(model, self.field.name, "forward")
             )
         marks = instance.__dict__
-        if _VIA in marks or _ROWS in marks:
+        # A row of the queryset being built (marked "") is where every
+        # lookup path starts: there is no path to find.
+        if _VIA in marks or marks.get(_ROWS):
             access = _located(access, instance)
         token = _access.set((access, sys._getframe(1)))
         try:
