@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import CodeType, FrameType
+from types import FrameType
 from typing import Any
 
 from django.template.base import Node
@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_ROOTS", "Location", "ProjectCode", "call_site"]
 
 DEFAULT_ROOTS = ("shop_app",)
 
-_OTHER, _PROJECT, _TEMPLATE = 0, 1, 2
+_OTHER, _PROJECT = 0, 1
 _RENDER_ANNOTATED = Node.render_annotated.__code__
 
 
@@ -91,13 +91,8 @@ class ProjectCode:
             frame = frame.f_back
         return tuple(lines)
 
-    def kind(self, code: CodeType) -> int:
-        """Classify a code object as project code, a template node, or other."""
-        if code is _RENDER_ANNOTATED:
-            return _TEMPLATE
-        return self._file_kind(code.co_filename)
-
     def _file_kind(self, filename: str) -> int:
+        """Classify a source file as project code or other, once."""
         # Keyed by file name: a str caches its hash, a code object does not.
         kind = self._kinds[filename] = _PROJECT if self.contains(filename) else _OTHER
         return kind
@@ -132,15 +127,29 @@ class ProjectCode:
         This runs for every query recorded; turning file names into paths
         waits until someone reads the query.
         """
-        start = frame
+        where, template = self._walk(frame, site=False)
+        if where is None:
+            where = self._owner_location(frame)
+        return where, template
+
+    def _walk(self, frame: FrameType | None, *, site: bool) -> tuple[Any, Any]:
+        """Return the first project line as (file, line), and the template line.
+
+        With `site`, a project template line met first is returned instead,
+        as the first item. `kind()` is inlined: this runs for every frame of
+        every query and cache call recorded.
+        """
         template: Location | None = None
-        # `kind()` inlined: this loop runs for every frame of every query.
         kinds = self._kinds
         while frame is not None:
             code = frame.f_code
             if code is _RENDER_ANNOTATED:
                 if template is None:
                     template = self.template_location(frame)
+                    if site and template is not None:
+                        if template.in_project:
+                            return template, None
+                        template = None
             else:
                 filename = code.co_filename
                 kind = kinds.get(filename)
@@ -149,7 +158,7 @@ class ProjectCode:
                 if kind == _PROJECT:
                     return (filename, frame.f_lineno), template
             frame = frame.f_back
-        return self._owner_location(start), template
+        return None, template
 
     def site(self, frame: FrameType | None) -> str | None:
         """Return `file:line` of the innermost project line or project template line.
@@ -165,27 +174,14 @@ class ProjectCode:
         This runs for every cache call recorded; `site_text` makes the
         `file:line` when someone reads the call.
         """
-        kinds = self._kinds
-        while frame is not None:
-            code = frame.f_code
-            if code is _RENDER_ANNOTATED:
-                found = self.template_location(frame)
-                if found is not None and found.in_project:
-                    return found
-            else:
-                filename = code.co_filename
-                kind = kinds.get(filename)
-                if kind is None:
-                    kind = self._file_kind(filename)
-                if kind == _PROJECT:
-                    return filename, frame.f_lineno
-            frame = frame.f_back
-        return None
+        return self._walk(frame, site=True)[0]
 
     def site_text(self, found: Any) -> str | None:
         """Turn what `site_raw` found into `file:line`."""
-        if found is None or isinstance(found, Location):
-            return None if found is None else str(found)
+        if found is None:
+            return None
+        if isinstance(found, Location):
+            return str(found)
         filename, line = found
         return f"{self.relative(filename)}:{line}"
 
