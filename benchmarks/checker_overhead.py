@@ -237,10 +237,10 @@ def _print_calls(counts: dict[str, tuple[int, int]]) -> None:
     shows how much work each adds when the timings are too noisy to.
     """
     python, builtin = counts["bare"]
-    print("  calls added per request, Python functions + built-ins:")
+    print("  calls added per request:")
     for name, (py, c) in counts.items():
         if name != "bare":
-            print(f"  {name:<24} {py - python:+8d} + {c - builtin:+d}")
+            print(f"  {name:<24} {py - python:+8d} Python, {c - builtin:+d} built-in")
 
 
 def _calls(run: Callable[[], None]) -> tuple[int, int]:
