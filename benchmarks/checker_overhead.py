@@ -19,7 +19,9 @@ rounds, in two phases:
 Phase 2 needs `pip install -e ".[bench]"` (django-zeal, nplusone); without
 them it is skipped and says so. Medians are printed per variant, with the
 overhead against the bare request of the same phase, as a difference of
-medians and as the median of per-round differences (paired).
+medians and as the median of per-round differences (paired). Phase 2 also
+prints the function calls each variant adds to one request, a count that
+the machine's load does not move.
 """
 
 from __future__ import annotations
@@ -152,7 +154,8 @@ def main() -> None:
         )
         return
     print("Phase 2: django-zeal and nplusone patched into the process.")
-    paired = _table(second)
+    paired = _table(second[0])
+    _print_calls(second[1])
     ours, zeal = paired["measure() + diagnosis"], paired["zeal_context()"]
     print(
         f"measure() + diagnosis adds {ours:+.1f}%, zeal {zeal:+.1f}%:"
@@ -180,8 +183,11 @@ def _rounds(
 
 def _others(
     bare: Callable[[], None], ours: Callable[[], None], rounds: int
-) -> dict[str, list[float]] | None:
-    """Time zeal and nplusone beside the checker, or None when not installed."""
+) -> tuple[dict[str, list[float]], dict[str, tuple[int, int]]] | None:
+    """Time zeal and nplusone beside the checker, and count the calls they add.
+
+    Return None when they are not installed.
+    """
     try:
         import nplusone.ext.django.patch  # noqa: F401  (patches Django on import)
         import zeal
@@ -213,15 +219,46 @@ def _others(
             bare()
         assert profiler.found
 
-    return _rounds(
-        {
-            "bare": bare,
-            "measure() + diagnosis": ours,
-            "zeal_context()": with_zeal,
-            "nplusone Profiler": with_nplusone,
-        },
-        rounds,
-    )
+    variants = {
+        "bare": bare,
+        "measure() + diagnosis": ours,
+        "zeal_context()": with_zeal,
+        "nplusone Profiler": with_nplusone,
+    }
+    return _rounds(variants, rounds), {
+        name: _calls(run) for name, run in variants.items()
+    }
+
+
+def _print_calls(counts: dict[str, tuple[int, int]]) -> None:
+    """Print the function calls each variant adds to the request.
+
+    A count does not depend on how busy the machine is, as times do: it
+    shows how much work each adds when the timings are too noisy to.
+    """
+    python, builtin = counts["bare"]
+    print("  calls added per request:")
+    for name, (py, c) in counts.items():
+        if name != "bare":
+            print(f"  {name:<24} {py - python:+8d} Python, {c - builtin:+d} built-in")
+
+
+def _calls(run: Callable[[], None]) -> tuple[int, int]:
+    run()
+    found = [0, 0]
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            found[0] += 1
+        elif event == "c_call":
+            found[1] += 1
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return found[0], found[1]
 
 
 def _table(times: dict[str, list[float]]) -> dict[str, float]:

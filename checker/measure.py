@@ -173,7 +173,8 @@ def measure(
     `memory=True` traces allocations with tracemalloc, which slows Python code
     down: leave it off when the wall time matters. `cross_check` compares the
     cache hits counted with Redis's own `INFO` counters, at the price of one
-    round trip per Redis server when the block starts and one when it ends.
+    round trip per Redis server when the block starts (waited for only at the
+    block's first cache call) and one when it ends.
     """
     measurement = Measurement(label)
     try:

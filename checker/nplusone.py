@@ -245,7 +245,9 @@ def _forward_get_object(original: Callable[..., Any]) -> Callable[..., Any]:
                 self, instance, lambda model: Access(model, self.field.name, "forward")
             )
         marks = instance.__dict__
-        if _VIA in marks or _ROWS in marks:
+        # A row of the queryset being built (marked "") is where every
+        # lookup path starts: there is no path to find.
+        if _VIA in marks or marks.get(_ROWS):
             access = _located(access, instance)
         token = _access.set((access, sys._getframe(1)))
         try:
@@ -364,9 +366,16 @@ def _evaluate(
         mark = self._query.__dict__.get("_checker_mark")  # type: ignore[attr-defined]
         if mark is None:
             result = original(self, *args, **kwargs)
-            if action is None and self._result_cache:
-                _mark_loaded(self._result_cache)
-                eager.register(self)
+            rows = self._result_cache
+            if action is None and rows:
+                # Both checks run for every queryset loaded while recording:
+                # most load one row and fetch nothing eagerly.
+                if len(rows) > 1:
+                    _mark_loaded(rows)
+                if self._prefetch_related_lookups or isinstance(
+                    self._query.select_related, dict
+                ):
+                    eager.register(self)
             return result
         access, manager_queryset, instance = mark
         if manager_queryset() is not self:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import CodeType, FrameType
+from types import FrameType
 from typing import Any
 
 from django.template.base import Node
@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_ROOTS", "Location", "ProjectCode", "call_site"]
 
 DEFAULT_ROOTS = ("shop_app",)
 
-_OTHER, _PROJECT, _TEMPLATE = 0, 1, 2
+_OTHER, _PROJECT = 0, 1
 _RENDER_ANNOTATED = Node.render_annotated.__code__
 
 
@@ -56,6 +56,7 @@ class ProjectCode:
     _kinds: dict[str, int] = field(default_factory=dict, compare=False)
     _classes: dict[type, Location | None] = field(default_factory=dict, compare=False)
     _prefixes: tuple[str, ...] = field(init=False, compare=False)
+    _base: str = field(init=False, compare=False)
 
     @classmethod
     def from_settings(cls) -> ProjectCode:
@@ -75,6 +76,7 @@ class ProjectCode:
             str((self.base / root).resolve()).rstrip("/") + "/" for root in self.roots
         )
         object.__setattr__(self, "_prefixes", prefixes)
+        object.__setattr__(self, "_base", str(self.base).rstrip("/") + "/")
 
     def contains(self, filename: str) -> bool:
         """Tell whether a source file lies under one of the roots."""
@@ -82,7 +84,7 @@ class ProjectCode:
 
     def relative(self, filename: str) -> str:
         """Return the path relative to the base when below it, else unchanged."""
-        base = str(self.base).rstrip("/") + "/"
+        base = self._base
         return filename[len(base) :] if filename.startswith(base) else filename
 
     def lines_on_stack(self, frame: FrameType | None) -> tuple[str, ...]:
@@ -95,18 +97,10 @@ class ProjectCode:
             frame = frame.f_back
         return tuple(lines)
 
-    def kind(self, code: CodeType) -> int:
-        """Classify a code object as project code, a template node, or other."""
-        if code is _RENDER_ANNOTATED:
-            return _TEMPLATE
-        # Keyed by file name: a str caches its hash, a code object does not,
-        # and this runs for every frame of every query recorded.
-        filename = code.co_filename
-        kind = self._kinds.get(filename)
-        if kind is None:
-            kind = self._kinds[filename] = (
-                _PROJECT if self.contains(filename) else _OTHER
-            )
+    def _file_kind(self, filename: str) -> int:
+        """Classify a source file as project code or other, once."""
+        # Keyed by file name: a str caches its hash, a code object does not.
+        kind = self._kinds[filename] = _PROJECT if self.contains(filename) else _OTHER
         return kind
 
     def template_location(self, frame: FrameType) -> Location | None:
@@ -139,16 +133,38 @@ class ProjectCode:
         This runs for every query recorded; turning file names into paths
         waits until someone reads the query.
         """
-        start = frame
+        where, template = self._walk(frame, site=False)
+        if where is None:
+            where = self._owner_location(frame)
+        return where, template
+
+    def _walk(self, frame: FrameType | None, *, site: bool) -> tuple[Any, Any]:
+        """Return the first project line as (file, line), and the template line.
+
+        With `site`, a project template line met first is returned instead,
+        as the first item. `kind()` is inlined: this runs for every frame of
+        every query and cache call recorded.
+        """
         template: Location | None = None
+        kinds = self._kinds
         while frame is not None:
-            kind = self.kind(frame.f_code)
-            if kind == _PROJECT:
-                return (frame.f_code.co_filename, frame.f_lineno), template
-            if kind == _TEMPLATE and template is None:
-                template = self.template_location(frame)
+            code = frame.f_code
+            if code is _RENDER_ANNOTATED:
+                if template is None:
+                    template = self.template_location(frame)
+                    if site and template is not None:
+                        if template.in_project:
+                            return template, None
+                        template = None
+            else:
+                filename = code.co_filename
+                kind = kinds.get(filename)
+                if kind is None:
+                    kind = self._file_kind(filename)
+                if kind == _PROJECT:
+                    return (filename, frame.f_lineno), template
             frame = frame.f_back
-        return self._owner_location(start), template
+        return None, template
 
     def site(self, frame: FrameType | None) -> str | None:
         """Return `file:line` of the innermost project line or project template line.
@@ -156,16 +172,24 @@ class ProjectCode:
         Cache calls, task publishes and inline task runs point here: a
         `{% cache %}` tag is found at its template line.
         """
-        while frame is not None:
-            kind = self.kind(frame.f_code)
-            if kind == _PROJECT:
-                return f"{self.relative(frame.f_code.co_filename)}:{frame.f_lineno}"
-            if kind == _TEMPLATE:
-                found = self.template_location(frame)
-                if found is not None and found.in_project:
-                    return str(found)
-            frame = frame.f_back
-        return None
+        return self.site_text(self.site_raw(frame))
+
+    def site_raw(self, frame: FrameType | None) -> Any:
+        """Do the walk of `site`, leaving a project line as (file, line).
+
+        This runs for every cache call recorded; `site_text` makes the
+        `file:line` when someone reads the call.
+        """
+        return self._walk(frame, site=True)[0]
+
+    def site_text(self, found: Any) -> str | None:
+        """Turn what `site_raw` found into `file:line`."""
+        if found is None:
+            return None
+        if isinstance(found, Location):
+            return str(found)
+        filename, line = found
+        return f"{self.relative(filename)}:{line}"
 
     def location(self, where: Any) -> Location | None:
         """Turn what `locate_raw` found into a Location."""

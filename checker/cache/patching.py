@@ -15,10 +15,8 @@ import functools
 import inspect
 import sys
 import threading
-import time
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any, Protocol
 
 from django.core.cache import caches
@@ -27,7 +25,15 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from checker.cache.records import CacheOperation, key_family
 from checker.origins import ProjectCode
 
-__all__ = ["Sink", "alias_of", "start_recording", "stop_recording"]
+__all__ = [
+    "RawOperation",
+    "Sink",
+    "alias_of",
+    "backend_name",
+    "operation_of",
+    "start_recording",
+    "stop_recording",
+]
 
 # The methods recorded on every backend, and which of them read or write.
 READS = {"get", "get_many", "has_key", "get_or_set"}
@@ -55,51 +61,79 @@ class Sink(Protocol):
         self,
         alias: str,
         lookups: tuple[int, int],
-        operation: CacheOperation | None,
+        operation: RawOperation | None,
         errors: list[tuple[BaseException, bool]],
     ) -> None:
         """Take a call's server lookups and, if outermost, its operation."""
 
 
-@dataclass(slots=True)
+# What a call leaves while it records, the cheapest thing to build per call:
+# (alias, backend class, method, keys, hits, misses, timeout, duration,
+# call site as `ProjectCode.site_raw` found it, errors). `operation()` turns
+# it into a CacheOperation when the recording is read.
+RawOperation = tuple[
+    str,
+    type,
+    str,
+    list[str],
+    int,
+    int,
+    float | None,
+    float,
+    Any,
+    list[tuple[BaseException, bool]],
+]
+
+
 class _Call:
     """A call in progress on this thread, collecting what nested calls saw."""
 
-    method: str
-    hits: int = 0
-    misses: int = 0
-    errors: list[tuple[BaseException, bool]] = field(default_factory=list)
-    children: list[_Call] = field(default_factory=list)
+    __slots__ = ("children", "errors", "hits", "method", "misses")
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.hits = 0
+        self.misses = 0
+        self.errors: list[tuple[BaseException, bool]] = []
+        self.children: list[_Call] = []
 
 
-_state = threading.local()
+class _State(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[_Call] = []
+
+
+_state = _State()
 _lock = threading.Lock()
 _active: list[Sink] = []
-_aliases: weakref.WeakKeyDictionary[BaseCache, str] = weakref.WeakKeyDictionary()
 # Read once per recording rather than once per call: which files are the
-# project's, and each backend class's dotted name.
+# project's. Each backend class's dotted name is read once per process.
 _project: ProjectCode | None = None
 _backends: dict[type, str] = {}
-
-
-def _stack() -> list[_Call]:
-    if not hasattr(_state, "stack"):
-        _state.stack = []
-    stack: list[_Call] = _state.stack
-    return stack
+# The alias a cache instance was found under rides on the instance: looking
+# it up in a WeakKeyDictionary on every call cost more than the rest.
+_ALIAS = "_checker_alias"
 
 
 def alias_of(cache: BaseCache) -> str:
     """Return the alias under which this thread's `caches` holds `cache`."""
-    known = _aliases.get(cache)
+    known: str | None = vars(cache).get(_ALIAS)
     if known is not None:
         return known
     for alias in caches.settings:
         # Look in the thread's connections without creating a missing one.
         if getattr(caches._connections, alias, None) is cache:  # type: ignore[attr-defined]
-            _aliases[cache] = str(alias)
+            setattr(cache, _ALIAS, str(alias))
             return str(alias)
     return "(unnamed)"
+
+
+def backend_name(klass: type) -> str:
+    """Return a backend class's dotted name."""
+    name = _backends.get(klass)
+    if name is None:
+        name = _backends[klass] = f"{klass.__module__}.{klass.__qualname__}"
+    return name
 
 
 def _timeout(cache: BaseCache, arguments: dict[str, Any]) -> float | None:
@@ -195,25 +229,28 @@ def _wrap(original: Callable[..., Any], method: str) -> Callable[..., Any]:
     def recorded(cache: BaseCache, *args: Any, **kwargs: Any) -> Any:
         if not _active or len(args) > len(names):
             return original(cache, *args, **kwargs)
+        if _before_first:
+            _run_before_first()
         # Binding by hand: inspect.Signature.bind costs more than the call.
         arguments = dict(zip(names, args, strict=False))
         arguments.update(kwargs)
-        stack = _stack()
+        stack = _state.stack
         call = _Call(method)
         if stack:
             stack[-1].children.append(call)
-        saved = _swallow(cache, call)
+        saved = _swallow(cache, call) if vars(cache).get("_ignore_exceptions") else None
         stack.append(call)
-        start = time.perf_counter()
+        start = perf_counter()
         try:
             return _invoke(original, cache, call, arguments)
         except Exception as error:
             call.errors.append((error, False))
             raise
         finally:
-            duration = time.perf_counter() - start
+            duration = perf_counter() - start
             stack.pop()
-            _unswallow(cache, saved)
+            if saved is not None:
+                _unswallow(cache, saved)
             _finish(cache, call, arguments, duration, outermost=not stack)
 
     return recorded
@@ -247,41 +284,55 @@ def _finish(
     *,
     outermost: bool,
 ) -> None:
-    alias = alias_of(cache)
-    lookups = (call.hits, call.misses) if call.method in _KEYSPACE_READS else (0, 0)
-    errors = list(call.errors)
-    for child in call.children:
-        errors += child.errors
+    alias = vars(cache).get(_ALIAS) or alias_of(cache)
+    method = call.method
     hits, misses = call.hits, call.misses
-    if call.method == "get_or_set" and call.children:
-        hits, misses = call.children[0].hits, call.children[0].misses
-    elif call.method not in READS:
+    lookups = (hits, misses) if method in _KEYSPACE_READS else (0, 0)
+    errors = call.errors
+    if call.children:
+        errors = errors + [e for child in call.children for e in child.errors]
+        if method == "get_or_set":
+            hits, misses = call.children[0].hits, call.children[0].misses
+    if method not in READS:
         hits = misses = 0
-    keys = _keys(call.method, arguments)
-    project = _project or ProjectCode.from_settings()
-    site = project.site(sys._getframe(2)) if outermost else None
-    backend = _backends.get(type(cache))
-    if backend is None:
-        klass = type(cache)
-        backend = _backends[klass] = f"{klass.__module__}.{klass.__qualname__}"
-    operation = CacheOperation(
+    operation: RawOperation | None = None
+    if outermost:
+        project = _project or ProjectCode.from_settings()
+        operation = (
+            alias,
+            type(cache),
+            method,
+            _keys(method, arguments),
+            hits,
+            misses,
+            _timeout(cache, arguments) if method in WRITES else None,
+            duration,
+            project.site_raw(sys._getframe(2)),
+            errors,
+        )
+    with _lock:
+        for sink in _active:
+            sink.receive(alias, lookups, operation, errors)
+
+
+def operation_of(raw: RawOperation, project: ProjectCode) -> CacheOperation:
+    """Build the CacheOperation a call left as a raw tuple."""
+    alias, klass, method, keys, hits, misses, timeout, duration, site, errors = raw
+    return CacheOperation(
         alias=alias,
-        backend=backend,
-        method=call.method,
+        backend=backend_name(klass),
+        method=method,
         keys=keys,
         families=[key_family(key) for key in keys],
         hits=hits,
         misses=misses,
         # get_or_set writes only when its lookup missed.
-        write=call.method in WRITES and not (call.method == "get_or_set" and hits),
-        timeout=_timeout(cache, arguments) if call.method in WRITES else None,
+        write=method in WRITES and not (method == "get_or_set" and hits),
+        timeout=timeout,
         duration=duration,
-        call_site=site,
+        call_site=project.site_text(site),
         error=repr(errors[0][0]) if errors else None,
     )
-    with _lock:
-        for sink in _active:
-            sink.receive(alias, lookups, operation if outermost else None, errors)
 
 
 def _backend_classes() -> set[type[BaseCache]]:
@@ -333,16 +384,39 @@ def _install() -> None:
         setattr(owner, method, wrapper)
 
 
-def start_recording(sink: Sink) -> None:
-    """Send every cache call to `sink` until `stop_recording(sink)`."""
+def start_recording(
+    sink: Sink, *, before_first: Callable[[], None] | None = None
+) -> None:
+    """Send every cache call to `sink` until `stop_recording(sink)`.
+
+    `before_first` runs once, before the first cache call made while
+    recording is sent on, on whichever thread makes it.
+    """
     global _project
     with _lock:
         _install()
         _project = ProjectCode.from_settings()
         _active.append(sink)
+        if before_first is not None:
+            _before_first.append(before_first)
 
 
 def stop_recording(sink: Sink) -> None:
     """Stop sending calls to `sink`; the wrappers then call straight through."""
     with _lock:
         _active.remove(sink)
+        if not _active:
+            _before_first.clear()
+
+
+# What runs before the next recorded call goes out: a cross-check's pending
+# INFO replies, read then, so that no call of the block reaches Redis first.
+_before_first: list[Callable[[], None]] = []
+
+
+def _run_before_first() -> None:
+    with _lock:
+        waiting = list(_before_first)
+        _before_first.clear()
+    for run in waiting:
+        run()

@@ -7,9 +7,15 @@ from dataclasses import asdict
 from types import TracebackType
 from typing import Any, Self
 
-from checker.cache.patching import start_recording, stop_recording
+from checker.cache.patching import (
+    RawOperation,
+    operation_of,
+    start_recording,
+    stop_recording,
+)
 from checker.cache.records import CacheError, CacheOperation
 from checker.cache.redis_info import RedisCounters
+from checker.origins import ProjectCode
 from checker.recorders import Recorder
 
 __all__ = ["CacheRecorder"]
@@ -19,11 +25,43 @@ class CacheRecorder(Recorder):
     """Record the cache operations made while the block runs, on every thread."""
 
     def __init__(self, *, cross_check: bool = True) -> None:
-        self.operations: list[CacheOperation] = []
-        self.errors: list[CacheError] = []
         self.redis_info: dict[str, dict[str, Any]] = {}
         self._lookups: dict[str, list[int]] = _LookupCounts()
         self._counters = RedisCounters() if cross_check else None
+        # Recording keeps the raw tuples the wrappers leave; they become
+        # CacheOperation and CacheError objects when first read.
+        self._raw: list[RawOperation] = []
+        self._operations: list[CacheOperation] = []
+        self._errors: list[CacheError] = []
+        self._project: ProjectCode | None = None
+
+    @property
+    def operations(self) -> list[CacheOperation]:
+        """Return the operations recorded so far, oldest first."""
+        raws = self._raw
+        built = self._operations
+        if len(built) < len(raws):
+            project = self._project or ProjectCode.from_settings()
+            for raw in raws[len(built) :]:
+                found = operation_of(raw, project)
+                built.append(found)
+                self._errors += [
+                    CacheError(
+                        alias=found.alias,
+                        method=found.method,
+                        error=repr(error),
+                        swallowed=swallowed,
+                        call_site=found.call_site,
+                    )
+                    for error, swallowed in raw[-1]
+                ]
+        return built
+
+    @property
+    def errors(self) -> list[CacheError]:
+        """Return the errors the operations raised or the backend swallowed."""
+        self.operations  # noqa: B018  (builds the errors with the operations)
+        return self._errors
 
     @property
     def hits(self) -> int:
@@ -34,9 +72,11 @@ class CacheRecorder(Recorder):
         return sum(operation.misses for operation in self.operations)
 
     def __enter__(self) -> Self:
-        if self._counters is not None:
-            self._counters.start()
-        start_recording(self)
+        self._project = ProjectCode.from_settings()
+        counters = self._counters
+        if counters is not None:
+            counters.start()
+        start_recording(self, before_first=counters.settle if counters else None)
         return self
 
     def __exit__(
@@ -53,26 +93,15 @@ class CacheRecorder(Recorder):
         self,
         alias: str,
         lookups: tuple[int, int],
-        operation: CacheOperation | None,
+        operation: RawOperation | None,
         errors: list[tuple[BaseException, bool]],
     ) -> None:
         """Count a call's server lookups; keep it if it is an operation."""
         counts = self._lookups[alias]
         counts[0] += lookups[0]
         counts[1] += lookups[1]
-        if operation is None:
-            return
-        self.operations.append(operation)
-        for error, swallowed in errors:
-            self.errors.append(
-                CacheError(
-                    alias=operation.alias,
-                    method=operation.method,
-                    error=repr(error),
-                    swallowed=swallowed,
-                    call_site=operation.call_site,
-                )
-            )
+        if operation is not None:
+            self._raw.append(operation)
 
     def by_family(self) -> dict[str, dict[str, int]]:
         """Return operations, hits and misses per key family."""

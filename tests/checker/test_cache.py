@@ -192,6 +192,33 @@ def test_redis_info_agrees_with_the_lookups_recorded(private_redis):
     assert info["agrees"] is True
 
 
+def test_redis_info_reads_the_start_reply_before_the_first_call_goes_out(
+    private_redis,
+):
+    isolated = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": private_redis}
+    with override_settings(CACHES={"default": isolated}):
+        with CacheRecorder() as recorder:
+            counters = recorder._counters
+            assert counters is not None
+            assert list(counters._pending) == ["default"]
+            cache.get("a")
+            assert counters._pending == {}
+            socket = private_redis.removeprefix("unix://").split("?")[0]
+            assert counters._before["default"][0] == socket
+        info = recorder.redis_info["default"]
+    assert (info["keyspace_hits"], info["keyspace_misses"]) == (0, 1)
+    assert info["agrees"] is True
+
+
+def test_redis_info_is_read_for_a_block_that_made_no_cache_call(private_redis):
+    isolated = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": private_redis}
+    with override_settings(CACHES={"default": isolated}), CacheRecorder() as recorder:
+        pass
+    info = recorder.redis_info["default"]
+    assert (info["keyspace_hits"], info["keyspace_misses"]) == (0, 0)
+    assert info["agrees"] is True
+
+
 def test_redis_info_disagrees_when_a_read_bypasses_the_cache_api(private_redis):
     isolated = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": private_redis}
     with (
