@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from checker import sql
 from checker.services.urls import database_url
 
 __all__ = [
@@ -46,7 +47,8 @@ class Statement:
     buffers: int
 
     def short(self) -> str:
-        return " ".join(self.query.split())[:70]
+        """Return the statement as one line, its SELECT list as `...`."""
+        return sql.shorten(self.query, 100)
 
 
 def _maintenance() -> psycopg.Connection[tuple[Any, ...]]:
