@@ -23,8 +23,8 @@ BREAKS = [
     # Every review is counted, approved or not.
     (
         "shop_app/catalog/browsing.py",
-        r'Count\("reviews", filter=Q\(reviews__is_approved=True\)\)',
-        'Count("reviews")',
+        r'product=OuterRef\("pk"\), is_approved=True\)',
+        'product=OuterRef("pk"))',
     ),
     # The top rated products are cached for ever.
     (
@@ -71,9 +71,8 @@ def test_an_index_on_the_raw_sku_leaves_the_lookup_scanning_the_catalog(broken):
     assert not budgets["plan"].passed
     assert "ran Seq Scan on catalog_product" in budgets["plan"].message
     assert not budgets["buffers"].passed
-    assert "pg_stat_statements ranks it first of the" in budgets["buffers"].message, (
-        budgets["buffers"].message
-    )
+    assert "pg_stat_statements ranks it" in budgets["buffers"].message
+    assert "by shared buffers touched in all" in budgets["buffers"].message
     assert budgets["same-output"].passed
 
 
