@@ -356,12 +356,23 @@ def test_the_sku_lookup_touches_a_few_buffers_a_call_under_the_traffic(
 ) -> None:
     counted = _lookup_counted(traffic)
     per_call = counted.buffers // max(counted.calls, 1)
+    # The mean of pg_stat_statements could hide a heavy lookup behind cheap
+    # calls the shop adds itself: every lookup the traffic sent, run again
+    # with its own parameters, must be light too.
+    plan = max(_lookups(traffic), key=lambda plan: plan.buffers)
     record_property("buffers_per_call", per_call)
     record_property("rank", traffic.statements.index(counted) + 1)
     record_property("statements", len(traffic.statements))
-    if per_call <= LOOKUP_BUFFERS:
+    if per_call <= LOOKUP_BUFFERS and plan.buffers <= LOOKUP_BUFFERS:
         return
-    plan = max(_lookups(traffic), key=lambda plan: plan.buffers)
+    if per_call <= LOOKUP_BUFFERS:
+        raise AssertionError(
+            f"{LOOKUP}: {plan.query.short}{plan.where}: pg_stat_statements counts"
+            f" {per_call:,} shared buffers a call over its {counted.calls:,} calls,"
+            f" yet one of the traffic's {len(traffic.lookups)} lookups, run again"
+            f" with its own parameters, touched {plan.buffers:,} (budget: at most"
+            f" {LOOKUP_BUFFERS} shared buffers for every lookup)."
+        )
     raise AssertionError(
         f"{LOOKUP}: {plan.query.short}{plan.where} under the traffic: "
         f"{_ranking(traffic, counted)} (budget: at most {LOOKUP_BUFFERS} shared"
