@@ -14,7 +14,10 @@ plan-sized catalog, served by `manage.py runserver` on a free loopback port
 (the test settings: the cache in Redis, no debug toolbar) and sent the mix
 of `course traffic`, one request at a time. Its table gives each endpoint's
 total and mean time, side by side; the times are this machine's own, and
-another run on a busy machine gives others.
+another run on a busy machine gives others. Then come the statements
+pg_stat_statements counted for that database under the traffic, ranked by
+shared buffers touched in all (the ranking the chapter teaches and the checker
+grades on) and by total time, before and after.
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ import psycopg
 from scratch_shop import lesson_grade, lesson_patches, shop_copy, shop_migrate
 
 from checker.course.traffic import EndpointFigures, traffic_plan, traffic_run
+from checker.harness.statements import Statement, statements_read, statements_reset
 from checker.services import database_url, drop_database, ensure_up, service_urls
 from checker.trusted.plan_data import PRODUCTS, catalog_fill
 
 LESSON = "11"
+# Statements shown of each ranking.
+TOP = 5
 
 
 def _cell(budget: Any) -> str:
@@ -48,8 +54,11 @@ def _cell(budget: Any) -> str:
         return f"{max(found['queries'])} queries at most"
     if "plans" in found:
         return ", ".join(found["plans"])
-    if "buffers" in found:
-        return f"{max(found['buffers']):,} buffers at most"
+    if "buffers_per_call" in found:
+        return (
+            f"{found['buffers_per_call']:,} shared buffers a call, ranked"
+            f" {found['rank']} of {found['statements']} by shared buffers"
+        )
     if "review_queries" in found:
         return (
             f"queries on catalog_review: {found['review_queries']}, "
@@ -65,13 +74,19 @@ def _free_port() -> int:
         return port
 
 
-def _traffic(root: Path, name: str, seed: int, requests: int) -> list[EndpointFigures]:
-    """Serve the shop at `root` on a filled database; send it the mix."""
+def _traffic(
+    root: Path, name: str, seed: int, requests: int
+) -> tuple[list[EndpointFigures], list[Statement]]:
+    """Serve the shop at `root` on a filled database; send it the mix.
+
+    Return each endpoint's figures and what pg_stat_statements counted.
+    """
     url = shop_migrate(root, name)
     try:
         with psycopg.connect(database_url(name, libpq=True)) as connection:
             connection.autocommit = True
             catalog_fill(connection, products=PRODUCTS, seed=seed)
+            role = str(connection.execute("SELECT current_user").fetchone()[0])
             products = connection.execute(
                 "SELECT slug, sku FROM catalog_product WHERE is_active ORDER BY id"
             ).fetchall()
@@ -110,7 +125,9 @@ def _traffic(root: Path, name: str, seed: int, requests: int) -> list[EndpointFi
                     break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            return traffic_run(base, visits, seconds=600)
+            statements_reset(role, name)
+            figures = traffic_run(base, visits, seconds=600)
+            return figures, statements_read(role, name)
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -137,6 +154,22 @@ def _times(before: list[EndpointFigures], after: list[EndpointFigures]) -> list[
     return lines
 
 
+def _ranked(label: str, statements: list[Statement]) -> list[str]:
+    lines = [
+        f"\n{label}:\n",
+        "| calls | shared buffers | a call | rows a call | total ms | statement |",
+        "| ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for found in statements[:TOP]:
+        calls = max(found.calls, 1)
+        lines.append(
+            f"| {found.calls:,} | {found.buffers:,} | {found.buffers // calls:,} "
+            f"| {found.rows / calls:,.0f} | {found.total_ms:,.0f} "
+            f"| `{found.short()}` |"
+        )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
@@ -150,8 +183,12 @@ def main() -> int:
         solved = shop_copy(Path(scratch) / "after", earlier + own)
         before = lesson_grade(start, LESSON, args.seed)
         after = lesson_grade(solved, LESSON, args.seed)
-        slow = _traffic(start, "lesson11_before", args.seed, args.requests)
-        fast = _traffic(solved, "lesson11_after", args.seed, args.requests)
+        slow, counted_before = _traffic(
+            start, "lesson11_before", args.seed, args.requests
+        )
+        fast, counted_after = _traffic(
+            solved, "lesson11_after", args.seed, args.requests
+        )
     print("| exercise | budget | before | after |")
     print("| --- | --- | --- | --- |")
     for old, new in zip(before, after, strict=True):
@@ -162,6 +199,13 @@ def main() -> int:
         f"{PRODUCTS:,} products under runserver (times are this machine's own):\n"
     )
     print("\n".join(_times(slow, fast)))
+    by_time = sorted(counted_before, key=lambda found: -found.total_ms)
+    for label, statements in (
+        ("pg_stat_statements before, by shared buffers", counted_before),
+        ("pg_stat_statements before, by total time", by_time),
+        ("pg_stat_statements after, by shared buffers", counted_after),
+    ):
+        print("\n".join(_ranked(label, statements)))
     return 0
 
 

@@ -105,7 +105,7 @@ def progress_table(course: Course, progress: Progress) -> Table:
 def _diagnosis(exercise: Exercise, text: str) -> Panel:
     # Diagnoses quote SQL and code, whose brackets are not rich markup.
     body = (
-        f"{escape(text)}\n\n[dim]Edit: {', '.join(exercise.files)}"
+        f"{escape(text)}\n\n[dim]Edit: {exercise.files_shown(passed=False)}"
         f" · Hint: course hint {exercise.id}[/]"
     )
     return Panel(body, title=f"{exercise.id}: {exercise.title}", border_style="red")

@@ -32,10 +32,20 @@ class Exercise:
     # on a shop that never tried: they earn their points only once every
     # other budget of the exercise is met.
     guards: tuple[str, ...] = ()
+    # The files stay unnamed (README, `course check`, `course watch`) until
+    # the exercise passes: finding them is the exercise. Reset still puts
+    # back only these.
+    files_hidden: bool = False
 
     @property
     def total_points(self) -> int:
         return sum(self.points.values())
+
+    def files_shown(self, *, passed: bool) -> str:
+        """Name the files to edit, unless finding them is still the task."""
+        if self.files_hidden and not passed:
+            return "the files the measurements point at"
+        return ", ".join(self.files)
 
     def earned(self, passed: dict[str, bool]) -> dict[str, int]:
         """Return each budget's points, given which budgets were met."""
@@ -144,6 +154,13 @@ def _strings(entry: dict[str, object], key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _flag(entry: dict[str, object], key: str, where: str) -> bool:
+    value = entry.get(key, False)
+    if not isinstance(value, bool):
+        raise ManifestError(f"{where}: {key!r} must be true or false.")
+    return value
+
+
 def _string(entry: dict[str, object], key: str, where: str) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value:
@@ -189,6 +206,7 @@ def _exercise(item: dict[str, object], lesson_id: str, where: str) -> Exercise:
         tests=_string(item, "tests", f"{where} exercise"),
         points=points,
         guards=_guards(item, points, named),
+        files_hidden=_flag(item, "files_hidden", named),
     )
 
 

@@ -22,6 +22,8 @@ EXERCISES = "exercises"
 _ROW = re.compile(r"^\| `(?P<budget>[^`]+)` \| *\d+ *\| (?P<measured>.*) \|$")
 # A file of the manifest in the list, and what the author says of it.
 _LISTED = re.compile(r"^- `(?P<path>shop_app/[^`]*)`(?P<rest>.*)$")
+# What stands for the list when the manifest hides an exercise's files.
+_UNNAMED = "The files to edit are not named here: finding them is the exercise."
 # The lines of the Hints section that are written from the manifest.
 _GENERATED_HINTS = re.compile(
     r"^(\d+\. |`course hint |Once it passes, `course solution )"
@@ -69,7 +71,7 @@ def prose_read(text: str, path: str) -> Prose:
         listed = _LISTED.match(line)
         if listed:
             annotations[listed["path"]] = listed["rest"]
-        else:
+        elif not line.startswith(_UNNAMED):
             where.append(line)
     practice = "\n".join(
         line
@@ -115,6 +117,15 @@ def _points_sentence(exercise: Exercise) -> str:
     )
 
 
+def _unnamed(exercise: Exercise) -> str:
+    return (
+        f"{_UNNAMED} `course reset {exercise.id}` puts back only the files its"
+        " fix belongs in, as your lesson starts (your versions saved first), so"
+        " the other exercises' work stays as it is; once it passes, `course"
+        f" solution {exercise.id}` shows them."
+    )
+
+
 def readme_write(
     course: Course, lesson: Lesson, exercise: Exercise, prose: Prose
 ) -> str:
@@ -136,8 +147,12 @@ def readme_write(
         f"| `{budget}` | {points} | {prose.measured[budget]} |"
         for budget, points in exercise.points.items()
     )
-    files = "\n".join(
-        f"- `{path}`{prose.annotations.get(path, '')}" for path in exercise.files
+    files = (
+        _unnamed(exercise)
+        if exercise.files_hidden
+        else "\n".join(
+            f"- `{path}`{prose.annotations.get(path, '')}" for path in exercise.files
+        )
     )
     blocks = [
         f"# {exercise.id}: {exercise.title}",

@@ -87,7 +87,8 @@ def _recheck(
         for message, budgets in outcome.diagnoses().items():
             console.print(f"[red]✘ {', '.join(budgets)}[/]")
             console.print(message, markup=False)
-    console.print(f"\nWatching {', '.join(exercise.files)} for changes. {keys}")
+    shown = exercise.files_shown(passed=outcome.status == "passed")
+    console.print(f"\nWatching {shown} for changes. {keys}")
 
 
 def run_watch(args: argparse.Namespace, console: Console) -> int:

@@ -3,12 +3,12 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from catalog import browsing
+from catalog import browsing, ratings
 
 
 def brand_index(request: HttpRequest) -> HttpResponse:
     """List the brands, beside the best rated products of the shop."""
-    context = {"brands": browsing.brand_list(), "top_rated": browsing.top_rated()}
+    context = {"brands": browsing.brand_list(), "top_rated": ratings.top_rated()}
     return render(request, "catalog/brand_index.html", context)
 
 

@@ -210,6 +210,54 @@ def test_reset_without_an_upstream_refuses_a_start_that_holds_the_fix(
     assert "course reset 00-answer --from REF" in said
 
 
+def _unnamed_greeting(course_root):
+    """Give 00-greeting a file of its own, left unnamed until it passes."""
+    manifest = course_root / "course.toml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            'files = ["shop_app/answer.py"]\nhints = ["Say it."]',
+            'files = ["shop_app/greeting.py"]\nfiles_hidden = true\n'
+            'hints = ["Say it."]',
+        )
+    )
+    (course_root / "shop_app" / "greeting.py").write_text('GREETING = "hi"\n')
+    trusted = course_root / "trusted" / "test_warmup.py"
+    trusted.write_text(
+        trusted.read_text().replace("answer.GREETING", "greeting.GREETING")
+        + "\nimport greeting  # noqa: E402\n"
+    )
+    git = ["git", "-c", "user.name=L", "-c", "user.email=l@example.com"]
+    subprocess.run(["git", "add", "-A"], cwd=course_root, check=True)
+    subprocess.run([*git, "commit", "-qm", "Greeting"], cwd=course_root, check=True)
+
+
+def test_reset_of_an_unnamed_exercise_touches_only_its_own_files(course, course_root):
+    _unnamed_greeting(course_root)
+    _solve(course_root, answer="7")
+    (course_root / "shop_app" / "greeting.py").write_text('GREETING = "hey"\n')
+
+    result = course("reset", "00-greeting")
+
+    assert result.returncode == 0, result.stdout
+    assert "put back shop_app/greeting.py" in result.stdout
+    assert "answer.py" not in result.stdout
+    assert (course_root / "shop_app" / "greeting.py").read_text() == 'GREETING = "hi"\n'
+    assert (course_root / "shop_app" / "answer.py").read_text().startswith("ANSWER = 7")
+
+
+def test_an_unnamed_exercise_s_files_stay_out_of_its_diagnosis(course, course_root):
+    _unnamed_greeting(course_root)
+
+    failed = course("check", "00-greeting")
+    named = course("check", "00-answer")
+
+    assert failed.returncode == 1
+    assert "GREETING is 'hi'" in failed.stdout
+    assert "Edit: the files the measurements point at" in failed.stdout
+    assert "greeting.py" not in failed.stdout
+    assert "Edit: shop_app/answer.py" in named.stdout
+
+
 def test_an_unknown_exercise_names_the_known_ones(course):
     result = course("check", "nope")
 

@@ -64,6 +64,25 @@ def test_a_guard_the_points_do_not_allow_is_refused(tmp_path, guards, message):
     assert str(error.value).endswith(message)
 
 
+def test_hidden_files_are_named_only_once_the_exercise_passes(tmp_path):
+    [exercise] = _course(
+        tmp_path, 'files = ["shop_app/a.py"]\nfiles_hidden = true'
+    ).exercises
+    [named] = _course(tmp_path, 'files = ["shop_app/a.py"]').exercises
+
+    assert exercise.files == ("shop_app/a.py",)
+    assert exercise.files_shown(passed=False) == "the files the measurements point at"
+    assert exercise.files_shown(passed=True) == "shop_app/a.py"
+    assert named.files_shown(passed=False) == "shop_app/a.py"
+
+
+def test_hidden_files_must_be_true_or_false(tmp_path):
+    with pytest.raises(ManifestError) as error:
+        _course(tmp_path, 'files_hidden = "yes"')
+
+    assert str(error.value).endswith("'files_hidden' must be true or false.")
+
+
 LESSONS = "".join(
     f'[[lessons]]\nid = "0{n}"\ntitle = "t"\nchapter = "c.md"\nnotebook = "n.ipynb"\n'
     for n in range(1, 6)

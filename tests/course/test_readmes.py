@@ -87,6 +87,24 @@ def test_the_manifest_writes_title_files_points_and_the_hint_count(course):
     assert "select_related" not in text
 
 
+def test_hidden_files_are_left_unnamed_and_the_reset_explained(tmp_path):
+    manifest = MANIFEST.replace(
+        'guards = ["same-output"]', 'guards = ["same-output"]\nfiles_hidden = true'
+    )
+    (tmp_path / "course.toml").write_text(manifest)
+    hidden = load_course(tmp_path)
+
+    once = _written(hidden)
+
+    assert "shop_app/a.py" not in once and "shop_app/b.py" not in once
+    assert (
+        "The files to edit are not named here: finding them is the exercise."
+        " `course reset 01-x` puts back only the files its fix belongs in"
+    ) in once
+    assert "\n\nLook for the TODO." in once
+    assert _written(hidden, once) == once
+
+
 def test_writing_twice_changes_nothing(course):
     once = _written(course)
 

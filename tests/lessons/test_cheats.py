@@ -1,4 +1,4 @@
-"""Cheats on the budgets of lessons 3 and 5, which the trusted side's evidence stops.
+"""Cheats on the budgets of lessons 3, 5 and 11, stopped by the trusted evidence.
 
 Each shop is a scratch copy patched up to an exercise, with one cheat added:
 the budget it aims at must still fail, because its number comes from the
@@ -48,6 +48,17 @@ INLINE_TOO = (
     r"\1send_welcome_email.delay_on_commit(user.pk)\2\n\1send_welcome_email(user.pk)",
 )
 
+# Each SKU lookup sends its statement again many times, in a shape the sku
+# index answers in a few buffers: pg_stat_statements' mean a call drops.
+DILUTED = (
+    "shop_app/catalog/browsing.py",
+    r'^(\s+)return found\.order_by\("sku"\)\[:LOOKUP_LIMIT\]$',
+    r"\1for _ in range(40):\n"
+    r"\1    list(Product.objects.filter(is_active=True, sku__istartswith='')"
+    r".order_by('sku')[:1])\n"
+    r"\1return found.order_by('sku')[:LOOKUP_LIMIT]",
+)
+
 
 def _budgets(tmp_path, grade, course, upto, exercise, cheat):
     graded = graded_with_breaks(tmp_path, grade, course, upto, [exercise], [cheat])
@@ -94,3 +105,14 @@ def test_a_welcome_email_sent_in_the_request_is_not_offloaded(
 
     assert not budgets["offloaded"].passed
     assert "sent the welcome email inside the request" in budgets["offloaded"].message
+
+
+def test_cheap_calls_added_to_the_sku_lookup_do_not_hide_its_scan(
+    tmp_path, grade, course
+):
+    budgets = _budgets(
+        tmp_path, grade, course, "10-slow-queries", "11-missing-index", DILUTED
+    )
+
+    assert not budgets["buffers"].passed
+    assert "run again with its own parameters, touched" in budgets["buffers"].message
