@@ -81,14 +81,21 @@ def statements_reset(role: str, database: str) -> None:
         )
 
 
-def statements_read(role: str, database: str) -> list[Statement]:
-    """Return what was counted for `role` in `database`, most buffers first."""
+# How a reading can rank the statements: by the shared buffers or by the
+# time all their calls took.
+_ORDER = {
+    "buffers": "buffers DESC, total_exec_time DESC",
+    "time": "total_exec_time DESC",
+}
+
+
+def statements_read(role: str, database: str, by: str = "buffers") -> list[Statement]:
+    """Return what was counted for `role` in `database`, the most first `by`."""
     with _maintenance() as connection:
         rows = connection.execute(
             "SELECT query, calls, total_exec_time, rows,"
             " shared_blks_hit + shared_blks_read AS buffers"
-            f" FROM pg_stat_statements WHERE {_RUN}"
-            " ORDER BY buffers DESC, total_exec_time DESC",
+            f" FROM pg_stat_statements WHERE {_RUN} ORDER BY {_ORDER[by]}",
             [role, database],
         ).fetchall()
     return [

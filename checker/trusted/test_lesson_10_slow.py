@@ -15,7 +15,6 @@ what it prints is a claim, checked against that read.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
 import sys
@@ -32,7 +31,12 @@ from psycopg import sql
 from checker.harness.run import ShopRun
 from checker.harness.served import tree_kill
 from checker.harness.server_log import LogEntry, LogUnreadable, ServerLog
-from checker.services.urls import database_url
+from checker.harness.statements import (
+    Statement,
+    StatementsUnavailable,
+    statements_read,
+    statements_reset,
+)
 from checker.trusted.pg_conf import ConfError, conf_read
 from checker.trusted.sites import shop_site
 
@@ -66,21 +70,8 @@ _PLAN = re.compile(r"^duration: ([\d.]+) ms  plan:\n(.*)", re.S)
 _ROW = re.compile(r"^\s*([\d,]+)\s+([\d,]+(?:\.\d+)?)\s")
 
 
-@dataclass
-class Statement:
-    """One row of pg_stat_statements, read by the trusted side."""
-
-    query: str
-    calls: int
-    total_ms: float
-    rows: int
-
-    @property
-    def planted(self) -> bool:
-        return REPORT in self.query
-
-    def short(self) -> str:
-        return " ".join(self.query.split())[:70]
+def _is_report(statement: Statement) -> bool:
+    return REPORT in statement.query
 
 
 @dataclass
@@ -108,10 +99,6 @@ class Observed:
 
     def value(self, name: str) -> str:
         return self.applied[name][0] if name in self.applied else "not set"
-
-
-def _maintenance() -> psycopg.Connection[tuple[Any, ...]]:
-    return psycopg.connect(database_url("postgres", libpq=True), autocommit=True)
 
 
 def _preloaded(connection: psycopg.Connection[tuple[Any, ...]]) -> list[str]:
@@ -150,45 +137,6 @@ def _apply(
                 f"PostgreSQL refuses {name} = {value} ({CONF}:{line}): {first}"
             ) from None
         observed.applied[name] = (value, line)
-
-
-def _stats_ready(observed: Observed) -> None:
-    """Create pg_stat_statements where the trusted side and the shop read it."""
-    with _maintenance() as connection:
-        if "pg_stat_statements" not in _preloaded(connection):
-            observed.stats_problem = (
-                "the PostgreSQL server does not preload pg_stat_statements, so"
-                " it counts no statement. Add it to the server's"
-                " shared_preload_libraries (ALTER SYSTEM SET"
-                " shared_preload_libraries = '...,pg_stat_statements', keeping"
-                " what it lists) and restart the server; the embedded server"
-                " that `make start` runs preloads it."
-            )
-            return
-        # Another run may create it at the same moment.
-        with contextlib.suppress(psycopg.errors.UniqueViolation):
-            connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-
-
-def _stats_reset(role: str, database: str) -> None:
-    with _maintenance() as connection:
-        connection.execute(
-            "SELECT pg_stat_statements_reset(%s::regrole::oid,"
-            " (SELECT oid FROM pg_database WHERE datname = %s), 0)",
-            [role, database],
-        )
-
-
-def _stats_top(role: str, database: str) -> list[Statement]:
-    with _maintenance() as connection:
-        rows = connection.execute(
-            "SELECT query, calls, total_exec_time, rows FROM pg_stat_statements"
-            " WHERE userid = %s::regrole"
-            " AND dbid = (SELECT oid FROM pg_database WHERE datname = %s)"
-            " ORDER BY total_exec_time DESC LIMIT 5",
-            [role, database],
-        ).fetchall()
-    return [Statement(str(q), int(c), float(t), int(r)) for q, c, t, r in rows]
 
 
 def _traffic(shop_run: ShopRun, slugs: list[str]) -> None:
@@ -242,10 +190,12 @@ def observed(shop_run: ShopRun) -> Iterator[Observed]:
     superuser = run.connect_superuser()
     try:
         _apply(superuser, observed, run.role, run.name)
-        _stats_ready(observed)
-        if not observed.stats_problem:
+        try:
+            statements_reset(run.role, run.name)
+        except StatementsUnavailable as error:
+            observed.stats_problem = str(error)
+        else:
             superuser.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            _stats_reset(run.role, run.name)
         log: ServerLog | None = None
         try:
             log = ServerLog(superuser)
@@ -262,7 +212,7 @@ def observed(shop_run: ShopRun) -> Iterator[Observed]:
                 for _ in range(CALLS):
                     session.execute(PLANTED).fetchall()
         if not observed.stats_problem:
-            observed.top = _stats_top(run.role, run.name)
+            observed.top = statements_read(run.role, run.name, by="time")[:5]
             _command(shop_run, observed)
     except ConfError as error:
         observed.problem = str(error)
@@ -372,7 +322,7 @@ def test_the_command_names_first_the_statement_with_the_most_total_time(
     site = shop_site(
         observed.root, COMMAND, r"TODO\(lesson 10\)", r"ORDER BY", r"def handle"
     )
-    assert observed.top and observed.top[0].planted, (
+    assert observed.top and _is_report(observed.top[0]), (
         "pg_stat_statements ranks first, for the run's role and database, "
         + (
             f"{observed.top[0].short()!r} ({observed.top[0].calls} calls,"
