@@ -2,19 +2,17 @@
 
 The shop runs as lesson 9 deploys it, Gunicorn with the workers its
 `gunicorn.conf.py` asks for behind Nginx, with PROMETHEUS_MULTIPROC_DIR set
-to an empty folder. The trusted side sends a known number of HTTPS requests
-to Nginx from several connections at once, so several workers answer some,
-then scrapes /metrics with the token METRICS_TOKEN names, and compares the
-counts with the requests that reached Gunicorn (the course's relay between
-Nginx and Gunicorn saw each) and with the statements the run's PostgreSQL
-proxy received.
+to an empty folder (the stack's). The trusted side sends a known number of
+HTTPS requests to Nginx from several connections at once, so several workers
+answer some, then scrapes /metrics with the token METRICS_TOKEN names, and
+compares the counts with the requests that reached Gunicorn (the course's
+relay between Nginx and Gunicorn saw each) and with the statements the run's
+PostgreSQL proxy received.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -108,17 +106,6 @@ def _send(site: Deployed, paths: list[str]) -> list[int]:
         return list(pool.map(one, paths))
 
 
-def _empty_folder(shop_run: ShopRun, name: str) -> Path:
-    """Return an empty folder in the run's home that the shop can write to."""
-    folder = shop_run.plan.folder / "home" / name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    if shop_run.sandbox is not None:
-        # The sandboxed shop runs as a user of its own.
-        os.chown(folder, shop_run.sandbox.uid, shop_run.sandbox.gid)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def scraped(shop_run: ShopRun) -> Iterator[Scraped]:
     """Deploy the shop, send the requests through Nginx, and scrape /metrics."""
@@ -126,11 +113,8 @@ def scraped(shop_run: ShopRun) -> Iterator[Scraped]:
     shop.reset()
     products = shop.build("catalog_make", products=3, reviews_per_product=1)
     token = secrets.token_urlsafe(16)
-    env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(_empty_folder(shop_run, "prometheus")),
-        "METRICS_TOKEN": token,
-    }
-    with deployed(shop_run, env=env, name="metrics") as site:
+    # The stack sets PROMETHEUS_MULTIPROC_DIR to an empty folder of its own.
+    with deployed(shop_run, env={"METRICS_TOKEN": token}, name="metrics") as site:
         workers = len(site.stack.gunicorn_workers())
         slugs = [p["slug"] for p in products]
         start = site.relay.mark()
