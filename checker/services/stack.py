@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import ssl
@@ -211,8 +212,19 @@ class Stack:
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
             "STATIC_ROOT": str(self.addresses.static_root),
+            # prometheus_client's multiprocess mode (lesson 10): each worker
+            # writes its metrics there, and /metrics adds them all up.
+            "PROMETHEUS_MULTIPROC_DIR": str(self.folder / "prometheus"),
             **self.env,
         }
+
+    def _metrics_folder_empty(self, env: dict[str, str]) -> None:
+        """Empty the multiprocess folder: a dead server's counts must not add up."""
+        folder = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+        if folder.parent != self.folder:
+            return  # the caller's own folder, theirs to prepare
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
 
     def start(self) -> None:
         """Collect the static files, start Gunicorn and Nginx, wait for both."""
@@ -223,8 +235,9 @@ class Stack:
             (self.folder / name).mkdir(parents=True, exist_ok=True)
         for sock in ("gunicorn", "http", "https"):
             (self.folder / f"{sock}.sock").unlink(missing_ok=True)
-        self._chown()
         env = self.environment()
+        self._metrics_folder_empty(env)
+        self._chown()
         try:
             self._run_once(
                 "collectstatic",

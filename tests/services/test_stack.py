@@ -73,6 +73,34 @@ def test_gunicorn_runs_the_workers_its_config_file_asks_for(stack):
     assert len(stack.gunicorn_workers()) == 1
 
 
+def test_the_stack_starts_with_an_empty_metrics_folder_for_its_workers(tmp_path):
+    stack = Stack(root=REPO, folder=tmp_path)
+    left = tmp_path / "prometheus" / "counter_123.db"
+    left.parent.mkdir()
+    left.write_bytes(b"a dead server's counts")
+
+    env = stack.environment()
+    stack._metrics_folder_empty(env)
+
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path.resolve() / "prometheus")
+    assert list((tmp_path / "prometheus").iterdir()) == []
+
+
+def test_a_metrics_folder_the_caller_names_is_left_alone(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "counter_1.db").write_bytes(b"kept")
+    stack = Stack(
+        root=REPO,
+        folder=tmp_path / "stack",
+        env={"PROMETHEUS_MULTIPROC_DIR": str(theirs)},
+    )
+
+    stack._metrics_folder_empty(stack.environment())
+
+    assert (theirs / "counter_1.db").read_bytes() == b"kept"
+
+
 def test_a_stopped_stack_leaves_nothing_running(tmp_path):
     folder = Path(tempfile.mkdtemp(prefix="course-stack-"))
     stack = Stack(root=REPO, folder=folder, nginx=False)
