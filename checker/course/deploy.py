@@ -1,7 +1,8 @@
 """`course stack` and `course load`: the shop deployed on the learner's machine.
 
 `course stack up` starts Gunicorn and Nginx (`checker.services.stack`) on
-fixed loopback ports and leaves them running; `course load` starts its own
+fixed loopback ports, and Prometheus scraping them when the machine has one
+(`checker.services.prometheus`), and leaves them running; `course load` starts its own
 development server, Gunicorn and Nginx on free ports, loads each with wrk
 (`checker.services.loadtest`) and stops them.
 """
@@ -26,6 +27,14 @@ from checker.services.base import ServiceError
 from checker.services.layout import Layout, project_root
 from checker.services.loadtest import LoadFigures, wrk_run
 from checker.services.nginx import nginx_binary
+from checker.services.prometheus import (
+    INSTALL_HINT,
+    Prometheus,
+    metrics_token,
+    prometheus_binary,
+    prometheus_stop,
+    prometheus_url,
+)
 from checker.services.stack import Stack, free_ports, stack_pids, stack_stop
 
 __all__ = ["load_command", "load_targets", "stack_command"]
@@ -44,9 +53,9 @@ def _folder(name: str) -> Path:
 
 def stack_command(args: argparse.Namespace, console: Console) -> int:
     """Start, stop or report Gunicorn and Nginx serving the shop."""
-    folder = _folder("stack")
+    folder, scraper = _folder("stack"), _folder("prometheus")
     if args.action == "down":
-        done = stack_stop(folder)
+        done = stack_stop(folder) + prometheus_stop(scraper)
         console.print("\n".join(done) or "Nothing to do: the stack is not running.")
         return 0
     if args.action == "status":
@@ -56,12 +65,22 @@ def stack_command(args: argparse.Namespace, console: Console) -> int:
         for name, pid in pids.items():
             state = "[green]running[/]" if pid else "[red]stopped[/]"
             table.add_row(name, state, str(pid or "-"), addresses[name])
+        url = prometheus_url(scraper)
+        table.add_row(
+            "prometheus",
+            "[green]running[/]" if url else "[red]stopped[/]",
+            "-",
+            url or "-",
+        )
         console.print(table)
         binary = nginx_binary()
         console.print(f"Nginx: {binary.source} {binary.version()} ({binary.path})")
         return 0
     ensure_up_or_exit()
-    stack = Stack(root=project_root(), folder=folder, ports=PORTS)
+    token = metrics_token(scraper)
+    stack = Stack(
+        root=project_root(), folder=folder, ports=PORTS, env={"METRICS_TOKEN": token}
+    )
     stack.start()
     assert stack.binary is not None
     console.print(
@@ -69,9 +88,30 @@ def stack_command(args: argparse.Namespace, console: Console) -> int:
         f" {stack.binary.version()}) on {_nginx_urls()}.\n"
         f"Open https://localhost:{PORTS[2]}/products/ and accept the course's"
         f" certificate ({stack.addresses.certificate}).\n"
+        f"{_prometheus_start(scraper, stack)}\n"
         f"Logs in {folder}; `course stack down` stops it."
     )
     return 0
+
+
+def _prometheus_start(scraper: Path, stack: Stack) -> str:
+    """Start Prometheus scraping `stack`, or describe the learner's; say which."""
+    server = Prometheus(
+        scraper, target=stack.addresses.https, certificate=stack.addresses.certificate
+    )
+    if os.environ.get("PROMETHEUS_URL"):
+        config = server.write_config()
+        return (
+            f"Prometheus: yours at {os.environ['PROMETHEUS_URL']} (PROMETHEUS_URL);"
+            f" add the scrape job in {config} to its config."
+        )
+    if prometheus_binary() is None:
+        return INSTALL_HINT
+    server.start()
+    return (
+        f"Prometheus on {server.url}, scraping /metrics every few seconds with"
+        f" the token in {server.token_file}."
+    )
 
 
 def _nginx_urls() -> str:

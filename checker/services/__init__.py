@@ -10,6 +10,7 @@ from checker.services.carrier_daemon import BackgroundCarriers
 from checker.services.databases import create_database, drop_database
 from checker.services.layout import Layout
 from checker.services.postgres import EmbeddedPostgres
+from checker.services.prometheus import prometheus_stop
 from checker.services.redis import EmbeddedRedis
 from checker.services.urls import ServiceUrls, database_url, service_urls
 
@@ -61,6 +62,7 @@ def ensure_up(layout: Layout | None = None, *, upgrade: bool = False) -> list[st
 def services_down(layout: Layout | None = None) -> list[str]:
     """Stop every embedded server; return what was done."""
     messages = BackgroundCarriers(layout).stop()
+    messages += prometheus_stop((layout or Layout.default()).home / "prometheus")
     for service in reversed(embedded_services(layout)):
         messages += service.stop()
     return messages

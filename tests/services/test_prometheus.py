@@ -1,141 +1,143 @@
-"""Debian's Prometheus scrapes the shop's /metrics under Gunicorn with 2 workers.
+"""The course's Prometheus scrapes the deployed shop, every Gunicorn worker's share.
 
-The shop is a scratch copy with every patch through lesson 10's metrics; the
-requests go to a page no URL matches, so no database is needed. CI installs
-`prometheus` (`.ci/run`); without it the test says so and skips.
+The shop is a scratch copy with every patch through lesson 10's metrics,
+deployed as `course stack up` deploys it (Gunicorn's workers behind Nginx) with
+Prometheus started the way it starts it; the requests go to a page no URL
+matches, so no database is needed. CI installs `prometheus` (`.ci/run`);
+without it these tests say so and skip.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-import shutil
-import subprocess
-import sys
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
-import httpx
+import psutil
 import pytest
+from rich.console import Console
 
+from checker.course.deploy import _prometheus_start, stack_command
 from checker.course.manifest import load_course
-from checker.harness.served import free_port
+from checker.services.prometheus import (
+    metrics_token,
+    prometheus_binary,
+    prometheus_query,
+    prometheus_stop,
+    prometheus_targets,
+    prometheus_url,
+)
+from checker.services.stack import Stack, free_ports, stack_client
 from tests.lessons.conftest import REPO, shop_copy
 
 REQUESTS = 5
-TOKEN = "scrape-token"
-CONFIG = """\
-global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: shop
-    authorization:
-      credentials: {token}
-    static_configs:
-      - targets: ["127.0.0.1:{shop}"]
-  - job_name: anonymous
-    static_configs:
-      - targets: ["127.0.0.1:{shop}"]
-"""
+COUNTED = 'sum(shop_request_latency_seconds_count{view="<unmatched>"})'
+
+pytestmark = pytest.mark.skipif(
+    prometheus_binary() is None,
+    reason="Debian's prometheus is not installed (apt-get install prometheus)",
+)
 
 
-def _wait_for(url: str, timeout: float = 30) -> None:
+def _until(found: Callable[[], Any], what: str, timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
+        value = found()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what} within {timeout:.0f} s")
 
 
-def _query(prometheus: str, expression: str) -> dict[str, float]:
-    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expression})
-    rows = answer.json()["data"]["result"]
-    return {row["metric"].get("job", ""): float(row["value"][1]) for row in rows}
+def _target(url: str) -> dict[str, Any] | None:
+    """Return the shop's scrape target once it has been scraped, else None."""
+    targets = prometheus_targets(url)
+    never = "0001-01-01T00:00:00Z"
+    return targets[0] if targets and targets[0]["lastScrape"] != never else None
 
 
 @pytest.fixture(scope="module")
-def scraped(tmp_path_factory):
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("Debian's prometheus is not installed (apt-get install prometheus)")
-    root = tmp_path_factory.mktemp("prometheus-shop")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("prometheus-stack")
     exercises = load_course(REPO).exercises
     ids = [e.id for e in exercises]
     shop_copy(root, [e.solution for e in exercises[: ids.index("10-metrics") + 1]])
-    folder = root / "prometheus-multiproc"
-    folder.mkdir()
-    shop, web = free_port(), free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(root / "shop_app"),
-        "DJANGO_SETTINGS_MODULE": "config.settings.base",
-        "PROMETHEUS_MULTIPROC_DIR": str(folder),
-        "METRICS_TOKEN": TOKEN,
-    }
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{shop}",
-                "config.wsgi:application",
-            ],
-            cwd=root,
-            env=env,
-            stderr=subprocess.DEVNULL,
+    home = root / ".course"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COURSE_HOME", str(home))
+        patch.delenv("PROMETHEUS_URL", raising=False)
+        patch.delenv("METRICS_TOKEN", raising=False)
+        token = metrics_token(home / "prometheus")
+        stack = Stack(
+            root=root,
+            folder=home / "stack",
+            ports=tuple(free_ports(3)),
+            env={"METRICS_TOKEN": token},
         )
-    ]
+        with stack:
+            said = _prometheus_start(home / "prometheus", stack)
+            try:
+                with stack_client(
+                    stack.addresses.https, certificate=stack.addresses.certificate
+                ) as client:
+                    for _ in range(REQUESTS):
+                        client.get("/no-such-page/")
+                yield {
+                    "home": home,
+                    "stack": stack,
+                    "said": said,
+                    "url": prometheus_url(),
+                }
+            finally:
+                prometheus_stop(home / "prometheus")
+
+
+def test_prometheus_counts_the_requests_every_worker_answered(deployed):
+    url = deployed["url"]
+    assert deployed["said"].startswith(f"Prometheus on {url}, scraping /metrics")
+    assert len(deployed["stack"].gunicorn_workers()) >= 2
+
+    rows = _until(
+        lambda: prometheus_query(url, COUNTED), "no scrape counted the requests"
+    )
+
+    assert float(rows[0]["value"][1]) == REQUESTS
+    assert _target(url)["health"] == "up"
+
+
+def test_a_wrong_token_puts_the_target_down_with_its_error(deployed):
+    url, token_file = deployed["url"], deployed["home"] / "prometheus/metrics-token"
+    token = token_file.read_text()
+    token_file.write_text("not-the-token")
     try:
-        # /metrics is left out of the counts, so waiting on it adds none.
-        _wait_for(f"http://127.0.0.1:{shop}/metrics")
-        for _ in range(REQUESTS):
-            httpx.get(f"http://127.0.0.1:{shop}/no-such-page/")
-        config = root / "prometheus.yml"
-        config.write_text(CONFIG.format(token=TOKEN, shop=shop))
-        processes.append(
-            subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={root / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{web}",
-                ],
-                stderr=subprocess.DEVNULL,
-            )
+        # Prometheus reads the token file on every scrape.
+        down = _until(
+            lambda: (t := _target(url)) and t["health"] == "down" and t,
+            "the target did not go down",
         )
-        prometheus = f"http://127.0.0.1:{web}"
-        _wait_for(f"{prometheus}/-/ready")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            up = _query(prometheus, "up")
-            if len(up) == 2:
-                break
-            time.sleep(0.5)
-        counted = _query(
-            prometheus,
-            'sum by (job) (shop_request_latency_seconds_count{view="<unmatched>"})',
-        )
-        yield up, counted
     finally:
-        for process in processes:
-            process.kill()
-            process.wait()
+        token_file.write_text(token)
+
+    assert down["lastError"] == "server returned HTTP status 401 Unauthorized"
 
 
-def test_prometheus_scrapes_the_requests_of_both_workers_with_the_token(scraped):
-    up, counted = scraped
+def test_stopping_leaves_alone_a_process_that_is_not_prometheus(tmp_path):
+    (tmp_path / "prometheus.pid").write_text(f"{os.getpid()}\n")
 
-    assert up["shop"] == 1
-    assert counted["shop"] == REQUESTS
+    assert prometheus_stop(tmp_path) == []
+    assert psutil.pid_exists(os.getpid())
 
 
-def test_a_scrape_without_the_token_fails(scraped):
-    up, counted = scraped
+def test_stack_down_leaves_no_prometheus_process(deployed, monkeypatch):
+    home = deployed["home"]
+    pid = int((home / "prometheus" / "prometheus.pid").read_text())
+    monkeypatch.setenv("COURSE_HOME", str(home))
+    console = Console(record=True, width=200)
 
-    assert up["anonymous"] == 0
-    assert "anonymous" not in counted
+    stack_command(argparse.Namespace(action="down"), console)
+
+    assert f"stopped prometheus (pid {pid})" in console.export_text()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+    assert prometheus_url() == ""
