@@ -192,7 +192,7 @@ class Prometheus:
 
 def _is_prometheus(pid: int) -> bool:
     try:
-        return psutil.Process(pid).name().startswith("prometheus")
+        return str(psutil.Process(pid).name()).startswith("prometheus")
     except psutil.Error:
         return False
 
