@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from checker.services import ensure_up_or_exit
-from checker.services.base import ServiceError
+from checker.services.base import ServiceError, read_pid
 from checker.services.layout import Layout, project_root
 from checker.services.loadtest import LoadFigures, wrk_run
 from checker.services.nginx import nginx_binary
@@ -65,11 +65,13 @@ def stack_command(args: argparse.Namespace, console: Console) -> int:
         for name, pid in pids.items():
             state = "[green]running[/]" if pid else "[red]stopped[/]"
             table.add_row(name, state, str(pid or "-"), addresses[name])
-        url = prometheus_url(scraper)
+        url, yours = prometheus_url(scraper), bool(os.environ.get("PROMETHEUS_URL"))
+        pid = None if yours else read_pid(scraper / "prometheus.pid")
+        state = "yours (PROMETHEUS_URL)" if yours else "[green]running[/]"
         table.add_row(
             "prometheus",
-            "[green]running[/]" if url else "[red]stopped[/]",
-            "-",
+            state if url else "[red]stopped[/]",
+            str(pid or "-"),
             url or "-",
         )
         console.print(table)

@@ -34,6 +34,7 @@ from tests.lessons.conftest import REPO, shop_copy
 
 REQUESTS = 5
 COUNTED = 'sum(shop_request_latency_seconds_count{view="<unmatched>"})'
+NOTEBOOK = "sum by (view, le) (shop_request_latency_seconds_bucket)"
 
 pytestmark = pytest.mark.skipif(
     prometheus_binary() is None,
@@ -114,6 +115,9 @@ def test_prometheus_counts_the_requests_every_worker_answered(deployed):
     )
 
     assert after - before == REQUESTS
+    # The series the notebook reads its percentiles from.
+    buckets = prometheus_query(url, NOTEBOOK)
+    assert {row["metric"]["view"] for row in buckets} == {"<unmatched>"}
     assert _target(url)["health"] == "up"
 
 
@@ -131,6 +135,23 @@ def test_a_wrong_token_puts_the_target_down_with_its_error(deployed):
         token_file.write_text(token)
 
     assert down["lastError"] == "server returned HTTP status 401 Unauthorized"
+
+
+def test_with_prometheus_url_the_stack_starts_none_and_writes_the_job(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PROMETHEUS_URL", "http://127.0.0.1:9090")
+    stack = Stack(root=REPO, folder=tmp_path / "stack", ports=(8001, 8080, 8443))
+
+    said = _prometheus_start(tmp_path / "prometheus", stack)
+
+    config = tmp_path / "prometheus" / "prometheus.yml"
+    assert said == (
+        "Prometheus: yours at http://127.0.0.1:9090 (PROMETHEUS_URL);"
+        f" add the scrape job in {config} to its config."
+    )
+    assert '"127.0.0.1:8443"' in config.read_text()
+    assert not (tmp_path / "prometheus" / "prometheus.pid").exists()
 
 
 def test_stopping_leaves_alone_a_process_that_is_not_prometheus(tmp_path):
