@@ -285,6 +285,12 @@ DIAGNOSES = {
         "shop_app/config/urls.py:",
         "prometheus_client's Histogram",
     ],
+    ("10-metrics", "cache"): [
+        "The run's Redis counted",
+        "a cold, then a warm product page, and GET /metrics with the scrape token"
+        " answered 404",
+        "shop_app/config/urls.py:",
+    ],
     ("10-slow-queries", "slow-log"): [
         "The weekly sales report, a statement the run sent 3 times",
         "did not reach the server's log",
