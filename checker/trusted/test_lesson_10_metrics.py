@@ -294,24 +294,30 @@ def test_the_query_counter_matches_what_postgresql_received(scraped: Scraped) ->
     )
 
 
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "es" if noun == "miss" else "s")
+
+
 @pytest.mark.exercise("10-metrics", budget="cache")
 def test_the_cache_counters_match_what_redis_counted(scraped: Scraped) -> None:
     seen = (
-        f"the run's Redis counted {scraped.redis_misses} misses and"
-        f" {scraped.redis_hits} hits for {CACHE_GETS} GETs of {scraped.cached},"
-        " a cold, then a warm product page"
+        f"run's Redis counted {_counted(scraped.redis_misses, 'miss')} and"
+        f" {_counted(scraped.redis_hits, 'hit')} for {CACHE_GETS} GETs of"
+        f" {scraped.cached} (one cold, then {CACHE_GETS - 1} warm)"
     )
-    counters = _site(scraped, r"CACHE_HITS|shop_cache_hits", r"Counter\(")
+    counters = _site(
+        scraped, r"DefaultClient\)", r"CACHE_HITS|shop_cache_hits", r"Counter\("
+    )
     if scraped.status != 200:
         raise AssertionError(
-            f"{seen[0].upper()}{seen[1:]}, and GET /metrics with the scrape token"
+            f"The {seen}, and GET /metrics with the scrape token"
             f" answered {scraped.status}: nothing shows how often the cache"
             f" helps (budget: counters {HITS} and {MISSES} that grow as"
             " Redis's did). Count each read's hit or miss with prometheus_client"
             f" and serve them at /metrics ({counters})."
         )
     assert scraped.redis_hits and scraped.redis_misses, (
-        f"{seen[0].upper()}{seen[1:]} (budget: a miss, then hits): the product"
+        f"The {seen} (budget: a miss, then hits): the product"
         " page no longer reads the cache, so the cache counters cannot be"
         " checked. Keep lesson 4's cached product page"
         f" ({shop_site(scraped.root, 'shop_app/catalog/caching.py', r'cache.get')})."
@@ -321,13 +327,13 @@ def test_the_cache_counters_match_what_redis_counted(scraped: Scraped) -> None:
         (HITS, scraped.hits, scraped.redis_hits, "hits"),
     ):
         assert counted is not None, (
-            f"/metrics has no counter {name}, while {seen} (budget: {HITS} and"
+            f"/metrics has no counter {name}, while the {seen} (budget: {HITS} and"
             f" {MISSES}). Count each cache read in django-redis's client"
             f" (OPTIONS CLIENT_CLASS) ({counters})."
         )
         assert counted == expected, (
-            f"{name} grew by {counted:g}, while {seen} (budget: the same"
-            f" {kind}). A read that returns the default is a miss: pass a"
+            f"{name} grew by {counted:g}, while the {seen} (budget: the same"
+            f" number of {kind}). A read that returns the default is a miss: pass a"
             " private sentinel as the default and compare with it, not with"
             f" `is None`, and count every read, get_many's keys too ({counters})."
         )

@@ -287,8 +287,7 @@ DIAGNOSES = {
     ],
     ("10-metrics", "cache"): [
         "The run's Redis counted",
-        "a cold, then a warm product page, and GET /metrics with the scrape token"
-        " answered 404",
+        "(one cold, then 3 warm), and GET /metrics with the scrape token answered 404",
         "shop_app/config/urls.py:",
     ],
     ("10-slow-queries", "slow-log"): [

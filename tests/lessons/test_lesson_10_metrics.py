@@ -48,4 +48,5 @@ def test_one_workers_registry_raw_paths_and_misses_as_hits_are_each_named(broken
     assert "shop_cache_misses_total grew by 0, while the run's Redis counted" in (
         metrics["cache"].message
     )
-    assert "a cold, then a warm product page" in metrics["cache"].message
+    assert "(one cold, then 3 warm)" in metrics["cache"].message
+    assert "shop_app/config/metrics.py:" in metrics["cache"].message
