@@ -6,8 +6,9 @@ to an empty folder (the stack's). The trusted side sends a known number of
 HTTPS requests to Nginx from several connections at once, so several workers
 answer some, then scrapes /metrics with the token METRICS_TOKEN names, and
 compares the counts with the requests that reached Gunicorn (the course's
-relay between Nginx and Gunicorn saw each) and with the statements the run's
-PostgreSQL proxy received.
+relay between Nginx and Gunicorn saw each), with the statements the run's
+PostgreSQL proxy received, and with the hits and misses the run's own Redis
+counted for a cold, then a warm product page.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from checker.harness.cache_server import RunRedis
+from checker.harness.deployed import Deployed, deployed
+
 # What a request's count leaves out: transaction control, Django's setup of
 # each new connection, a streamed cursor's steps.
-from checker.harness.deployed import Deployed, deployed
 from checker.harness.evidence import _uncounted
 from checker.harness.run import ShopRun
 from checker.trusted.sites import shop_site
@@ -35,6 +38,9 @@ URLS = "shop_app/config/urls.py"
 LABELLED = (r"\.labels\(", r"Histogram\(")
 LATENCY = "shop_request_latency_seconds"
 QUERIES = "shop_db_queries_total"
+HITS, MISSES = "shop_cache_hits_total", "shop_cache_misses_total"
+# One cold read of a product page, then warm ones: misses, then hits.
+CACHE_GETS = 4
 LIST_VIEW, DETAIL_VIEW = "catalog:product_list", "catalog:product_detail"
 LIST_REQUESTS, DETAIL_REQUESTS = 24, 12
 CONNECTIONS = 4
@@ -64,6 +70,13 @@ class Scraped:
     # Requests that passed the relay to Gunicorn, by path; its workers.
     reached: dict[str, int]
     workers: int
+    # The cache counters' growth over CACHE_GETS reads of `cached` (None
+    # when /metrics had no such counter), and what the run's Redis counted.
+    cached: str
+    hits: float | None
+    misses: float | None
+    redis_hits: int
+    redis_misses: int
 
     def value(self, name: str, **labels: str) -> float | None:
         return _sample(self.samples, name, **labels)
@@ -105,6 +118,12 @@ def _parsed(text: str) -> Samples:
     return samples
 
 
+def _grown(before: Samples, after: Samples, name: str) -> float | None:
+    if _sample(after, name) is None:
+        return None
+    return (_sample(after, name) or 0) - (_sample(before, name) or 0)
+
+
 def _send(site: Deployed, paths: list[str]) -> list[int]:
     def one(path: str) -> int:
         return _get(site, path).status_code
@@ -140,6 +159,18 @@ def scraped(shop_run: ShopRun) -> Iterator[Scraped]:
         statements = len(
             [q for q, _ in received if not _uncounted(q) and q.strip() != HEALTH_CHECK]
         )
+        # A cold product page, then warm ones, one after another, from an
+        # empty cache, counted by the run's Redis and by the shop.
+        redis = shop.redis
+        assert isinstance(redis, RunRedis), "the shop under test has no Redis"
+        redis.admin().flushdb()
+        cached = f"/products/{slugs[0]}/"
+        _, cold = _scrape(site, token)
+        redis_before = redis.stats()
+        for _ in range(CACHE_GETS):
+            _get(site, cached)
+        redis_after = redis.stats()
+        _, warm = _scrape(site, token)
         details = [
             f"/products/{slugs[n % len(slugs)]}/" for n in range(DETAIL_REQUESTS)
         ]
@@ -158,7 +189,10 @@ def scraped(shop_run: ShopRun) -> Iterator[Scraped]:
         root = shop_run.plan.root
         yield Scraped(
             status, anonymous, samples, counted, statements, slugs, root,
-            reached, workers,
+            reached, workers, cached, _grown(cold, warm, HITS),
+            _grown(cold, warm, MISSES),
+            redis_after.keyspace_hits - redis_before.keyspace_hits,
+            redis_after.keyspace_misses - redis_before.keyspace_misses,
         )  # fmt: skip
 
 
@@ -258,3 +292,48 @@ def test_the_query_counter_matches_what_postgresql_received(scraped: Scraped) ->
         " execute_wrapper() for the whole request"
         f" ({_site(scraped, r'execute_wrapper', r'class ')})."
     )
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "es" if noun == "miss" else "s")
+
+
+@pytest.mark.exercise("10-metrics", budget="cache")
+def test_the_cache_counters_match_what_redis_counted(scraped: Scraped) -> None:
+    seen = (
+        f"run's Redis counted {_counted(scraped.redis_misses, 'miss')} and"
+        f" {_counted(scraped.redis_hits, 'hit')} for {CACHE_GETS} GETs of"
+        f" {scraped.cached} (one cold, then {CACHE_GETS - 1} warm)"
+    )
+    counters = _site(
+        scraped, r"DefaultClient\)", r"CACHE_HITS|shop_cache_hits", r"Counter\("
+    )
+    if scraped.status != 200:
+        raise AssertionError(
+            f"The {seen}, and GET /metrics with the scrape token"
+            f" answered {scraped.status}: nothing shows how often the cache"
+            f" helps (budget: counters {HITS} and {MISSES} that grow as"
+            " Redis's did). Count each read's hit or miss with prometheus_client"
+            f" and serve them at /metrics ({counters})."
+        )
+    assert scraped.redis_hits and scraped.redis_misses, (
+        f"The {seen} (budget: a miss, then hits): the product"
+        " page no longer reads the cache, so the cache counters cannot be"
+        " checked. Keep lesson 4's cached product page"
+        f" ({shop_site(scraped.root, 'shop_app/catalog/caching.py', r'cache.get')})."
+    )
+    for name, counted, expected, kind in (
+        (MISSES, scraped.misses, scraped.redis_misses, "misses"),
+        (HITS, scraped.hits, scraped.redis_hits, "hits"),
+    ):
+        assert counted is not None, (
+            f"/metrics has no counter {name}, while the {seen} (budget: {HITS} and"
+            f" {MISSES}). Count each cache read in django-redis's client"
+            f" (OPTIONS CLIENT_CLASS) ({counters})."
+        )
+        assert counted == expected, (
+            f"{name} grew by {counted:g}, while the {seen} (budget: the same"
+            f" number of {kind}). A read that returns the default is a miss: pass a"
+            " private sentinel as the default and compare with it, not with"
+            f" `is None`, and count every read, get_many's keys too ({counters})."
+        )

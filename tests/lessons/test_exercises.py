@@ -285,6 +285,11 @@ DIAGNOSES = {
         "shop_app/config/urls.py:",
         "prometheus_client's Histogram",
     ],
+    ("10-metrics", "cache"): [
+        "The run's Redis counted",
+        "(one cold, then 3 warm), and GET /metrics with the scrape token answered 404",
+        "shop_app/config/urls.py:",
+    ],
     ("10-slow-queries", "slow-log"): [
         "The weekly sales report, a statement the run sent 3 times",
         "did not reach the server's log",

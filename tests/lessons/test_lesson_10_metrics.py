@@ -7,7 +7,8 @@ import pytest
 from tests.lessons.conftest import graded_with_breaks
 
 # /metrics serves the one worker's own registry instead of every worker's
-# files, and the histogram is labelled by the raw path.
+# files, the histogram is labelled by the raw path, and a cache miss is
+# counted as a hit.
 BREAKS = [
     (
         "shop_app/config/metrics.py",
@@ -19,6 +20,11 @@ BREAKS = [
         r"view = _view_name\(request\)",
         "view = request.path",
     ),
+    (
+        "shop_app/config/metrics.py",
+        r"CACHE_MISSES\.inc\(\)\n(\s+)return default",
+        r"CACHE_HITS.inc()\n\1return default",
+    ),
 ]
 
 
@@ -28,7 +34,7 @@ def broken(tmp_path_factory, grade, course):
     return graded_with_breaks(root, grade, course, "10-metrics", ["10-metrics"], BREAKS)
 
 
-def test_one_workers_registry_and_raw_paths_are_each_named(broken):
+def test_one_workers_registry_raw_paths_and_misses_as_hits_are_each_named(broken):
     metrics = broken["10-metrics"]
 
     assert not metrics["per-view"].passed
@@ -36,3 +42,11 @@ def test_one_workers_registry_and_raw_paths_are_each_named(broken):
     assert not metrics["workers"].passed
     assert "multiprocess.MultiProcessCollector" in metrics["workers"].message
     assert metrics["private"].passed
+    # Every read counted as a hit: the misses' counter stays at 0 whichever
+    # worker answers the scrape, while Redis counted the cold page's misses.
+    assert not metrics["cache"].passed
+    assert "shop_cache_misses_total grew by 0, while the run's Redis counted" in (
+        metrics["cache"].message
+    )
+    assert "(one cold, then 3 warm)" in metrics["cache"].message
+    assert "shop_app/config/metrics.py:" in metrics["cache"].message
