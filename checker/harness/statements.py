@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 
 from checker import sql
-from checker.services.urls import database_url
+from checker.harness.database import _maintenance
 
 __all__ = [
     "Statement",
@@ -25,7 +24,6 @@ __all__ = [
     "statements_reset",
 ]
 
-MAINTENANCE = "postgres"
 _RUN = (
     "userid = %s::regrole AND dbid = (SELECT oid FROM pg_database WHERE datname = %s)"
 )
@@ -49,10 +47,6 @@ class Statement:
     def short(self) -> str:
         """Return the statement as one line, its SELECT list as `...`."""
         return sql.shorten(self.query, 100)
-
-
-def _maintenance() -> psycopg.Connection[tuple[Any, ...]]:
-    return psycopg.connect(database_url(MAINTENANCE, libpq=True), autocommit=True)
 
 
 def statements_reset(role: str, database: str) -> None:
