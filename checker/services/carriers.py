@@ -170,11 +170,12 @@ class CarrierService:
             state.in_flight += 1
             in_flight = state.in_flight
         started = time.monotonic()
-        status = 500
+        status, body = 500, {"error": "cancelled"}
+        # The request is logged before its answer is sent: a client that has
+        # read the answer finds the request in the log.
         try:
             await asyncio.sleep(behaviour.latency)
             status, body = _quote_answer(carrier, behaviour, query)
-            await respond(send, status, body)
         finally:
             with state.lock:
                 state.in_flight -= 1
@@ -187,6 +188,7 @@ class CarrierService:
                         status=status,
                     )
                 )
+        await respond(send, status, body)
 
     # Serving
 
