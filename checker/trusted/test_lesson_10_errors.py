@@ -27,7 +27,7 @@ import pytest
 from checker.harness.run import ShopRun
 from checker.harness.served import Served, relay_port, relayed, tree_kill
 from checker.harness.shop import Shop
-from checker.harness.workers import broker_clear
+from checker.harness.workers import BROKER_DB, broker_clear, database
 from checker.services.errors import ErrorReceiver
 from checker.trusted.sites import shop_site
 
@@ -173,7 +173,7 @@ def reported(shop_run: ShopRun, receiver: ErrorReceiver) -> Iterator[Reported]:
         log = shop_run.plan.folder / "errors" / "worker.log"
         worker_env = {**env, "COURSE_MAIL_SOCKET": no_mail}
         worker = _worker(shop_run, worker_env, log)
-        _wait(receiver, mark, task, lambda: _task_ended(log, worker))
+        _wait(receiver, mark, task, lambda: _task_ended(log, worker, shop.redis))
         # The view: the database refuses the next customer's row.
         username, email, password = _customer()
         view = Failure("POST /signup/ under Gunicorn, with the database refusing"
@@ -192,10 +192,34 @@ def reported(shop_run: ShopRun, receiver: ErrorReceiver) -> Iterator[Reported]:
         broker_clear(shop.redis)
 
 
-def _task_ended(log: Path, worker: Any) -> bool:
-    """Tell whether the worker logged a task's end, or exited: its own words."""
+def _task_ended(log: Path, worker: Any, run_redis: Any) -> bool:
+    """Tell whether the worker ended a task, exited, or has no task to take.
+
+    The worker's own log says when a task ended; a worker that is ready while
+    the broker holds no message, queued or taken, and has logged no task
+    received will never run one (the shop sent its email inside the request,
+    or to a queue this worker does not read).
+    """
     text = log.read_text(errors="replace") if log.exists() else ""
-    return worker.poll() is not None or bool(re.search(r"\] (succeeded|raised)", text))
+    if worker.poll() is not None or re.search(r"\] (succeeded|raised)", text):
+        return True
+    if " ready." not in text or re.search(r"\] received", text):
+        return False
+    client = database(run_redis, BROKER_DB)
+    try:
+        keys = [k for k in client.scan_iter(count=1000) if _broker_busy(k)]
+    finally:
+        client.close()
+    return not keys
+
+
+def _broker_busy(key: bytes) -> bool:
+    """Tell whether a key of the broker's database holds a message.
+
+    Kombu keeps its bindings and bookkeeping under `_kombu.`; a queue, and
+    the `unacked` messages a worker has taken, have keys of their own.
+    """
+    return not key.startswith(b"_kombu.") and key != b"unacked_mutex"
 
 
 def _frames(event: dict[str, Any]) -> list[dict[str, Any]]:

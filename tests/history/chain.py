@@ -1,6 +1,7 @@
 """Check a built tag chain: the checker's verdict and the notebooks at every tag."""
 
 import subprocess
+import tomllib
 from pathlib import Path
 
 from checker.harness.runner import Target, run_exercises
@@ -50,13 +51,6 @@ def expected_statuses(course, tag, lessons=None):
     }
 
 
-def neighbours(course, tag):
-    """Return the ids of the lessons either side of `tag`: the last solved, the next."""
-    tags = [lesson_tag(lesson.id) for lesson in course.lessons]
-    position = len(tags) if tag == SOLVED else tags.index(tag)
-    return {lesson.id for lesson in course.lessons[max(0, position - 1) : position + 1]}
-
-
 def verdicts(tree, database, lessons=None):
     """Grade the exercises of the course on `tree` (of `lessons` only, if given).
 
@@ -87,3 +81,34 @@ def run_notebook(tree, notebook, monkeypatch, database, home):
     for name, value in services.items():
         monkeypatch.setenv(name, value)
     return execute_notebook(tree / notebook, settings=NOTEBOOK_SETTINGS)
+
+
+def committed_lessons(repo):
+    """Return the ids of the lessons `repo` has committed, or why it has no chain."""
+    repository = subprocess.run(
+        ["git", "rev-parse", "--git-dir"], cwd=repo, capture_output=True
+    )
+    if repository.returncode != 0:
+        return [], "this checkout is not a git repository, so it has no tags"
+    shown = subprocess.run(
+        ["git", "show", "HEAD:course.toml"], cwd=repo, capture_output=True
+    )
+    if shown.returncode != 0:
+        return [], (
+            "course.toml is not committed yet; test_chain.py proves the chain on"
+            " the miniature course meanwhile"
+        )
+    lessons = tomllib.loads(shown.stdout.decode())["lessons"]
+    for lesson in lessons:
+        for exercise in lesson.get("exercises", []):
+            found = subprocess.run(
+                ["git", "cat-file", "-e", f"HEAD:{exercise['solution']}"],
+                cwd=repo,
+                capture_output=True,
+            )
+            if found.returncode != 0:
+                return [], (
+                    f"{exercise['solution']} is not in this checkout (a student"
+                    " edition has none): its lesson tags come ready-made"
+                )
+    return [lesson["id"] for lesson in lessons], ""

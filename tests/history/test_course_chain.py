@@ -1,15 +1,13 @@
 """The real course's tag chain, built in a clone of this repository's HEAD.
 
-At `lesson-NN` every exercise of the lessons before passes and every other
-one fails; at `course-solved` all pass; each lesson's notebook runs on its
-own tag. The lessons are whatever the committed `course.toml` lists.
+At `lesson-NN` the shop holds the patches of the lessons before, at
+`course-solved` every patch; each lesson's notebook runs on its own tag. The
+lessons are whatever the committed `course.toml` lists.
 """
 
 import os
 import subprocess
 import sys
-import tomllib
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -22,46 +20,13 @@ from tests.history.chain import (
     NOTEBOOK_SETTINGS,
     chain_env,
     check_out_tag,
+    committed_lessons,
     expected_statuses,
-    neighbours,
     run_notebook,
-    verdicts,
 )
 from tests.history.conftest import REPO
 
-
-def _committed_course():
-    """Return the committed lessons' ids, and why the chain cannot be built."""
-    repository = subprocess.run(
-        ["git", "rev-parse", "--git-dir"], cwd=REPO, capture_output=True
-    )
-    if repository.returncode != 0:
-        return [], "this checkout is not a git repository, so it has no tags"
-    shown = subprocess.run(
-        ["git", "show", "HEAD:course.toml"], cwd=REPO, capture_output=True
-    )
-    if shown.returncode != 0:
-        return [], (
-            "course.toml is not committed yet; test_chain.py proves the chain on"
-            " the miniature course meanwhile"
-        )
-    lessons = tomllib.loads(shown.stdout.decode())["lessons"]
-    for lesson in lessons:
-        for exercise in lesson.get("exercises", []):
-            found = subprocess.run(
-                ["git", "cat-file", "-e", f"HEAD:{exercise['solution']}"],
-                cwd=REPO,
-                capture_output=True,
-            )
-            if found.returncode != 0:
-                return [], (
-                    f"{exercise['solution']} is not in this checkout (a student"
-                    " edition has none): its lesson tags come ready-made"
-                )
-    return [lesson["id"] for lesson in lessons], ""
-
-
-LESSONS, WHY_NOT = _committed_course()
+LESSONS, WHY_NOT = committed_lessons(REPO)
 TAGS = [*(lesson_tag(lesson) for lesson in LESSONS), SOLVED] if LESSONS else [None]
 
 pytestmark = pytest.mark.skipif(not LESSONS, reason=WHY_NOT)
@@ -76,44 +41,34 @@ def chain(tmp_path_factory):
     return clone
 
 
-@pytest.fixture(scope="module")
-def graded(chain, tmp_path_factory):
-    """Grade, at every tag, the lesson solved last and the next, two tags at a time.
-
-    Return tag -> verdicts. That every earlier lesson still passes once later
-    patches are applied is proven on the patches themselves, all applied, in
-    tests/lessons/test_exercises.py; here each tag shows where it stands.
-    """
-    trees = tmp_path_factory.mktemp("course-trees")
-    course = load_course(chain)
-
-    def grade(tag):
-        tree = check_out_tag(chain, tag, trees / tag)
-        database = f"history_{os.getpid()}_{tag.replace('-', '_')}"
-        return verdicts(tree, database, neighbours(course, tag))
-
-    # Each run is a child process on a database of its own: two cores, two runs.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(TAGS, pool.map(grade, TAGS), strict=True))
+def _git(tree, *args):
+    return subprocess.run(
+        ["git", *args], cwd=tree, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @pytest.mark.parametrize("tag", TAGS)
-def test_at_each_tag_the_lesson_before_passes_and_the_next_fails(chain, graded, tag):
-    course = load_course(chain)
-    statuses, reasons = graded[tag]
+def test_each_tag_holds_head_with_the_patches_of_the_lessons_before(
+    chain, tag, tmp_path
+):
+    """The tag's tree is HEAD's with the earlier lessons' patches applied in order.
 
-    expected = expected_statuses(course, tag, neighbours(course, tag))
-    wrong = {
-        exercise: reasons[exercise]
-        for exercise, status in statuses.items()
-        if status != expected.get(exercise)
-    }
-    # Each budget's whole message, so a failure says what was measured.
-    assert statuses == expected, "\n".join(
-        f"{exercise} is {statuses[exercise]}, expected {expected.get(exercise)}:"
-        + "".join(f"\n  {message}" for message in messages if message)
-        for exercise, messages in wrong.items()
-    )
+    What such a tree grades is proven on the same patches in
+    tests/lessons/test_exercises.py: each exercise passes on top of the ones
+    before it, at a lesson's end the next lesson fails with its diagnoses,
+    the naive shop fails everything, and every patch passes everything;
+    tests/history/test_chain.py grades the tags of a miniature course.
+    """
+    course = load_course(chain)
+    solved = expected_statuses(course, tag)
+    patches = [e.solution for e in course.exercises if solved[e.id] == "passed"]
+    tree = check_out_tag(chain, "HEAD", tmp_path / "head")
+
+    for patch in patches:
+        _git(tree, "apply", "-p1", str(chain / patch))
+    _git(tree, "add", "--all")
+
+    assert _git(tree, "write-tree") == _git(chain, "rev-parse", f"{tag}^{{tree}}")
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +125,14 @@ def test_each_lessons_notebook_runs_on_its_tag(
 
     code = [cell for cell in executed.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code)
+    plots = [
+        o
+        for c in code
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
+    assert plots, "the notebook draws no plot"
+    assert f'check("{lesson}")' in code[-1].source
     # At its own start a lesson's exercises are still to do.
     last = _plain(code[-1])
     for exercise in chapter.exercises:
