@@ -48,9 +48,8 @@ MAX_PAGES = 60
 # of orders_order touch, in PostgreSQL's own EXPLAIN (ANALYZE, BUFFERS), are
 # measured on the first page and on one this many orders down, with at least
 # `DEEP_ORDERS` orders (a few more drawn from the run's seed) and with twice
-# as many. Through an index a page touches a few buffers, and a few hundred
-# when it joins each order's customer and user; an OFFSET reads every row
-# before its page, and a list without pages the whole table.
+# as many. Through an index a page touches a few buffers; an OFFSET reads
+# every row before its page, and a list without pages the whole table.
 DEEP_ORDERS = 4_000
 DEEP_DRAWN = 400
 DEEP_DEPTH = 3_500
@@ -422,7 +421,10 @@ def _page_cost(trusted_sql: Any, role: str, step: Step) -> Cost:
     """Explain each read of orders_order a page made again, as the run's role.
 
     Rows read are what every scan of the table returned and what its filters
-    threw away, times its loops; buffers are the plan's shared blocks.
+    threw away, times its loops; buffers are the shared blocks of its scans
+    of orders_order alone: how a page joins each order's customer and user
+    (one index lookup a row, or one pass over a small table) is the
+    planner's choice, and may differ between two sizes of the same page.
     """
     rows, buffers, plans = 0, 0, []
     for query in step.page.measurement.statements:
@@ -432,13 +434,15 @@ def _page_cost(trusted_sql: Any, role: str, step: Step) -> Cost:
             plan = plan_sent(trusted_sql, query)
         if plan is None:
             continue
-        buffers += node_buffers(plan)
+        scans = [
+            n for n in plan_nodes(plan) if n.get("Relation Name") == "orders_order"
+        ]
+        buffers += sum(node_buffers(node) for node in scans)
         rows += _produced(plan)
         plans += [
             node["Node Type"]
             + (f" using {node['Index Name']}" if node.get("Index Name") else "")
-            for node in plan_nodes(plan)
-            if node.get("Relation Name") == "orders_order"
+            for node in scans
         ]
     return Cost(rows, buffers, ", ".join(plans) or "no scan of orders_order")
 

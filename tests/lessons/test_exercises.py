@@ -6,6 +6,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -347,10 +350,95 @@ def _assert_diagnosed(outcomes, lesson, expected=DIAGNOSES):
                 assert not missing, f"{exercise} {budget}: {missing} not in {message!r}"
 
 
+# A grading: how many of the course's patches the shop has, in order, and
+# the exercises graded on it.
+Job = tuple[int, tuple[str, ...]]
+ALL = tuple(e.id for e in COURSE_EXERCISES)
+NAIVE: Job = (0, ALL)
+SOLVED: Job = (len(ALL), ALL)
+
+
+def _next_lesson(exercises, exercise):
+    """Return the exercises of the lesson after `exercise`'s, if it ends its lesson."""
+    lessons = sorted({e.lesson for e in exercises})
+    own = [e for e in exercises if e.lesson == exercise.lesson]
+    following = lessons.index(exercise.lesson) + 1
+    if exercise != own[-1] or following == len(lessons):
+        return []
+    return [e for e in exercises if e.lesson == lessons[following]]
+
+
+def _patch_job(position: int) -> Job:
+    """Grade patch `position`'s exercise on top of the earlier patches.
+
+    The end of a lesson is the start of the next: its exercises fail there
+    with their own diagnosis, no longer the earlier lesson's.
+    """
+    exercise = COURSE_EXERCISES[position - 1]
+    following = _next_lesson(COURSE_EXERCISES, exercise)
+    return (position, (exercise.id, *(e.id for e in following)))
+
+
+def _job_of(item: pytest.Item) -> Job | None:
+    """Return the grading a test of this module reads, if it reads one."""
+    name = getattr(item, "originalname", item.name)
+    if name.startswith("test_on_the_naive_shop_"):
+        return NAIVE
+    if name == "test_each_patch_on_top_of_the_earlier_ones_passes_its_exercise":
+        return _patch_job(item.callspec.params["position"])
+    if name == "test_with_every_patch_every_exercise_passes":
+        return SOLVED
+    return None
+
+
+class Gradings:
+    """Grade the shops the selected tests read, two at a time, in the background.
+
+    Each run has a database, a Redis and a broker of its own, and a run
+    spends about half its time waiting on the shop's processes, so two runs
+    at once on two cores take little more than one.
+    """
+
+    def __init__(self, grade, folders: pytest.TempPathFactory) -> None:
+        self._grade = grade
+        self._folders = folders
+        self._pool = ThreadPoolExecutor(max_workers=2)
+        self._started: dict[Job, Future] = {}
+
+    def start(self, job: Job) -> None:
+        if job not in self._started:
+            root = self._folders.mktemp(f"after-{job[0]}")
+            self._started[job] = self._pool.submit(self._run, job, root)
+
+    def _run(self, job: Job, root: Path) -> list:
+        count, chosen = job
+        shop_copy(root, [e.solution for e in COURSE_EXERCISES[:count]])
+        return self._grade(root, [e for e in COURSE_EXERCISES if e.id in chosen])
+
+    def outcomes(self, job: Job) -> list:
+        self.start(job)
+        return self._started[job].result()
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+
 @pytest.fixture(scope="module")
-def naive_outcomes(tmp_path_factory, grade, exercises):
-    root = shop_copy(tmp_path_factory.mktemp("naive"), [])
-    return grade(root, exercises)
+def gradings(request, tmp_path_factory, grade) -> Iterator[Gradings]:
+    """Start every grading the session's tests of this module read, longest first."""
+    here = Path(__file__)
+    jobs = [_job_of(item) for item in request.session.items if item.path == here]
+    wanted = [job for job in dict.fromkeys(jobs) if job is not None]
+    scheduler = Gradings(grade, tmp_path_factory)
+    for job in sorted(wanted, key=lambda job: -len(job[1])):
+        scheduler.start(job)
+    yield scheduler
+    scheduler.close()
+
+
+@pytest.fixture(scope="module")
+def naive_outcomes(gradings):
+    return gradings.outcomes(NAIVE)
 
 
 def test_on_the_naive_shop_every_exercise_fails_naming_a_place_in_the_shop(
@@ -407,51 +495,38 @@ def test_on_the_naive_shop_the_pages_still_show_the_same_output(naive_outcomes):
         assert all(budget.passed for budget in same), (outcome.id, same)
 
 
-def _patched(tmp_path_factory, exercises, count):
-    patches = [e.solution for e in exercises[:count]]
-    return shop_copy(tmp_path_factory.mktemp(f"after-{count}"), patches)
-
-
-def _next_lesson(exercises, exercise):
-    """Return the exercises of the lesson after `exercise`'s, if it ends its lesson."""
-    lessons = sorted({e.lesson for e in exercises})
-    own = [e for e in exercises if e.lesson == exercise.lesson]
-    following = lessons.index(exercise.lesson) + 1
-    if exercise != own[-1] or following == len(lessons):
-        return []
-    return [e for e in exercises if e.lesson == lessons[following]]
-
-
 @pytest.mark.parametrize("position", range(1, len(COURSE_EXERCISES) + 1))
-def test_each_patch_on_top_of_the_earlier_ones_passes_its_exercise(
-    tmp_path_factory, grade, exercises, position
-):
-    exercise = exercises[position - 1]
-    # The end of a lesson is the start of the next: its exercises fail there
-    # with their own diagnosis, no longer the earlier lesson's.
-    next_lesson = _next_lesson(exercises, exercise)
-    root = _patched(tmp_path_factory, exercises, position)
+def test_each_patch_on_top_of_the_earlier_ones_passes_its_exercise(gradings, position):
+    job = _patch_job(position)
 
-    outcomes = grade(root, [exercise, *next_lesson])
+    outcomes = gradings.outcomes(job)
 
     assert outcomes[0].status == "passed", (outcomes[0].id, _messages(outcomes[0]))
-    assert [o.status for o in outcomes[1:]] == ["failed"] * len(next_lesson)
-    if next_lesson:
-        _assert_diagnosed(outcomes[1:], next_lesson[0].lesson)
-        _assert_diagnosed(outcomes[1:], next_lesson[0].lesson, AT_START)
+    following = outcomes[1:]
+    assert [o.status for o in following] == ["failed"] * len(following)
+    if following:
+        lesson = _next_lesson(COURSE_EXERCISES, COURSE_EXERCISES[position - 1])
+        _assert_diagnosed(following, lesson[0].lesson)
+        _assert_diagnosed(following, lesson[0].lesson, AT_START)
 
 
 @pytest.fixture(scope="module")
-def solved_root(tmp_path_factory, exercises):
-    return _patched(tmp_path_factory, exercises, len(exercises))
+def solved_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("solved")
+    return shop_copy(root, [e.solution for e in COURSE_EXERCISES])
 
 
-def test_with_every_patch_every_exercise_passes(solved_root, grade, exercises):
-    outcomes = grade(solved_root, exercises)
+def test_with_every_patch_every_exercise_passes(gradings, exercises):
+    outcomes = gradings.outcomes(SOLVED)
 
+    failed = {
+        o.id: (o.seed, o.reason, _messages(o))
+        for o in outcomes
+        if o.points < o.max_points
+    }
     assert [(o.id, o.status, o.points) for o in outcomes] == [
         (e.id, "passed", e.total_points) for e in exercises
-    ]
+    ], failed
 
 
 def test_with_every_patch_no_marker_of_those_lessons_is_left(solved_root):
