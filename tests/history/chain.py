@@ -2,6 +2,7 @@
 
 import subprocess
 import tomllib
+from functools import cache
 from pathlib import Path
 
 from checker.harness.runner import Target, run_exercises
@@ -83,6 +84,17 @@ def run_notebook(tree, notebook, monkeypatch, database, home):
     return execute_notebook(tree / notebook, settings=NOTEBOOK_SETTINGS)
 
 
+def plots(cells):
+    """Return the images a notebook's executed cells drew."""
+    return [
+        output
+        for cell in cells
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+
+
+@cache
 def committed_lessons(repo):
     """Return the ids of the lessons `repo` has committed, or why it has no chain."""
     repository = subprocess.run(

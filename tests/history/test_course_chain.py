@@ -22,6 +22,7 @@ from tests.history.chain import (
     check_out_tag,
     committed_lessons,
     expected_statuses,
+    plots,
     run_notebook,
 )
 from tests.history.conftest import REPO
@@ -125,13 +126,7 @@ def test_each_lessons_notebook_runs_on_its_tag(
 
     code = [cell for cell in executed.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code)
-    plots = [
-        o
-        for c in code
-        for o in c.get("outputs", [])
-        if "image/png" in o.get("data", {})
-    ]
-    assert plots, "the notebook draws no plot"
+    assert plots(code), "the notebook draws no plot"
     assert f'check("{lesson}")' in code[-1].source
     # At its own start a lesson's exercises are still to do.
     last = _plain(code[-1])

@@ -505,9 +505,9 @@ def test_each_patch_on_top_of_the_earlier_ones_passes_its_exercise(gradings, pos
     following = outcomes[1:]
     assert [o.status for o in following] == ["failed"] * len(following)
     if following:
-        lesson = _next_lesson(COURSE_EXERCISES, COURSE_EXERCISES[position - 1])
-        _assert_diagnosed(following, lesson[0].lesson)
-        _assert_diagnosed(following, lesson[0].lesson, AT_START)
+        lesson = COURSE_EXERCISES[position].lesson
+        _assert_diagnosed(following, lesson)
+        _assert_diagnosed(following, lesson, AT_START)
 
 
 @pytest.fixture(scope="module")

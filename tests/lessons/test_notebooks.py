@@ -15,7 +15,7 @@ import pytest
 from checker.manifest import load_course
 from checker.notebooks import execute_notebook
 from checker.services import create_database, service_urls
-from tests.history.chain import committed_lessons
+from tests.history.chain import committed_lessons, plots
 from tests.lessons.conftest import LESSONS, REPO
 
 DATABASE = "notebooks"
@@ -89,13 +89,7 @@ def test_the_lesson_notebook_runs_top_to_bottom_and_ends_with_the_check(
     notebook = execute_notebook(REPO / lesson.notebook, settings="config.settings.dev")
 
     cells = notebook.cells  # type: ignore[attr-defined]
-    plots = [
-        output
-        for cell in cells
-        for output in cell.get("outputs", [])
-        if "image/png" in output.get("data", {})
-    ]
-    assert plots, "the notebook draws no plot"
+    assert plots(cells), "the notebook draws no plot"
     assert f'check("{lesson_id}")' in cells[-1].source
     for exercise in lesson.exercises:
         assert exercise.id in _text(cells[-1])
