@@ -27,7 +27,7 @@ import django
 import psycopg
 from psycopg import sql
 
-from checker.harness.database import RunDatabase, tables_truncate
+from checker.harness.database import RunDatabase, _maintenance, tables_truncate
 from checker.services.urls import database_url
 
 __all__ = [
@@ -45,10 +45,6 @@ TEMPLATES_KEPT = 8
 # Part of every template's name: a template made before templates kept their
 # migration statements has none, and is never copied again.
 _FORMAT = b"statements-1"
-
-
-def _maintenance() -> psycopg.Connection[tuple[()]]:
-    return psycopg.connect(database_url("postgres", libpq=True), autocommit=True)
 
 
 def template_for(root: Path) -> tuple[str, bool]:
@@ -100,14 +96,14 @@ def template_keep(
                     sql.Identifier(name), sql.Identifier(run.name)
                 )
             )
-        except (psycopg.errors.DuplicateDatabase, psycopg.errors.ObjectInUse):
+        # Two checks that make the same template at once: the second finds
+        # the name taken, or loses the race on pg_database's unique index.
+        except (
+            psycopg.errors.DuplicateDatabase,
+            psycopg.errors.UniqueViolation,
+            psycopg.errors.ObjectInUse,
+        ):
             return
-        connection.execute(
-            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                sql.Identifier(name), sql.Literal(json.dumps(statements))
-            )
-        )
-        _templates_prune(connection)
     # The run's role is dropped with the run: the copy's objects move to the
     # superuser, and each later run's role is given them again.
     url = database_url(name, libpq=True)
@@ -117,12 +113,20 @@ def template_keep(
                 sql.Identifier(run.role)
             )
         )
-    with _maintenance() as connection, contextlib.suppress(psycopg.Error):
+    with _maintenance() as connection:
+        with contextlib.suppress(psycopg.Error):
+            connection.execute(
+                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
+                    sql.Identifier(name)
+                )
+            )
+        # Last: the statements mark the template ready for others to copy.
         connection.execute(
-            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
-                sql.Identifier(name)
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(json.dumps(statements))
             )
         )
+        _templates_prune(connection)
 
 
 def _templates_prune(connection: psycopg.Connection[Any]) -> None:

@@ -3,14 +3,22 @@
 import secrets
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from checker.harness.database import run_database_create, run_database_drop
 from checker.harness.plan import STARTED, RunPlan
 from checker.harness.run import ShopRun
-from checker.harness.templates import TEMPLATE_PREFIX, TEMPLATES_KEPT, template_for
+from checker.harness.templates import (
+    TEMPLATE_PREFIX,
+    TEMPLATES_KEPT,
+    template_for,
+    template_keep,
+    template_statements,
+)
 from checker.services import service_urls
 from checker.services.urls import database_url
 
@@ -154,3 +162,37 @@ def test_a_check_whose_migrations_fail_leaves_no_template(shop_root):
 
     _, kept = template_for(shop_root)
     assert not kept
+
+
+def test_two_checks_keeping_the_same_template_at_once_both_end_well():
+    name = f"{TEMPLATE_PREFIX}race{secrets.token_hex(4)}"
+    runs = [run_database_create(token=secrets.token_hex(4)) for _ in range(2)]
+    for run in runs:
+        run.query("CREATE TABLE public.kept (id int)")
+    start = threading.Barrier(2)
+    failures = []
+
+    def keep(run):
+        start.wait()
+        try:
+            template_keep(run, name, [(1, 'CREATE TABLE "kept" (id int)')])
+        except Exception as error:  # the failure is the finding
+            failures.append(error)
+
+    threads = [threading.Thread(target=keep, args=(run,)) for run in runs]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        kept = template_statements(name)
+    finally:
+        for run in runs:
+            run_database_drop(run=run)
+        with psycopg.connect(
+            database_url("postgres", libpq=True), autocommit=True
+        ) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+    assert failures == []
+    assert kept == [(1, 'CREATE TABLE "kept" (id int)')]
