@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from django.core.handlers.exception import convert_exception_to_response
 from django.template.base import Node
 
 from checker.services.layout import project_root
@@ -25,6 +26,21 @@ DEFAULT_ROOTS = ("shop_app",)
 
 _OTHER, _PROJECT = 0, 1
 _RENDER_ANNOTATED = Node.render_annotated.__code__
+
+
+def _handler(request: Any) -> Any: ...
+
+
+async def _async_handler(request: Any) -> Any: ...
+
+
+# The wrapper Django puts around each handler of the middleware chain: a
+# project line that called into it is a middleware passing the request on,
+# not the origin of what the view then does.
+_CHAIN_LINKS = frozenset(
+    convert_exception_to_response(handler).__code__
+    for handler in (_handler, _async_handler)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +158,13 @@ class ProjectCode:
         """Return the first project line as (file, line), and the template line.
 
         With `site`, a project template line met first is returned instead,
-        as the first item. `kind()` is inlined: this runs for every frame of
+        as the first item. A project middleware's call to the next handler
+        is passed over. `kind()` is inlined: this runs for every frame of
         every query and cache call recorded.
         """
         template: Location | None = None
         kinds = self._kinds
+        inner = None
         while frame is not None:
             code = frame.f_code
             if code is _RENDER_ANNOTATED:
@@ -161,8 +179,9 @@ class ProjectCode:
                 kind = kinds.get(filename)
                 if kind is None:
                     kind = self._file_kind(filename)
-                if kind == _PROJECT:
+                if kind == _PROJECT and inner not in _CHAIN_LINKS:
                     return (filename, frame.f_lineno), template
+            inner = code
             frame = frame.f_back
         return None, template
 

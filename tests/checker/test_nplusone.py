@@ -275,3 +275,31 @@ def test_a_deferred_load_is_attributed_to_the_field(library):
 )
 def test_a_fix_names_the_whole_lookup_from_the_queryset_being_built(access, admin, fix):
     assert access.fix(admin=admin) == fix
+
+
+@pytest.fixture
+def project_middleware(settings):
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "tests.checker_testapp.middleware.PassThrough",
+        "tests.checker_testapp.middleware.AuthorsCounted",
+    ]
+
+
+def test_a_project_middleware_passing_a_request_on_is_not_the_origin(
+    client, library, project_middleware
+):
+    measurement = _get(client, "/generic/naive/")
+
+    [group] = [group for group in measurement.similar() if group.access]
+    assert str(group.origin) == line_of("serializers.py", "class BookSerializer")
+
+
+def test_a_query_a_project_middleware_runs_itself_is_its_own(
+    client, library, project_middleware
+):
+    measurement = _get(client, "/generic/fixed/")
+
+    origins = {str(query.frame) for query in measurement.queries}
+    middleware = {origin for origin in origins if "/middleware.py:" in origin}
+    assert middleware == {line_of("middleware.py", "Author.objects.count()")}
