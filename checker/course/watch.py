@@ -107,8 +107,8 @@ def _watch(
     reader = _read_keys if single else _read_commands
     threading.Thread(target=reader, args=(commands,), daemon=True).start()
     keys = _KEYS if single else _LINE_KEYS
-    _recheck(course, exercise, console, keys)
     shop = Path(course.root) / "shop_app"
+    armed = False
     for changes in watch(
         shop,
         watch_filter=_ShopFilter(),
@@ -117,6 +117,12 @@ def _watch(
         yield_on_timeout=True,
         raise_interrupt=False,
     ):
+        # The first check runs once the watcher is armed: a save made while
+        # "Watching ..." is being printed is seen, not lost.
+        if not armed:
+            armed = True
+            _recheck(course, exercise, console, keys)
+            continue
         while not commands.empty():
             command = commands.get()
             if command in {"q", "quit"}:
