@@ -180,12 +180,15 @@ class Graded:
 def _grade_class(
     specs: list[str], *, out: Path, course: Path, timeout: int, memory: int, limit: int
 ) -> subprocess.CompletedProcess[str]:
-    """Run `course grade` on the submissions `specs`, sandboxed, two at a time."""
+    """Run `course grade` on the submissions `specs`, sandboxed, three at a time.
+
+    Many of them wait on a sleep or a timeout, not on the CPU.
+    """
     return subprocess.run(
         [
             str(COMMAND), "grade", *specs,
             "--out", str(out),
-            "-j", "2",
+            "-j", "3",
             "--seed", str(SEED),
             "--timeout", str(timeout),
             "--memory", str(memory),
@@ -203,7 +206,7 @@ def _grade_class(
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Grade the hostile class once, -j 2, with the seed fixed."""
+    """Grade the hostile class once, -j 3, with the seed fixed."""
     folder = tmp_path_factory.mktemp("hostile")
     course = _course(folder / "course")
     specs = []

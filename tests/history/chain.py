@@ -1,9 +1,13 @@
 """Check a built tag chain: the checker's verdict and the notebooks at every tag."""
 
+import os
 import subprocess
+import sys
 import tomllib
 from functools import cache
 from pathlib import Path
+
+import nbformat
 
 from checker.harness.runner import Target, run_exercises
 from checker.history.chain import SOLVED, lesson_tag
@@ -82,6 +86,42 @@ def run_notebook(tree, notebook, monkeypatch, database, home):
     for name, value in services.items():
         monkeypatch.setenv(name, value)
     return execute_notebook(tree / notebook, settings=NOTEBOOK_SETTINGS)
+
+
+# Run by notebook_process() in a child: each notebook gets an environment and a
+# kernelspec of its own, so that two can run at once.
+_EXECUTE = """
+import sys
+from pathlib import Path
+
+import nbformat
+
+from checker.notebooks import execute_notebook
+
+notebook, settings, out = sys.argv[1:]
+nbformat.write(execute_notebook(Path(notebook), settings=settings), out)
+"""
+
+
+def notebook_process(tree, notebook, database, home):
+    """Execute a notebook of `tree` as run_notebook() does, in a child process."""
+    Path(home).mkdir(parents=True, exist_ok=True)
+    out = Path(home) / "executed.ipynb"
+    env = {
+        **os.environ,
+        **chain_env(database),
+        "COURSE_ROOT": str(tree),
+        "COURSE_HOME": str(home),
+        "DJANGO_SETTINGS_MODULE": NOTEBOOK_SETTINGS,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _EXECUTE, str(tree / notebook), NOTEBOOK_SETTINGS, out],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, f"{notebook} at {tree}:\n{done.stderr[-4000:]}"
+    return nbformat.read(out, as_version=4)
 
 
 def plots(cells):

@@ -8,6 +8,7 @@ lessons are whatever the committed `course.toml` lists.
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -22,8 +23,8 @@ from tests.history.chain import (
     check_out_tag,
     committed_lessons,
     expected_statuses,
+    notebook_process,
     plots,
-    run_notebook,
 )
 from tests.history.conftest import REPO
 
@@ -72,15 +73,6 @@ def test_each_tag_holds_head_with_the_patches_of_the_lessons_before(
     assert _git(tree, "write-tree") == _git(chain, "rev-parse", f"{tag}^{{tree}}")
 
 
-@pytest.fixture(scope="module")
-def notebook_database():
-    """Create an empty database for the notebooks, dropped afterwards."""
-    name = f"history_notebook_{os.getpid()}"
-    create_database(name, fresh=True)
-    yield name
-    drop_database(name)
-
-
 def _seed(tree, database):
     """Migrate and seed the tiny data set into `database` with the tree's shop."""
     env = {
@@ -103,6 +95,53 @@ def _seed(tree, database):
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+def _notebook_run(tree, lesson):
+    """Run `lesson`'s notebook on `tree`; return the chapter and the notebook run.
+
+    The notebook is None when the tree has none yet.
+    """
+    [chapter] = [item for item in load_course(tree).lessons if item.id == lesson]
+    if not (tree / chapter.notebook).exists():
+        return chapter, None
+    database = f"history_notebook_{os.getpid()}_{lesson}"
+    create_database(database, fresh=True)
+    try:
+        _seed(tree, database)
+        return chapter, notebook_process(
+            tree, chapter.notebook, database, tree.parent / "home"
+        )
+    finally:
+        drop_database(database)
+
+
+@pytest.fixture(scope="module")
+def notebooks(request, chain, tmp_path_factory):
+    """Start the selected lessons' notebooks on their tags, two at a time.
+
+    Map each lesson to its run.
+    """
+    lessons = [
+        item.callspec.params["lesson"]
+        for item in request.session.items
+        if item.originalname == "test_each_lessons_notebook_runs_on_its_tag"
+    ]
+    # One git command at a time in the clone; then the notebooks, two at once.
+    trees = {
+        lesson: check_out_tag(
+            chain, lesson_tag(lesson), tmp_path_factory.mktemp(lesson) / "tree"
+        )
+        for lesson in lessons
+    }
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = {
+            lesson: pool.submit(_notebook_run, tree, lesson)
+            for lesson, tree in trees.items()
+        }
+        yield runs
+        for run in runs.values():
+            run.cancel()
+
+
 def _plain(cell):
     return "\n".join(
         output.get("data", {}).get("text/plain", "") + output.get("text", "")
@@ -111,18 +150,10 @@ def _plain(cell):
 
 
 @pytest.mark.parametrize("lesson", LESSONS or [None])
-def test_each_lessons_notebook_runs_on_its_tag(
-    chain, lesson, notebook_database, tmp_path, monkeypatch
-):
-    tree = check_out_tag(chain, lesson_tag(lesson), tmp_path / lesson)
-    [chapter] = [item for item in load_course(tree).lessons if item.id == lesson]
-    if not (tree / chapter.notebook).exists():
+def test_each_lessons_notebook_runs_on_its_tag(notebooks, lesson):
+    chapter, executed = notebooks[lesson].result()
+    if executed is None:
         pytest.skip(f"{chapter.notebook} is not written yet")
-    _seed(tree, notebook_database)
-
-    executed = run_notebook(
-        tree, chapter.notebook, monkeypatch, notebook_database, tmp_path / "home"
-    )
 
     code = [cell for cell in executed.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code)
