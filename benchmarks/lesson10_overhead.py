@@ -7,7 +7,9 @@ each) on one scratch database, migrated and seeded with `tiny`: "off" is
 the shop at the start of lesson 10 (every earlier lesson's patches applied),
 "on" has lesson 10's patches too, with PROMETHEUS_MULTIPROC_DIR set and
 SENTRY_DSN pointing at the course's error receiver (so every request is
-timed, its queries counted, and one in ten traced). Two more rows say where
+timed and its queries counted, and an exception would be reported; with
+SENTRY_TRACES_SAMPLE_RATE in the environment, that share of the requests is
+traced as well). Two more rows say where
 the cost goes: "metrics only" is the "on" shop without SENTRY_DSN, "errors
 only" the shop with the error-reporting patch alone. Rounds alternate
 between them so that the machine's other work falls on all alike; each
