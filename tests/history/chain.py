@@ -75,15 +75,21 @@ def verdicts(tree, database, lessons=None):
     return statuses, reasons
 
 
+def _notebook_env(tree, database, home):
+    """Return what a notebook of `tree` runs with, on a database of its own."""
+    return {
+        **chain_env(database),
+        "COURSE_ROOT": str(tree),
+        # The kernelspec and the progress of a notebook's check() stay out of
+        # the developer's own .course/.
+        "COURSE_HOME": str(home),
+        "DJANGO_SETTINGS_MODULE": NOTEBOOK_SETTINGS,
+    }
+
+
 def run_notebook(tree, notebook, monkeypatch, database, home):
     """Execute a notebook of `tree` in the shell_plus kernel, on that tree's shop."""
-    services = chain_env(database)
-    monkeypatch.setenv("COURSE_ROOT", str(tree))
-    # The kernelspec and the progress of a notebook's check() stay out of the
-    # developer's own .course/.
-    monkeypatch.setenv("COURSE_HOME", str(home))
-    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", NOTEBOOK_SETTINGS)
-    for name, value in services.items():
+    for name, value in _notebook_env(tree, database, home).items():
         monkeypatch.setenv(name, value)
     return execute_notebook(tree / notebook, settings=NOTEBOOK_SETTINGS)
 
@@ -107,16 +113,9 @@ def notebook_process(tree, notebook, database, home):
     """Execute a notebook of `tree` as run_notebook() does, in a child process."""
     Path(home).mkdir(parents=True, exist_ok=True)
     out = Path(home) / "executed.ipynb"
-    env = {
-        **os.environ,
-        **chain_env(database),
-        "COURSE_ROOT": str(tree),
-        "COURSE_HOME": str(home),
-        "DJANGO_SETTINGS_MODULE": NOTEBOOK_SETTINGS,
-    }
     done = subprocess.run(
         [sys.executable, "-c", _EXECUTE, str(tree / notebook), NOTEBOOK_SETTINGS, out],
-        env=env,
+        env={**os.environ, **_notebook_env(tree, database, home)},
         capture_output=True,
         text=True,
     )
