@@ -19,7 +19,7 @@ from checker.nplusone import Access
 from checker.origins import Location
 from checker.queries import CapturedQuery
 
-__all__ = ["EvidenceMeasurement", "measurement_from_evidence"]
+__all__ = ["EvidenceMeasurement", "measurement_from_evidence", "uncounted"]
 
 _WORD_LITERAL = re.compile(r"\b(?:true|false|null)\b", re.IGNORECASE)
 # Django's first statements on every new connection; no page asked for them:
@@ -88,7 +88,12 @@ def _shape(text: str) -> str:
     return _WORD_LITERAL.sub("#", sql.normalise(_DECLARE.sub("", text)))
 
 
-def _uncounted(text: str) -> bool:
+def uncounted(text: str) -> bool:
+    """Tell whether no page asked for statement `text`.
+
+    Transaction control, a new connection's setup and a streamed cursor's
+    steps are left out of a request's count.
+    """
     return (
         sql.is_transaction_statement(text)
         or text.startswith(_CONNECTION_SETUP)
@@ -133,12 +138,12 @@ def measurement_from_evidence(
             params=list(params),
             many=False,
             duration=0.0,
-            transaction=_uncounted(text),
+            transaction=uncounted(text),
         )
         for text, params in received
     ]
     counted = _counted(queries)
-    told = [item for item in reported if not _uncounted(item["sql"])]
+    told = [item for item in reported if not uncounted(item["sql"])]
     matcher = SequenceMatcher(
         a=[_shape(query.sql) for query in counted],
         b=[_shape(item["sql"]) for item in told],

@@ -25,10 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from checker.harness.cache_server import RunRedis
 from checker.harness.deployed import Deployed, deployed
-
-# What a request's count leaves out: transaction control, Django's setup of
-# each new connection, a streamed cursor's steps.
-from checker.harness.evidence import _uncounted
+from checker.harness.evidence import uncounted
 from checker.harness.run import ShopRun
 from checker.trusted.sites import shop_site
 
@@ -157,7 +154,7 @@ def scraped(shop_run: ShopRun) -> Iterator[Scraped]:
             if not any(q.startswith(CONNECTING) for q, _ in received):
                 break
         statements = len(
-            [q for q, _ in received if not _uncounted(q) and q.strip() != HEALTH_CHECK]
+            [q for q, _ in received if not uncounted(q) and q.strip() != HEALTH_CHECK]
         )
         # A cold product page, then warm ones, one after another, from an
         # empty cache, counted by the run's Redis and by the shop.
