@@ -57,6 +57,9 @@ EPOCH = "2026-01-01T00:00:00+00:00"
 # wait this long, then check each row instead of dropping the keys.
 LOCK_TIMEOUT_MS = 5_000
 KEYS_ONCE = "checked once per table"
+# How long a fill waits for the snapshots that keep VACUUM from marking its
+# rows visible to all (see tables_analyze).
+VISIBLE_WAIT_SECONDS = 10.0
 # Every table a fill writes, parents before the tables that point at them.
 TABLES = (
     "auth_user",
@@ -398,7 +401,26 @@ def _orders_insert(
 
 
 def tables_analyze(connection: Any, *tables: str) -> None:
-    """Vacuum and analyze `tables`, as autovacuum would after a bulk load."""
+    """Vacuum and analyze `tables`, as autovacuum would after a bulk load.
+
+    VACUUM marks a page all-visible only if no snapshot older than its rows
+    is open in the database; an autovacuum ANALYZE that began during the fill
+    holds one. Then an index-only scan reads the table's pages after all, and
+    a page's buffers would depend on that timing. So each table is vacuumed
+    again, for up to VISIBLE_WAIT_SECONDS, until its visibility map covers it.
+    """
     for table in tables:
         # Table names come from this module only.
         connection.execute(f"VACUUM (ANALYZE) {table}")
+        deadline = time.monotonic() + VISIBLE_WAIT_SECONDS
+        while not _all_visible(connection, table) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            connection.execute(f"VACUUM {table}")
+
+
+def _all_visible(connection: Any, table: str) -> bool:
+    pages, visible = connection.execute(
+        "SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass",
+        [table],
+    ).fetchone()
+    return bool(visible >= pages)

@@ -338,6 +338,15 @@ def _messages(outcome):
     return {b.budget: b.message for b in outcome.budgets if not b.passed}
 
 
+def _failure(outcome):
+    """Say what failed in full, with the seed that reproduces it.
+
+    A plain string: pytest shortens the repr of a tuple or dict in the middle.
+    """
+    failed = "\n".join(f"  {b}: {m}" for b, m in _messages(outcome).items())
+    return f"{outcome.id} (seed {outcome.seed}): {outcome.reason or ''}\n{failed}"
+
+
 def _assert_diagnosed(outcomes, lesson, expected=DIAGNOSES):
     for outcome in outcomes:
         if not outcome.id.startswith(lesson):
@@ -501,7 +510,7 @@ def test_each_patch_on_top_of_the_earlier_ones_passes_its_exercise(gradings, pos
 
     outcomes = gradings.outcomes(job)
 
-    assert outcomes[0].status == "passed", (outcomes[0].id, _messages(outcomes[0]))
+    assert outcomes[0].status == "passed", _failure(outcomes[0])
     following = outcomes[1:]
     assert [o.status for o in following] == ["failed"] * len(following)
     if following:
@@ -519,11 +528,7 @@ def solved_root(tmp_path_factory):
 def test_with_every_patch_every_exercise_passes(gradings, exercises):
     outcomes = gradings.outcomes(SOLVED)
 
-    failed = {
-        o.id: (o.seed, o.reason, _messages(o))
-        for o in outcomes
-        if o.points < o.max_points
-    }
+    failed = "\n".join(_failure(o) for o in outcomes if o.points < o.max_points)
     assert [(o.id, o.status, o.points) for o in outcomes] == [
         (e.id, "passed", e.total_points) for e in exercises
     ], failed

@@ -4,6 +4,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psycopg
@@ -189,3 +190,35 @@ def test_orders_without_items_leave_the_items_and_the_catalog_empty(run):
     assert filled.keys == KEYS_ONCE
     assert counts["orders_order"][0] == 300
     assert counts["orders_orderitem"][0] == counts["catalog_product"][0] == 0
+
+
+def test_the_fill_vacuums_again_until_a_snapshot_older_than_its_rows_is_gone():
+    name = f"plan_visible_{secrets.token_hex(4)}"
+    url = database_url(name, libpq=True)
+    create_database(name, fresh=True)
+    try:
+        with (
+            psycopg.connect(url, autocommit=True) as filler,
+            psycopg.connect(url) as older,
+        ):
+            filler.execute("CREATE TABLE filled (id int, pad text)")
+            # A snapshot taken before the rows went in, as an autovacuum
+            # ANALYZE that began during the fill holds one.
+            older.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            older.execute("SELECT 1").fetchall()
+            filler.execute(
+                "INSERT INTO filled SELECT g, repeat('x', 200)"
+                " FROM generate_series(1, 5000) g"
+            )
+            release = threading.Timer(0.5, older.rollback)
+            release.start()
+            plan_data.tables_analyze(filler, "filled")
+            release.join()
+            pages, visible = filler.execute(
+                "SELECT relpages, relallvisible FROM pg_class WHERE relname = 'filled'"
+            ).fetchone()
+    finally:
+        drop_database(name)
+
+    assert pages > 0
+    assert visible == pages
