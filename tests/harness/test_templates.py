@@ -19,7 +19,7 @@ from checker.harness.templates import (
     template_keep,
     template_statements,
 )
-from checker.services import service_urls
+from checker.services import drop_database, service_urls
 from checker.services.urls import database_url
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,9 +37,7 @@ def shop_root(tmp_path):
     migration = root / "shop_app" / "catalog" / "migrations" / "0001_initial.py"
     migration.write_text(f"{migration.read_text()}\n# {secrets.token_hex(8)}\n")
     yield root
-    name, _ = template_for(root)
-    with psycopg.connect(database_url("postgres", libpq=True), autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(template_for(root)[0])
 
 
 def _run(root):
@@ -189,10 +187,7 @@ def test_two_checks_keeping_the_same_template_at_once_both_end_well():
     finally:
         for run in runs:
             run_database_drop(run=run)
-        with psycopg.connect(
-            database_url("postgres", libpq=True), autocommit=True
-        ) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        drop_database(name)
 
     assert failures == []
     assert kept == [(1, 'CREATE TABLE "kept" (id int)')]
