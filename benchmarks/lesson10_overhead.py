@@ -11,7 +11,11 @@ timed and its queries counted, and an exception would be reported; with
 SENTRY_TRACES_SAMPLE_RATE in the environment, that share of the requests is
 traced as well). Two more rows say where
 the cost goes: "metrics only" is the "on" shop without SENTRY_DSN, "errors
-only" the shop with the error-reporting patch alone. Rounds alternate
+only" the shop with the error-reporting patch alone. The last row, "errors
+with the Django integration", is that shop with the SDK's Django integration
+turned on although nothing is traced, as a `sentry_sdk.init()` left to its
+defaults would: what reporting a view's exception through the integration
+rather than through Django's log costs every request. Rounds alternate
 between them so that the machine's other work falls on all alike; each
 round sends `--requests` requests to one product page, 4 at a time.
 
@@ -129,7 +133,29 @@ def _round(
     return rate, cpu
 
 
-SHOPS = ("off", "metrics only", "errors only", "on")
+SHOPS = (
+    "off",
+    "metrics only",
+    "errors only",
+    "on",
+    "errors with the Django integration",
+)
+# In the reference's config/errors.py, the line that adds the Django
+# integration only when requests are traced.
+TRACED_ONLY = "    if rate:\n"
+
+
+def _django_integration_always(root: Path) -> Path:
+    """Make the shop at `root` add the Django integration whether traced or not."""
+    errors = root / "shop_app" / "config" / "errors.py"
+    text = errors.read_text()
+    if TRACED_ONLY not in text:
+        raise SystemExit(
+            f"{errors} no longer adds the Django integration"
+            f" under {TRACED_ONLY.strip()!r}"
+        )
+    errors.write_text(text.replace(TRACED_ONLY, "    if True:\n"))
+    return root
 
 
 def main() -> None:
@@ -147,6 +173,9 @@ def main() -> None:
         roots = {
             "off": shop_copy(scratch / "off", earlier),
             "errors only": shop_copy(scratch / "errors", earlier + errors_patch),
+            "errors with the Django integration": _django_integration_always(
+                shop_copy(scratch / "errors-django", earlier + errors_patch)
+            ),
             "on": shop_copy(scratch / "on", earlier + own),
         }
         roots["metrics only"] = roots["on"]
@@ -177,7 +206,8 @@ def main() -> None:
                 "SENTRY_RELEASE": "benchmark",
             }
             envs = {"off": {}, "metrics only": metrics, "errors only": errors,
-                    "on": {**metrics, **errors}}  # fmt: skip
+                    "on": {**metrics, **errors},
+                    "errors with the Django integration": errors}  # fmt: skip
             for number, name in enumerate(SHOPS):
                 run = scratch / f"run-{number}"
                 run.mkdir()

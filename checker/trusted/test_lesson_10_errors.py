@@ -320,7 +320,13 @@ def test_no_event_carries_the_customers_email_or_password(
 ) -> None:
     failures = (reported.view, reported.task)
     site = (
-        shop_site(reported.root, ERRORS, r"before_send", r"sentry_sdk\.init")
+        shop_site(
+            reported.root,
+            ERRORS,
+            r"before_send",
+            r"^\s+sentry_sdk\.init\(",
+            r"sentry_sdk",
+        )
         if (Path(reported.root) / ERRORS).is_file()
         else shop_site(reported.root, SETTINGS, r"TODO\(lesson 10\)", r"sentry_sdk")
     )
