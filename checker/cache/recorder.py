@@ -25,7 +25,8 @@ class CacheRecorder(Recorder):
     """Record the cache operations made while the block runs, on every thread."""
 
     def __init__(self, *, cross_check: bool = True) -> None:
-        self.redis_info: dict[str, dict[str, Any]] = {}
+        self._redis_info: dict[str, dict[str, Any]] | None = None
+        self._finished = False
         self._lookups: dict[str, list[int]] = _LookupCounts()
         self._counters = RedisCounters() if cross_check else None
         # Recording keeps the raw tuples the wrappers leave; they become
@@ -87,7 +88,22 @@ class CacheRecorder(Recorder):
     ) -> None:
         stop_recording(self)
         if self._counters is not None:
-            self.redis_info = self._counters.stop(self._lookups)
+            self._counters.finish()
+        self._finished = True
+
+    @property
+    def redis_info(self) -> dict[str, dict[str, Any]]:
+        """Return, per Redis alias, the server's counters beside the lookups made.
+
+        Empty without the cross-check, and until the block ends; read from
+        the servers' replies the first time it is asked for after that.
+        """
+        if self._redis_info is None:
+            if not self._finished:
+                return {}
+            counters = self._counters
+            self._redis_info = counters.report(self._lookups) if counters else {}
+        return self._redis_info
 
     def receive(
         self,

@@ -20,7 +20,7 @@ from checker.budgets.cache import (
     no_cache_errors,
     warm_hit_without_queries,
 )
-from checker.cache import CacheRecorder, key_family
+from checker.cache import CacheRecorder, key_family, redis_info
 from checker.services.layout import Layout
 from checker.services.redis import EmbeddedRedis
 from tests.checker_testapp import cache_views
@@ -217,6 +217,44 @@ def test_redis_info_is_read_for_a_block_that_made_no_cache_call(private_redis):
     info = recorder.redis_info["default"]
     assert (info["keyspace_hits"], info["keyspace_misses"]) == (0, 0)
     assert info["agrees"] is True
+
+
+def test_redis_info_waits_for_the_end_reply_only_when_it_is_read(private_redis):
+    isolated = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": private_redis}
+    with override_settings(CACHES={"default": isolated}):
+        with CacheRecorder() as recorder:
+            cache.get("a")
+        pool = cache.client.get_client().connection_pool
+        counters = recorder._counters
+        assert counters is not None
+        sent = counters._after["default"][1]
+        assert sent is not None
+        # The block ended with the INFO sent and its connection still out.
+        assert sent.connection in pool._in_use_connections
+        assert recorder.redis_info["default"]["keyspace_misses"] == 1
+        assert sent.connection not in pool._in_use_connections
+
+
+def test_an_unread_report_is_read_before_the_next_block_and_keeps_its_counts(
+    private_redis,
+):
+    isolated = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": private_redis}
+    with override_settings(CACHES={"default": isolated}):
+        with CacheRecorder() as first:
+            cache.get("a")
+        sent = first._counters._after["default"][1]
+        assert sent in redis_info._unread
+        with CacheRecorder() as second:
+            # The next block's start read the first block's end reply, and
+            # handed its connection back to the pool.
+            assert sent not in redis_info._unread
+            assert sent._fields is not None
+            cache.get("b")
+            cache.get("c")
+    # Read after the second block, the first still counts its own miss only.
+    assert first.redis_info["default"]["keyspace_misses"] == 1
+    assert first.redis_info["default"]["agrees"] is True
+    assert second.redis_info["default"]["keyspace_misses"] == 2
 
 
 def test_redis_info_disagrees_when_a_read_bypasses_the_cache_api(private_redis):
