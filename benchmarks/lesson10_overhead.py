@@ -1,6 +1,6 @@
 """Measure what lesson 10's instrumentation costs the product page; print a table.
 
-    .venv/bin/python benchmarks/lesson10_overhead.py [--requests 300] [--rounds 3]
+    .venv/bin/python benchmarks/lesson10_overhead.py [--requests 600] [--rounds 11]
 
 Scratch copies of the shop are served side by side by Gunicorn (2 workers
 each) on one scratch database, migrated and seeded with `tiny`: "off" is
@@ -15,14 +15,18 @@ only" the shop with the error-reporting patch alone. The last row, "errors
 with the Django integration", is that shop with the SDK's Django integration
 turned on although nothing is traced, as a `sentry_sdk.init()` left to its
 defaults would: what reporting a view's exception through the integration
-rather than through Django's log costs every request. Rounds alternate
-between them so that the machine's other work falls on all alike; each
-round sends `--requests` requests to one product page, 4 at a time.
+rather than through Django's log costs every request. Each round sends
+`--requests` requests to one product page, 4 at a time, to every shop in
+turn, in an order reversed every other round, so that the machine's other
+work falls on all alike.
 
 Two figures per shop: requests per second, and the CPU time Gunicorn's
-processes (master and workers, read from the OS) spent per request. On a
-busy machine the first moves with everything else that runs; the second
-counts only the shop's own work, so its cost is the steadier one.
+processes (master and workers, read from the OS) spent per request, each
+the median of the rounds. On a busy machine the first moves with everything
+else that runs; the second counts only the shop's own work, so its cost is
+the steadier one. The costs against "off" are paired: the median of each
+round's difference with the "off" shop of the same round, steadier than a
+difference of medians when the machine's speed drifts.
 """
 
 from __future__ import annotations
@@ -113,10 +117,11 @@ def _round(
     clients: list[httpx.Client] = []
 
     def client() -> httpx.Client:
-        if not hasattr(local, "client"):
-            local.client = _client(socket)
-            clients.append(local.client)
-        return local.client
+        made: httpx.Client | None = getattr(local, "client", None)
+        if made is None:
+            made = local.client = _client(socket)
+            clients.append(made)
+        return made
 
     def one(_: int) -> None:
         client().get(path).raise_for_status()
@@ -131,6 +136,15 @@ def _round(
     for each in clients:
         each.close()
     return rate, cpu
+
+
+def _paired(values: list[float], off: list[float], *, lost: bool = False) -> float:
+    """Return the median of the rounds' changes against "off", in percent."""
+    changes = [
+        (base - value if lost else value - base) / base
+        for value, base in zip(values, off, strict=True)
+    ]
+    return 100 * statistics.median(changes)
 
 
 SHOPS = (
@@ -160,8 +174,8 @@ def _django_integration_always(root: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=11)
     options = parser.parse_args()
     ensure_up()
     earlier, own = lesson_patches(LESSON)
@@ -226,13 +240,13 @@ def main() -> None:
             path = f"/products/{slug}/"
             rates: dict[str, list[float]] = {name: [] for name in SHOPS}
             cpus: dict[str, list[float]] = {name: [] for name in SHOPS}
-            for _ in range(options.rounds):
-                for name in SHOPS:
-                    rate, cpu = _round(
+            for number in range(options.rounds):
+                for name in SHOPS if number % 2 == 0 else SHOPS[::-1]:
+                    per_second, per_request = _round(
                         sockets[name], served[name], path, options.requests
                     )
-                    rates[name].append(rate)
-                    cpus[name].append(cpu)
+                    rates[name].append(per_second)
+                    cpus[name].append(per_request)
             traced = sum(
                 1 for env in receiver.envelopes() if env.payloads("transaction")
             )
@@ -243,19 +257,24 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
     rate = {name: statistics.median(rates[name]) for name in SHOPS}
     cpu = {name: statistics.median(cpus[name]) for name in SHOPS}
+    lost = {name: _paired(rates[name], rates["off"], lost=True) for name in SHOPS}
+    extra = {name: _paired(cpus[name], cpus["off"]) for name in SHOPS}
     print(
         f"GET {path}, {options.requests} requests x {options.rounds} rounds,"
-        f" {CONCURRENCY} at a time, Gunicorn with 2 workers (medians of the rounds)"
+        f" {CONCURRENCY} at a time, Gunicorn with 2 workers"
     )
-    print("| instrumentation | requests/s | every round | Gunicorn CPU ms/request |")
-    print("| --- | ---: | --- | ---: |")
+    print(
+        "| instrumentation | requests/s | lost, paired"
+        " | Gunicorn CPU ms/request | CPU added, paired |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: |")
     for name in SHOPS:
-        rounds = ", ".join(f"{r:.0f}" for r in rates[name])
-        print(f"| {name} | {rate[name]:.0f} | {rounds} | {cpu[name]:.2f} |")
-    lost = 100 * (rate["off"] - rate["on"]) / rate["off"]
-    extra = 100 * (cpu["on"] - cpu["off"]) / cpu["off"]
-    print(f"cost: {lost:.1f}% of the requests per second (target: at most 5%)")
-    print(f"cost: {extra:.1f}% more CPU time per request in Gunicorn")
+        print(
+            f"| {name} | {rate[name]:.0f} | {lost[name]:.1f}%"
+            f" | {cpu[name]:.2f} | {extra[name]:+.1f}% |"
+        )
+    print(f"cost: {lost['on']:.1f}% of the requests per second (target: at most 5%)")
+    print(f"cost: {extra['on']:.1f}% more CPU time per request in Gunicorn")
     print(f"transactions traced and received: {traced}")
 
 
