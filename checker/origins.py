@@ -71,6 +71,9 @@ class ProjectCode:
     base: Path = field(default_factory=project_root)
     _kinds: dict[str, int] = field(default_factory=dict, compare=False)
     _classes: dict[type, Location | None] = field(default_factory=dict, compare=False)
+    _locations: dict[tuple[str, int], Location] = field(
+        default_factory=dict, compare=False
+    )
     _prefixes: tuple[str, ...] = field(init=False, compare=False)
     _base: str = field(init=False, compare=False)
 
@@ -211,11 +214,14 @@ class ProjectCode:
         return f"{self.relative(filename)}:{line}"
 
     def location(self, where: Any) -> Location | None:
-        """Turn what `locate_raw` found into a Location."""
+        """Turn what `locate_raw` found into a Location (one per project line)."""
         if where is None or isinstance(where, Location):
             return where
-        filename, line = where
-        return Location(self.relative(filename), line)
+        found = self._locations.get(where)
+        if found is None:
+            filename, line = where
+            found = self._locations[where] = Location(self.relative(filename), line)
+        return found
 
     def _owner_location(self, frame: FrameType | None) -> Location | None:
         while frame is not None:

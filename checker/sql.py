@@ -34,6 +34,7 @@ _QUALIFIED = re.compile(r"\b[A-Za-z_][\w$]*\.([A-Za-z_][\w$]*)")
 _FROM_TABLE = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+\"?([A-Za-z_][\w$]*)\"?")
 
 
+@lru_cache(maxsize=4096)
 def is_transaction_statement(sql: str) -> bool:
     """Tell whether the statement only controls a transaction or savepoint."""
     head = sql.lstrip()[:20].upper()

@@ -364,7 +364,7 @@ _owners: dict[frozenset[type], list[tuple[type, str]]] = {}
 
 def _owners_of(classes: frozenset[type]) -> list[tuple[type, str]]:
     found = _owners.get(classes)
-    if found is None or any(method not in vars(owner) for owner, method in found):
+    if found is None:
         pairs = {
             (owner, method)
             for klass in classes
@@ -380,7 +380,12 @@ def _install() -> None:
         if (owner, method) in _wrappers:
             # Ours, or something installed over ours later that calls it.
             continue
-        wrapper = _wrappers[(owner, method)] = _wrap(vars(owner)[method], method)
+        original = vars(owner).get(method)
+        if original is None:
+            # Deleted since the owners were found: calls reach the base
+            # class's method, which is among the owners too.
+            continue
+        wrapper = _wrappers[(owner, method)] = _wrap(original, method)
         setattr(owner, method, wrapper)
 
 
