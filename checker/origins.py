@@ -152,12 +152,12 @@ class ProjectCode:
         This runs for every query recorded; turning file names into paths
         waits until someone reads the query.
         """
-        where, template = self._walk(frame, site=False)
+        where, template = self.walk(frame, site=False)
         if where is None:
-            where = self._owner_location(frame)
+            where = self.owner_location(frame)
         return where, template
 
-    def _walk(self, frame: FrameType | None, *, site: bool) -> tuple[Any, Any]:
+    def walk(self, frame: FrameType | None, *, site: bool) -> tuple[Any, Any]:
         """Return the first project line as (file, line), and the template line.
 
         With `site`, a project template line met first is returned instead,
@@ -194,18 +194,14 @@ class ProjectCode:
         Cache calls, task publishes and inline task runs point here: a
         `{% cache %}` tag is found at its template line.
         """
-        return self.site_text(self.site_raw(frame))
-
-    def site_raw(self, frame: FrameType | None) -> Any:
-        """Do the walk of `site`, leaving a project line as (file, line).
-
-        This runs for every cache call recorded; `site_text` makes the
-        `file:line` when someone reads the call.
-        """
-        return self._walk(frame, site=True)[0]
+        return self.site_text(self.walk(frame, site=True)[0])
 
     def site_text(self, found: Any) -> str | None:
-        """Turn what `site_raw` found into `file:line`."""
+        """Turn what `walk(frame, site=True)` found first into `file:line`.
+
+        A cache call keeps the (file, line) its walk found; this makes the
+        `file:line` when someone reads the call.
+        """
         if found is None:
             return None
         if isinstance(found, Location):
@@ -223,7 +219,7 @@ class ProjectCode:
             found = self._locations[where] = Location(self.relative(filename), line)
         return found
 
-    def _owner_location(self, frame: FrameType | None) -> Location | None:
+    def owner_location(self, frame: FrameType | None) -> Location | None:
         while frame is not None:
             code = frame.f_code
             if code.co_argcount and code.co_varnames[0] == "self":

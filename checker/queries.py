@@ -166,7 +166,8 @@ class QueryRecorder(Recorder):
 
     def __enter__(self) -> Self:
         project = self.project = self.project or ProjectCode.from_settings()
-        self._locate = project.locate_raw
+        self._walk = project.walk
+        self._owner = project.owner_location
         aliases = list(self.aliases) if self.aliases is not None else list(connections)
         for alias in aliases:
             self._stack.enter_context(connections[alias].execute_wrapper(self))
@@ -197,10 +198,13 @@ class QueryRecorder(Recorder):
         following = nplusone.current_access()
         if following is None:
             access = None
-            where, template = self._locate(sys._getframe(1))
+            frame = sys._getframe(1)
         else:
             access, frame = following
-            where, template = self._locate(frame)
+        # locate_raw(), inlined: this runs for every query.
+        where, template = self._walk(frame, site=False)
+        if where is None:
+            where = self._owner(frame)
         error = None
         start = perf_counter()
         try:

@@ -69,8 +69,8 @@ class Sink(Protocol):
 
 # What a call leaves while it records, the cheapest thing to build per call:
 # (alias, backend class, method, keys, hits, misses, timeout, duration,
-# call site as `ProjectCode.site_raw` found it, errors). `operation()` turns
-# it into a CacheOperation when the recording is read.
+# call site as `ProjectCode.walk(frame, site=True)` found it, errors).
+# `operation_of()` turns it into a CacheOperation when the recording is read.
 RawOperation = tuple[
     str,
     type,
@@ -307,7 +307,7 @@ def _finish(
             misses,
             _timeout(cache, arguments) if method in WRITES else None,
             duration,
-            project.site_raw(sys._getframe(2)),
+            project.walk(sys._getframe(2), site=True)[0],
             errors,
         )
     with _lock:
