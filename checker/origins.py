@@ -220,6 +220,7 @@ class ProjectCode:
         return found
 
     def owner_location(self, frame: FrameType | None) -> Location | None:
+        """Return where the first project class whose method is on the stack is."""
         while frame is not None:
             code = frame.f_code
             if code.co_argcount and code.co_varnames[0] == "self":
