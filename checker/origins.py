@@ -143,19 +143,10 @@ class ProjectCode:
         serializer, an admin column), fall back to the first method called on
         an instance of a project class, located at that class.
         """
-        where, template = self.locate_raw(frame)
-        return self.location(where), template
-
-    def locate_raw(self, frame: FrameType | None) -> tuple[Any, Location | None]:
-        """Do the walk of `locate`, leaving the project line as (file, line).
-
-        This runs for every query recorded; turning file names into paths
-        waits until someone reads the query.
-        """
         where, template = self.walk(frame, site=False)
         if where is None:
             where = self.owner_location(frame)
-        return where, template
+        return self.location(where), template
 
     def walk(self, frame: FrameType | None, *, site: bool) -> tuple[Any, Any]:
         """Return the first project line as (file, line), and the template line.
@@ -210,7 +201,7 @@ class ProjectCode:
         return f"{self.relative(filename)}:{line}"
 
     def location(self, where: Any) -> Location | None:
-        """Turn what `locate_raw` found into a Location (one per project line)."""
+        """Turn a project line as `walk` found it into a Location (one per line)."""
         if where is None or isinstance(where, Location):
             return where
         found = self._locations.get(where)

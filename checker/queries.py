@@ -201,7 +201,9 @@ class QueryRecorder(Recorder):
             frame = sys._getframe(1)
         else:
             access, frame = following
-        # locate_raw(), inlined: this runs for every query.
+        # ProjectCode.locate()'s walk, inlined, leaving the project line as
+        # (file, line): this runs for every query, and turning file names into
+        # paths waits until someone reads the query.
         where, template = self._walk(frame, site=False)
         if where is None:
             where = self._owner(frame)

@@ -85,7 +85,7 @@ class _Sent:
 # next recording reads them first, so that an unread report leaks nothing.
 _unread: list[_Sent] = []
 _unread_lock = threading.Lock()
-_reading = threading.RLock()
+_reading = threading.Lock()
 
 
 def _read_unread() -> None:
@@ -173,14 +173,13 @@ class RedisCounters:
         sent: dict[str, _Sent | None] = {}
         for alias, server in self._servers.items():
             if server not in sent:
+                sent[server] = None
                 pool = self._pool(alias) if alias in caches.settings else None
-                try:
+                # An alias that now names another server has nothing to compare.
+                if pool is not None and _server(pool) == server:
                     # One round trip for both sections: Redis 6 takes one per INFO.
-                    sent[server] = _Sent(pool, ("stats", "clients")) if pool else None
-                except Exception:
-                    sent[server] = None
-                if pool is not None and _server(pool) != server:
-                    sent[server] = None  # the alias now names another server
+                    with contextlib.suppress(Exception):
+                        sent[server] = _Sent(pool, ("stats", "clients"))
             self._after[alias] = (server, sent[server])
 
     def report(self, lookups: dict[str, list[int]]) -> dict[str, dict[str, Any]]:
